@@ -1,0 +1,41 @@
+# Two commands for a new machine: `make run` (index the seeds, open the app) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_VERSION := 26.3
+export HF_HUB_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install install-llamacpp run test test-fast clean
+
+# A no-op in seconds when neither the pins nor the project changed (stamp file).
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# In-process llama.cpp for the `llamacpp:` backend; compiles from source (several minutes, once).
+install-llamacpp: $(VENV)/.installed-llamacpp
+
+$(VENV)/.installed-llamacpp: $(VENV)/.installed requirements-llamacpp.lock
+	$(BIN)/pip install --quiet -r requirements-llamacpp.lock
+	touch $@
+
+run: install
+	$(BIN)/newsqa ingest seeds
+	$(BIN)/newsqa ask
+
+test: install
+	$(BIN)/python -m pytest
+
+# The quick loop while developing: no model loading, no servers, no browser.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

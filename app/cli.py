@@ -1,0 +1,112 @@
+"""The `newsqa` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pydantic import ValidationError
+
+from app.settings import Settings
+
+EPILOG = """Settings come from NEWSQA_* environment variables (NEWSQA_INDEX, NEWSQA_EMBEDDING_MODEL,
+NEWSQA_LLM, ...) and an optional TOML config file (NEWSQA_CONFIG, else ~/.config/newsqa/config.toml);
+the options above override both."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"index": args.index, "embedding_model": args.embedding_model, "chroma_url": args.chroma_url,
+                 "collection": args.collection, "llm": getattr(args, "llm", None)}
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _engine(args: argparse.Namespace):
+    from app.engine import Engine  # heavy imports wait until a command needs them
+
+    return Engine(_settings(args))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    try:
+        report = engine.add(args.sources, progress=False if args.json else None)
+    except KeyboardInterrupt:
+        print("interrupted: what was written is whole; run the same command again to finish", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    articles = _engine(args).articles()
+    if args.json:
+        print(json.dumps([a.as_dict() for a in articles], indent=2))
+        return 0
+    if not articles:
+        print("no articles indexed; add some with: newsqa ingest PATH_OR_URL")
+    for a in articles:
+        published = a.published.isoformat() if a.published else "----------"
+        print(f"{a.id}  {published}  {a.chunks:3d} chunks  {a.title}  [{a.source or a.file}]")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    missing = 0
+    for key in args.keys:
+        removed = engine.remove(key)
+        if not removed:
+            print(f"not found: {key} (see `newsqa list` for ids and files)", file=sys.stderr)
+            missing += 1
+        for article in removed:
+            print(f"removed {article.id}  {article.title}")
+    return 1 if missing else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsqa", description="Ask questions of a folder of news articles; cited answers, offline.",
+        epilog=EPILOG)
+    parser.add_argument("--index", help="index folder (NEWSQA_INDEX)")
+    parser.add_argument("--embedding-model", help="sentence-transformers model name or path (NEWSQA_EMBEDDING_MODEL)")
+    parser.add_argument("--chroma-url", help="use a Chroma server at http://HOST:PORT (NEWSQA_CHROMA_URL)")
+    parser.add_argument("--collection", help="Chroma collection name (NEWSQA_COLLECTION)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser(
+        "ingest", help="add or update articles: files, folders, URLs, RSS/Atom feeds",
+        description="Index articles. Files: .txt (headline line, then text), .md (YAML front matter), "
+                    ".html, .json, .jsonl, .xml/.rss/.atom feeds. Folders are read recursively. "
+                    "Unchanged articles are skipped; changed ones replace their old version.")
+    ingest.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder, http(s) URL or feed")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.set_defaults(run=cmd_ingest)
+
+    listing = commands.add_parser("list", help="list the indexed articles")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    listing.set_defaults(run=cmd_list)
+
+    remove = commands.add_parser("remove", help="remove articles by id, file name, path or URL")
+    remove.add_argument("keys", nargs="+", metavar="ID_OR_FILE")
+    remove.set_defaults(run=cmd_remove)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        print(f"newsqa: bad setting: {problems}", file=sys.stderr)
+    except RuntimeError as error:
+        print(f"newsqa: {error}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The index: the one module that talks to Chroma, and keeps the lexical index in step with it.
+
+Every chunk is a Chroma record whose metadata carries its article's fields, so the collection is
+the single source of truth: the article list is read from the first chunk of each article, and the
+BM25 index is rebuilt from the collection whenever its revision changes.
+
+Writes are idempotent and self-healing: chunk ids are derived from the article and its content,
+an article's new chunks are written before its stale ones are deleted, and the collection revision
+is bumped before and after every write, so an ingest killed at any point and run again converges.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+
+from app.documents import Chunk, short_hash
+from app.lexical import LexicalIndex
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An indexed article as the index knows it (what `newsqa list` shows)."""
+
+    id: str
+    title: str
+    published: date | None
+    source: str
+    url: str
+    file: str
+    authors: tuple[str, ...]
+    content_hash: str
+    chunks: int
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "title": self.title,
+                "published": self.published.isoformat() if self.published else None,
+                "source": self.source, "url": self.url, "file": self.file, "authors": list(self.authors),
+                "chunks": self.chunks}
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: str
+    text: str
+    metadata: dict
+
+
+def day_number(day: date) -> int:
+    """A date as the integer YYYYMMDD, so Chroma can compare it with $gte / $lte."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def chunk_metadata(chunk: Chunk) -> dict:
+    article = chunk.article
+    metadata = {
+        "article_id": article.id,
+        "content_hash": article.content_hash,
+        "title": article.title,
+        "source": article.source,
+        "url": article.url,
+        "file": article.file,
+        "origin": article.origin,
+        "authors": "; ".join(article.authors),
+        "chunk_index": chunk.index,
+        "chunk_count": chunk.count,
+        "char_start": chunk.start,
+        "char_end": chunk.end,
+    }
+    if article.published:
+        metadata["published"] = article.published.isoformat()
+        metadata["published_day"] = day_number(article.published)
+    return metadata
+
+
+def _stored_article(metadata: dict) -> StoredArticle:
+    published = metadata.get("published")
+    return StoredArticle(
+        id=metadata["article_id"], title=metadata["title"],
+        published=date.fromisoformat(published) if published else None,
+        source=metadata.get("source", ""), url=metadata.get("url", ""), file=metadata.get("file", ""),
+        authors=tuple(a for a in metadata.get("authors", "").split("; ") if a),
+        content_hash=metadata["content_hash"], chunks=metadata["chunk_count"],
+    )
+
+
+def open_client(settings: Settings):
+    chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                   ssl=url.scheme == "https", settings=chroma_settings)
+    settings.index.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.index / "chroma"), settings=chroma_settings)
+
+
+class Index:
+    def __init__(self, settings: Settings, embedding_model: str):
+        self._client = open_client(settings)
+        self._collection = self._client.get_or_create_collection(
+            settings.collection,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedding_model": embedding_model},
+            embedding_function=None,
+        )
+        stored_model = (self._collection.metadata or {}).get("embedding_model")
+        if stored_model and stored_model != embedding_model:
+            raise RuntimeError(f"the index at {settings.index} was built with embedding model {stored_model!r}, "
+                               f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION")
+        self._embedding_model = embedding_model
+        # A server's collection is shared by many machines; each keeps its lexical cache locally.
+        where = settings.index / "lexical" / (short_hash(settings.chroma_url) if settings.chroma_url else "local")
+        self._lexical_folder = where / settings.collection
+        self._lexical: LexicalIndex | None = None
+        self._batch = self._client.get_max_batch_size()
+
+    # -- revision: bumped around every write, so readers can tell the collection has changed
+
+    def revision(self) -> str:
+        collection = self._client.get_collection(self._collection.name, embedding_function=None)
+        return (collection.metadata or {}).get("revision", "")
+
+    def _bump_revision(self) -> None:
+        self._collection.modify(metadata={"embedding_model": self._embedding_model, "revision": uuid.uuid4().hex})
+
+    # -- writes
+
+    def write(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        """Store the chunks of whole articles, then drop any older chunk those articles had."""
+        if not chunks:
+            return
+        self._bump_revision()
+        for start in range(0, len(chunks), self._batch):
+            part = chunks[start:start + self._batch]
+            self._collection.upsert(
+                ids=[c.id for c in part],
+                embeddings=embeddings[start:start + self._batch],
+                documents=[c.text for c in part],
+                metadatas=[chunk_metadata(c) for c in part],
+            )
+        keep = {c.id for c in chunks}
+        article_ids = sorted({c.article.id for c in chunks})
+        stale = [i for i in self._chunk_ids(article_ids) if i not in keep]
+        if stale:
+            self._collection.delete(ids=stale)
+        self._bump_revision()
+
+    def remove(self, article_id: str) -> int:
+        """Delete an article's chunks; the number deleted."""
+        ids = self._chunk_ids([article_id])
+        if ids:
+            self._bump_revision()
+            self._collection.delete(ids=ids)
+            self._bump_revision()
+        return len(ids)
+
+    # -- reads
+
+    def _chunk_ids(self, article_ids: list[str]) -> list[str]:
+        if not article_ids:
+            return []
+        return self._collection.get(where={"article_id": {"$in": article_ids}}, include=[])["ids"]
+
+    def complete_articles(self, article_ids: list[str]) -> dict[str, str]:
+        """Of these articles, those stored whole: id to content hash. An article whose chunks are
+        missing or of mixed versions (a write cut short) is left out, so it gets written again."""
+        if not article_ids:
+            return {}
+        result = self._collection.get(where={"article_id": {"$in": article_ids}}, include=["metadatas"])
+        chunks: dict[str, list[dict]] = {}
+        for metadata in result["metadatas"]:
+            chunks.setdefault(metadata["article_id"], []).append(metadata)
+        return {
+            article_id: stored[0]["content_hash"]
+            for article_id, stored in chunks.items()
+            if len({m["content_hash"] for m in stored}) == 1
+            and sorted(m["chunk_index"] for m in stored) == list(range(stored[0]["chunk_count"]))
+        }
+
+    def articles_with_content(self, content_hashes: list[str]) -> dict[str, str]:
+        """For each content hash already indexed, the id of the article holding it."""
+        if not content_hashes:
+            return {}
+        result = self._collection.get(where={"$and": [{"content_hash": {"$in": content_hashes}},
+                                                      {"chunk_index": 0}]}, include=["metadatas"])
+        return {m["content_hash"]: m["article_id"] for m in result["metadatas"]}
+
+    def articles(self) -> list[StoredArticle]:
+        result = self._collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        return sorted((_stored_article(m) for m in result["metadatas"]),
+                      key=lambda a: (a.published or date.min, a.title), reverse=True)
+
+    def find_articles(self, key: str) -> list[StoredArticle]:
+        """Articles whose id, file name, origin (path or URL) or URL is `key`."""
+        matches = []
+        for field in ("article_id", "file", "origin", "url"):
+            result = self._collection.get(where={"$and": [{field: key}, {"chunk_index": 0}]}, include=["metadatas"])
+            matches.extend(_stored_article(m) for m in result["metadatas"])
+        return list({a.id: a for a in matches}.values())
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
+        result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {i: StoredChunk(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])}
+        return [by_id[i] for i in ids if i in by_id]
+
+    # -- lexical index
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, as of the collection's current revision."""
+        revision = self.revision()
+        if self._lexical is None or self._lexical.revision != revision:
+            saved = LexicalIndex.load(self._lexical_folder)
+            self._lexical = saved if saved and saved.revision == revision else self._rebuild_lexical(revision)
+        return self._lexical
+
+    def _rebuild_lexical(self, revision: str) -> LexicalIndex:
+        ids: list[str] = []
+        texts: list[str] = []
+        total = self._collection.count()
+        for offset in range(0, total, self._batch):
+            page = self._collection.get(include=["documents", "metadatas"], limit=self._batch, offset=offset)
+            ids.extend(page["ids"])
+            texts.extend(f"{m['title']}\n{d}" for d, m in zip(page["documents"], page["metadatas"]))
+        lexical = LexicalIndex.build(revision, ids, texts)
+        lexical.save(self._lexical_folder)
+        return lexical

