@@ -56,3 +56,75 @@ class Chunk:
     @property
     def id(self) -> str:
         return f"{self.article.id}-{self.article.content_hash[:8]}-{self.index}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on what may be retrieved; pushed down into Chroma's `where`."""
+
+    source: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved stretch of one article (one chunk, or neighbouring chunks merged)."""
+
+    chunk_ids: tuple[str, ...]
+    article_id: str
+    title: str
+    published: date | None
+    source: str
+    url: str
+    file: str
+    text: str
+    start: int  # character offsets of `text` in the article body
+    end: int
+    score: float  # fused retrieval score; higher is better
+    rank: int  # 1-based position in the retrieved list
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int  # the [n] marker in the answer text
+    article_id: str
+    title: str
+    published: date | None
+    source: str
+    url: str
+    file: str
+    passage: str
+    sentence: str  # the supporting sentence, a substring of `passage`
+    sentence_start: int  # offsets of `sentence` in `passage`
+    sentence_end: int
+
+    def as_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data["published"] = self.published.isoformat() if self.published else None
+        return data
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    citations: tuple[Citation, ...]
+    backend: str  # e.g. "extractive", "ollama:llama3.2", "extractive (fallback: ollama timed out)"
+    timings: dict[str, float]  # milliseconds: retrieve, generate, total
+    standalone_question: str = ""  # the follow-up rewritten with its history, when it was
+    passages: tuple[Passage, ...] = ()
+    warnings: tuple[str, ...] = ()  # e.g. a quotation not found in the passages
+
+    def as_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question or self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [c.as_dict() for c in self.citations],
+            "backend": self.backend,
+            "timings": self.timings,
+            "warnings": list(self.warnings),
+        }
