@@ -1,0 +1,45 @@
+"""Shared fixtures: engines over throw-away indexes, built once per test session where read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.engine import Engine
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_416442306511e572.txt"
+QUAIL = ROOT.parent / "shared" / "datasets" / "quail_news"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def make_settings(index: Path, **overrides) -> Settings:
+    return Settings(index=index, **overrides)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    """An engine over an empty index of its own; the embedding model is shared (cached per process)."""
+    return Engine(make_settings(tmp_path / "index"))
+
+
+@pytest.fixture(scope="session")
+def seed_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """An engine over the seed article; read-only: tests must not add or remove articles."""
+    engine = Engine(make_settings(tmp_path_factory.mktemp("seed") / "index"))
+    report = engine.add([str(SEEDS)], progress=False)
+    assert report.counts()["added"] == 1
+    return engine
+
+
+@pytest.fixture(scope="session")
+def quail_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """An engine over the 30 quail_news articles; read-only."""
+    if not QUAIL.exists():
+        pytest.skip(f"quail_news dataset not found at {QUAIL}")
+    engine = Engine(make_settings(tmp_path_factory.mktemp("quail") / "index"))
+    engine.add([str(QUAIL / "articles")], progress=False)
+    return engine
