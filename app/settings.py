@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 # Offline by default: no hub downloads, no telemetry, whatever library asks.
@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
     llm: str = Field("auto", description="Answer backend: auto, extractive, ollama:MODEL, openai:MODEL, "
                                          "llamacpp:PATH.gguf.")
+    ollama_url: str = Field("http://127.0.0.1:11434", description="Address of the Ollama server.")
+    ollama_model: str = Field("llama3.2", description="Model `auto` looks for on the Ollama server.")
+    ollama_num_ctx: int = Field(8192, ge=512, description="Context window Ollama is asked for (its own "
+                                                          "default, 2048, silently cuts longer prompts).")
+    openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server; unset: "
+                                                          "OPENAI_BASE_URL, else api.openai.com.")
+    openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible server; unset: "
+                                                               "OPENAI_API_KEY.")
+    openai_model: str = Field("gpt-4o-mini", description="Model `auto` uses on the OpenAI-compatible server.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM server to connect or "
+                                                       "send its next piece of the answer.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM.")
+    llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens; kept free in the window.")
+    llm_context_tokens: int = Field(8192, ge=512, description="Context window of llamacpp: and openai: "
+                                                              "models (Ollama uses ollama_num_ctx).")
 
     @classmethod
     def settings_customise_sources(
