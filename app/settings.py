@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens; kept free in the window.")
     llm_context_tokens: int = Field(8192, ge=512, description="Context window of llamacpp: and openai: "
                                                               "models (Ollama uses ollama_num_ctx).")
+    eval_cache: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "eval-indexes",
+                             description="Where `newsqa eval --articles DIR` keeps an index per folder content.")
+    eval_judge_votes: int = Field(3, ge=1, description="Times the LLM judge is asked about each answer "
+                                                       "(the majority wins; agreement is reported).")
 
     @classmethod
     def settings_customise_sources(

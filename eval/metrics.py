@@ -1,0 +1,130 @@
+"""The eval metrics: per question, on hand-checkable inputs, and their aggregates per dataset.
+
+Every per-question metric returns None when it does not apply (no evidence, no gold answer, no
+citation); aggregates are means over the questions where it applies, so a dataset without
+unanswerable questions reports no refusal_rate rather than a misleading 0.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+# The quality metrics, by the direction that counts as better (what the baseline compares).
+HIGHER_IS_BETTER = ("hit@1", "hit@5", "recall@5", "mrr@10", "answer_contains", "token_f1",
+                    "citation_precision", "refusal_rate", "judge_correct")
+LOWER_IS_BETTER = ("false_refusal_rate",)
+# Reported, never compared with a baseline: they depend on the machine and its load.
+LATENCY = ("retrieve_ms_p50", "retrieve_ms_p95", "ask_ms_p50", "ask_ms_p95")
+
+_CITATION_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation + "“”‘’—–"})
+
+
+def normalize(text: str) -> str:
+    """Lower case, citation markers, punctuation and articles (a, an, the) out, spaces collapsed."""
+    text = _CITATION_MARKER.sub(" ", text).lower().translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_contains(answer: str, golds: Sequence[str]) -> bool | None:
+    """Whether a gold answer appears, as whole words, in the answer; None without gold answers."""
+    wanted = [g for g in map(normalize, golds) if g]
+    if not wanted:
+        return None
+    given = f" {normalize(answer)} "
+    return any(f" {gold} " in given for gold in wanted)
+
+
+def token_f1(answer: str, golds: Sequence[str]) -> float | None:
+    """The best word-overlap F1 of the answer against any gold answer; None without gold answers."""
+    wanted = [g.split() for g in map(normalize, golds) if g]
+    if not wanted:
+        return None
+    given = normalize(answer).split()
+    return max(_f1(given, gold) for gold in wanted)
+
+
+def _f1(given: list[str], gold: list[str]) -> float:
+    common = sum((Counter(given) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(given), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def hit_at(ranked_files: Sequence[str], evidence: Iterable[str], k: int) -> bool | None:
+    """Whether one of the first k passages comes from an evidence article; None without evidence."""
+    wanted = set(evidence)
+    if not wanted:
+        return None
+    return any(f in wanted for f in ranked_files[:k])
+
+
+def recall_at(ranked_files: Sequence[str], evidence: Iterable[str], k: int) -> float | None:
+    """The share of evidence articles found in the first k passages; None without evidence."""
+    wanted = set(evidence)
+    if not wanted:
+        return None
+    return len(wanted & set(ranked_files[:k])) / len(wanted)
+
+
+def mrr_at(ranked_files: Sequence[str], evidence: Iterable[str], k: int) -> float | None:
+    """1 / rank of the first passage from an evidence article within the first k, else 0."""
+    wanted = set(evidence)
+    if not wanted:
+        return None
+    for rank, file in enumerate(ranked_files[:k], start=1):
+        if file in wanted:
+            return 1.0 / rank
+    return 0.0
+
+
+def citation_precision(cited_files: Sequence[str], evidence: Iterable[str]) -> float | None:
+    """The share of cited articles that are evidence; None without evidence or without citations."""
+    wanted, cited = set(evidence), set(cited_files)
+    if not wanted or not cited:
+        return None
+    return len(cited & wanted) / len(cited)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def mean(values: Iterable[float | bool | None]) -> float | None:
+    """The mean of the values that apply (not None); None when none do."""
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def score_question(*, answer: str, refused: bool, golds: Sequence[str], evidence: Sequence[str],
+                   answerable: bool, ranked_files: Sequence[str], cited_files: Sequence[str]) -> dict:
+    """The per-question metrics (None where one does not apply). A refusal scores as an empty answer."""
+    given = "" if refused else answer
+    return {
+        "hit@1": hit_at(ranked_files, evidence, 1),
+        "hit@5": hit_at(ranked_files, evidence, 5),
+        "recall@5": recall_at(ranked_files, evidence, 5),
+        "mrr@10": mrr_at(ranked_files, evidence, 10),
+        "answer_contains": answer_contains(given, golds) if answerable else None,
+        "token_f1": token_f1(given, golds) if answerable else None,
+        "citation_precision": None if refused else citation_precision(cited_files, evidence),
+        "refusal_rate": None if answerable else refused,
+        "false_refusal_rate": refused if answerable else None,
+    }
+
+
+def aggregate(scores: Sequence[dict], retrieve_ms: Sequence[float], ask_ms: Sequence[float]) -> dict:
+    """Dataset metrics: the mean of each per-question metric where it applies, latency percentiles."""
+    keys = dict.fromkeys(k for s in scores for k in s)
+    metrics = {k: mean(s.get(k) for s in scores) for k in keys}
+    for name, values in (("retrieve_ms", retrieve_ms), ("ask_ms", ask_ms)):
+        metrics[f"{name}_p50"] = percentile(values, 50)
+        metrics[f"{name}_p95"] = percentile(values, 95)
+    return metrics
