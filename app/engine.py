@@ -3,9 +3,11 @@ page and the eval suite, so that what the eval measures is what users get."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from functools import cached_property
 
+from app.documents import Answer, Filters
 from app.embedding import Embedder
 from app.index import Index, StoredArticle
 from app.settings import Settings
@@ -42,3 +44,26 @@ class Engine:
 
     def articles(self) -> list[StoredArticle]:
         return self.index.articles()
+
+    # Answering imports the LLM libraries, which ingesting and listing do not need: imported on use.
+
+    @cached_property
+    def backend(self):
+        """The LLM backend that writes answers (None: extractive); chosen, and for `auto` probed, once."""
+        from app.llm import select_backend
+
+        return select_backend(self.settings)
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
+            filters: Filters | None = None) -> Answer:
+        """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest first."""
+        from app import answering
+
+        return answering.ask(self, self.backend, question, history, as_of, filters)
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
+               filters: Filters | None = None) -> Iterator[str | Answer]:
+        """The answer text so far (cumulative) while it is written, then the full Answer."""
+        from app import answering
+
+        return answering.stream(self, self.backend, question, history, as_of, filters)

@@ -1,0 +1,125 @@
+"""Answering: from a question (and the conversation so far) to a cited Answer.
+
+The steps: make a follow-up standalone (the LLM's condense prompt, else the rule-based rewrite),
+retrieve, then let the LLM backend write the answer while it streams, or pick sentences
+extractively when there is no backend. An LLM that fails, before or during its answer, is replaced
+by the extractive answer, marked as such: a failure is an answer, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+from app.citations import resolve_markers
+from app.documents import Answer, Filters, Passage
+from app.extractive import REFUSAL as NOT_ANSWERED
+from app.extractive import extract_answer
+from app.followup import rewrite
+from app.llm import REFUSAL, LLMBackend, LLMError
+
+if TYPE_CHECKING:
+    from app.engine import Engine
+
+EMPTY_INDEX = "No articles are indexed yet: add some with `newsqa ingest PATH_OR_URL`."
+EXTRACTIVE = "extractive"
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+
+def is_refusal(text: str) -> bool:
+    """Whether an LLM answer is the refusal sentence its prompt asks for (markers and punctuation aside)."""
+    return _words(REFUSAL) in _words(re.sub(r"\[[\d,\s]+\]", "", text))
+
+
+def stream(engine: Engine, backend: LLMBackend | None, question: str, history: Sequence[tuple[str, str]] = (),
+           as_of: date | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
+    """The answer text so far (cumulative) while it is written, then the full Answer."""
+    question = question.strip()
+    if not question:
+        raise ValueError("the question is empty")
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    failure = None  # why the LLM could not answer, when it could not
+
+    standalone = question
+    if history:
+        step = time.perf_counter()
+        if backend is not None:
+            try:
+                standalone = backend.condense(question, history).strip() or question
+            except LLMError as error:
+                failure = str(error)
+        if backend is None or failure:
+            standalone = rewrite(question, history)
+        timings["condense"] = _ms(step)
+
+    step = time.perf_counter()
+    passages = engine.retrieve(standalone, as_of=as_of, filters=filters)
+    timings["retrieve"] = _ms(step)
+
+    step = time.perf_counter()
+    answer = None
+    if backend is not None and failure is None and passages:
+        text = ""
+        try:
+            for delta in backend.stream(standalone, passages):
+                text += delta
+                yield text
+            if not text.strip():
+                raise LLMError(f"{backend.name} returned an empty answer")
+        except LLMError as error:
+            failure = str(error)
+        else:
+            answer = _llm_answer(question, standalone, text, passages, backend.name)
+    if answer is None:
+        answer = _extractive_answer(engine, question, standalone, passages, failure)
+        yield answer.answer
+    timings["generate"] = _ms(step)
+    timings["total"] = _ms(started)
+    yield replace(answer, backend=_backend_label(backend, failure), timings=timings)
+
+
+def ask(engine: Engine, backend: LLMBackend | None, question: str, history: Sequence[tuple[str, str]] = (),
+        as_of: date | None = None, filters: Filters | None = None) -> Answer:
+    *_, answer = stream(engine, backend, question, history, as_of, filters)
+    return answer
+
+
+def _backend_label(backend: LLMBackend | None, failure: str | None) -> str:
+    if failure:
+        return f"{EXTRACTIVE} (fallback: {failure})"
+    return backend.name if backend is not None else EXTRACTIVE
+
+
+def _llm_answer(question: str, standalone: str, text: str, passages: Sequence[Passage], backend: str) -> Answer:
+    cleaned, citations, warnings = resolve_markers(text, passages)
+    refused = not citations and is_refusal(cleaned)
+    if not citations and not refused:
+        warnings = (*warnings, "the answer cites none of the articles")
+    return Answer(question=question, answer=cleaned, refused=refused, citations=() if refused else citations,
+                  backend=backend, timings={}, standalone_question=standalone, passages=tuple(passages),
+                  warnings=warnings)
+
+
+def _extractive_answer(engine: Engine, question: str, standalone: str, passages: Sequence[Passage],
+                       failure: str | None) -> Answer:
+    warnings = (f"the LLM could not answer: {failure}",) if failure else ()
+    if not passages:
+        text = EMPTY_INDEX if engine.index.count() == 0 else NOT_ANSWERED
+        return Answer(question=question, answer=text, refused=True, citations=(), backend=EXTRACTIVE, timings={},
+                      standalone_question=standalone, warnings=warnings)
+    extract = extract_answer(standalone, passages, engine.embedder)
+    return Answer(question=question, answer=extract.answer, refused=extract.refused, citations=extract.citations,
+                  backend=EXTRACTIVE, timings={}, standalone_question=standalone, passages=tuple(passages),
+                  warnings=warnings)
