@@ -28,6 +28,10 @@ class Embedder:
     def model(self):
         # Imported here: torch and transformers take seconds to import, and many commands never embed.
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Its "Loading weights" bar would print on every start; ingestion keeps its own bar.
+        transformers_logging.disable_progress_bar()
 
         try:
             return SentenceTransformer(resolve_model_path(self.model_name), device=self.device)

@@ -29,24 +29,36 @@ class Origin:
 
     location: str
     is_url: bool = False
+    charset: str = ""  # as declared by the server, if any
 
     @property
     def name(self) -> str:
         return PurePosixPath(self.location.split("?")[0].rstrip("/")).name or self.location
 
 
-def decode(data: bytes) -> str:
+# Single-byte encodings that decode some texts identically; charset detection cannot tell them
+# apart, and for news text the Western one is by far the likeliest.
+_PREFERRED_LEGACY = "cp1252"
+
+
+def decode(data: bytes, declared: str = "") -> str:
+    """Text from bytes: a declared charset first, then UTF-8, then the likeliest legacy encoding."""
     if not data.strip():
         raise BadInput("empty file")
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BadInput("binary file, not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        best = from_bytes(data).best()
-        if best is None:
-            raise BadInput("not text in any encoding that could be recognised") from None
-        return str(best)
+    for encoding in filter(None, (declared, "utf-8-sig")):
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    matches = list(from_bytes(data))
+    if not matches:
+        raise BadInput("not text in any encoding that could be recognised")
+    least_chaos = min(m.chaos for m in matches)
+    if any(_PREFERRED_LEGACY in m.could_be_from_charset for m in matches if m.chaos <= least_chaos + 0.02):
+        return data.decode(_PREFERRED_LEGACY)
+    return str(matches[0])
 
 
 def parse_date(value: object) -> date | None:
@@ -81,6 +93,9 @@ def _authors(value: object) -> tuple[str, ...]:
 def _article(origin: Origin, title: str, body: str, *, key: str = "", published: object = None,
              source: object = "", url: object = "", authors: object = None) -> Article:
     title, body = " ".join(str(title or "").split()), _clean_body(str(body or ""))
+    first_line, _, rest = body.partition("\n")
+    if title and first_line == title:  # pages often repeat their headline atop the text
+        body = rest.strip()
     if not body:
         raise BadInput("no article text found")
     if not title:
@@ -105,7 +120,7 @@ def _clean_body(text: str) -> str:
 
 def parse_text(data: bytes, origin: Origin) -> list[Article]:
     """Plain text: the headline on the first line, the rest (deck, then body) is the article."""
-    text = decode(data).strip()
+    text = decode(data, origin.charset).strip()
     title, _, body = text.partition("\n")
     if not body.strip():
         raise BadInput("only one line: expected a headline line, then the article text")
@@ -118,7 +133,7 @@ _MARKDOWN_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 
 def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
     """Markdown with optional YAML front matter (title, date, source, url, authors)."""
-    text = decode(data)
+    text = decode(data, origin.charset)
     meta: dict = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -143,7 +158,7 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
     """HTML: the main text by trafilatura, title, date and author from the page's metadata."""
     import trafilatura
 
-    html = decode(data)
+    html = decode(data, origin.charset)
     extracted = trafilatura.bare_extraction(html, url=origin.location if origin.is_url else None,
                                             with_metadata=True, include_comments=False, favor_precision=True)
     if extracted is None or not (extracted.text or "").strip():
@@ -168,7 +183,7 @@ def _record(origin: Origin, record: object, number: int | None) -> Article:
 def parse_json(data: bytes, origin: Origin) -> list[Article]:
     """A JSON object (one article) or a list of objects."""
     try:
-        value = json.loads(decode(data))
+        value = json.loads(decode(data, origin.charset))
     except json.JSONDecodeError as error:
         raise BadInput(f"malformed JSON: {error}") from None
     if isinstance(value, list):
@@ -179,7 +194,7 @@ def parse_json(data: bytes, origin: Origin) -> list[Article]:
 def parse_jsonl(data: bytes, origin: Origin) -> list[Article]:
     """One JSON object a line; a malformed line fails the file, naming the line."""
     articles = []
-    for n, line in enumerate(decode(data).splitlines(), 1):
+    for n, line in enumerate(decode(data, origin.charset).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -190,15 +205,27 @@ def parse_jsonl(data: bytes, origin: Origin) -> list[Article]:
     return articles
 
 
-def feed_entries(data: bytes) -> list[dict]:
-    """The entries of an RSS or Atom feed (feedparser dicts); a feed that cannot be read is BadInput."""
+@dataclass(frozen=True)
+class Feed:
+    title: str
+    entries: list[dict]
+
+
+def parse_feed(data: bytes) -> Feed:
+    """An RSS or Atom feed (entries as feedparser dicts); a feed with nothing usable is BadInput."""
     import feedparser
 
     feed = feedparser.parse(data)
-    if not feed.entries:
-        reason = getattr(feed, "bozo_exception", None)
-        raise BadInput(f"malformed or empty feed: {reason}" if reason else "feed has no entries")
-    return list(feed.entries)
+    # A broken feed can still yield entries; keep those that carry anything to index.
+    entries = [e for e in feed.entries if e.get("link") or e.get("content") or e.get("summary")]
+    if not entries:
+        if feed.bozo:
+            error = feed.bozo_exception
+            line = getattr(error, "getLineNumber", lambda: None)()
+            message = getattr(error, "getMessage", lambda: str(error))()
+            raise BadInput(f"malformed feed: {message}" + (f" (line {line})" if line else ""))
+        raise BadInput("feed has no entries")
+    return Feed(title=" ".join(feed.feed.get("title", "").split()), entries=entries)
 
 
 def entry_date(entry: dict) -> date | None:
@@ -206,18 +233,27 @@ def entry_date(entry: dict) -> date | None:
     return date(*parsed[:3]) if parsed else None
 
 
-def article_from_entry(entry: dict, origin: Origin) -> Article:
-    """A feed entry's own text, for entries whose page cannot be fetched or that carry the full text."""
+_EMAIL_AUTHOR = re.compile(r"\S+@\S+\s*\((.+)\)")  # RSS's "desk@example.com (Name)"
+
+
+def article_from_entry(entry: dict, origin: Origin, feed_title: str = "") -> Article:
+    """A feed entry's own text, for entries whose page cannot be fetched or that carry the full text.
+
+    `origin` is the entry's page when it has one, else the feed (the entry's id then tells it apart).
+    """
     content = entry.get("content") or []
     body = content[0].get("value", "") if content else entry.get("summary", "")
     if "<" in body:
         import trafilatura
 
         body = trafilatura.extract(f"<html><body><article>{body}</article></body></html>") or ""
-    return _article(origin, entry.get("title"), body, key=entry.get("link") or entry.get("id") or "",
-                    published=entry_date(entry),
-                    source=entry.get("source", {}).get("title", ""), url=entry.get("link"),
-                    authors=entry.get("author"))
+    author = entry.get("author", "")
+    named = _EMAIL_AUTHOR.fullmatch(author)
+    on_its_page = origin.location == entry.get("link")
+    key = "" if on_its_page else f"{origin.location}#{entry.get('id') or entry.get('title', '')}"
+    return _article(origin, entry.get("title"), body, key=key, published=entry_date(entry),
+                    source=entry.get("source", {}).get("title") or feed_title,
+                    authors=named.group(1) if named else author)
 
 
 ParseFn = Callable[[bytes, Origin], list[Article]]

@@ -22,7 +22,7 @@ from ingest.formats import (
     Origin,
     article_from_entry,
     entry_date,
-    feed_entries,
+    parse_feed,
 )
 
 SUPPORTED_SUFFIXES = set(PARSERS_BY_SUFFIX) | FEED_SUFFIXES
@@ -101,8 +101,8 @@ def _load_file(path: Path, client: httpx.Client, limits: Limits) -> list[Article
     return list(PARSERS_BY_SUFFIX[suffix](data, origin))
 
 
-def _fetch(url: str, client: httpx.Client, limits: Limits) -> tuple[bytes, str]:
-    """The body and content type of a URL, refusing bodies over the size limit."""
+def _fetch(url: str, client: httpx.Client, limits: Limits) -> tuple[bytes, str, str]:
+    """The body, content type and declared charset of a URL, refusing bodies over the size limit."""
     try:
         with client.stream("GET", url) as response:
             if response.status_code >= 400:
@@ -113,7 +113,7 @@ def _fetch(url: str, client: httpx.Client, limits: Limits) -> tuple[bytes, str]:
                 data += part
                 if len(data) > limits.max_bytes:
                     raise BadInput(f"page is over the {limits.max_bytes / 1e6:g} MB limit (NEWSQA_MAX_FILE_MB)")
-            return bytes(data), content_type
+            return bytes(data), content_type, response.charset_encoding or ""
     except httpx.TimeoutException:
         raise BadInput(f"no answer within {limits.timeout:g} s") from None
     except httpx.HTTPError as error:
@@ -126,8 +126,8 @@ def _looks_like_feed(data: bytes) -> bool:
 
 
 def _load_url(url: str, client: httpx.Client, limits: Limits) -> list[Article | Failure]:
-    data, content_type = _fetch(url, client, limits)
-    origin = Origin(url, is_url=True)
+    data, content_type, charset = _fetch(url, client, limits)
+    origin = Origin(url, is_url=True, charset=charset)
     if content_type in FEED_CONTENT_TYPES or _looks_like_feed(data):
         return _load_feed(data, origin, client, limits)
     parser = PARSERS_BY_CONTENT_TYPE.get(content_type)
@@ -139,17 +139,18 @@ def _load_url(url: str, client: httpx.Client, limits: Limits) -> list[Article | 
 def _load_feed(data: bytes, origin: Origin, client: httpx.Client, limits: Limits) -> list[Article | Failure]:
     """Each entry's linked page is the article; the entry's own text stands in when the page fails."""
     results: list[Article | Failure] = []
-    for entry in feed_entries(data):
+    feed = parse_feed(data)
+    for entry in feed.entries:
         link = entry.get("link", "")
         try:
             if not is_url(link):
-                results.append(article_from_entry(entry, origin))
+                results.append(article_from_entry(entry, origin, feed.title))
                 continue
             try:
                 page = _load_url(link, client, limits)
             except BadInput as page_error:
                 try:
-                    results.append(article_from_entry(entry, Origin(link, is_url=True)))
+                    results.append(article_from_entry(entry, Origin(link, is_url=True), feed.title))
                 except BadInput:
                     raise page_error from None
                 continue

@@ -1,0 +1,222 @@
+"""Loaders on small fixture files: one per format, one per kind of bad input. No model, no index."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ingest.formats import BadInput, Origin, decode, parse_html, parse_markdown, parse_text
+from ingest.sources import Failure, Limits, Loader, expand
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ARTICLES = FIXTURES / "articles"
+BAD = FIXTURES / "bad"
+
+
+def load(path: Path, max_bytes: int = 10**6) -> list:
+    with Loader(Limits(max_bytes=max_bytes, timeout=5)) as loader:
+        return loader.load(str(path))
+
+
+def load_one(path: Path):
+    [article] = load(path)
+    assert not isinstance(article, Failure), article
+    return article
+
+
+def failure_reason(path: Path, **limits) -> str:
+    [result] = load(path, **limits)
+    assert isinstance(result, Failure), f"{path.name} was accepted: {result}"
+    assert "\n" not in result.reason
+    return result.reason
+
+
+def test_plain_text_headline_then_deck_and_body():
+    article = load_one(ARTICLES / "harbor_plain.txt")
+    assert article.title == "Harbor town votes to rebuild storm-damaged pier"
+    assert article.body.startswith("Residents backed a $4 million plan")  # the deck opens the body
+    assert article.body.endswith("before the summer ferry season.")
+    assert article.published is None
+    assert article.file == "harbor_plain.txt"
+    assert article.origin == str((ARTICLES / "harbor_plain.txt").resolve())
+
+
+def test_markdown_front_matter_fields():
+    article = load_one(ARTICLES / "orchard_frontmatter.md")
+    assert article.title == "Late frost cuts apple harvest in the valley"
+    assert article.published == date(2024, 5, 14)
+    assert article.source == "Valley Courier"
+    assert article.url == "https://courier.example/2024/05/late-frost-apples"
+    assert article.authors == ("Maria Chen", "Tom Baptiste")
+    assert article.origin == article.url  # the URL, not the file, is what makes it the same article
+    assert "---" not in article.body and "title:" not in article.body
+    assert article.body.startswith("A late frost on the night of May 9")
+
+
+def test_markdown_without_front_matter_takes_its_heading():
+    [article] = parse_markdown(b"# Dam opens\n\nThe new dam opened on Friday. It holds a lake of water.\n",
+                               Origin("/x/dam.md"))
+    assert article.title == "Dam opens"
+    assert article.body == "The new dam opened on Friday. It holds a lake of water."
+
+
+def test_html_main_text_and_page_metadata():
+    article = load_one(ARTICLES / "library_page.html")
+    assert article.title == "City library reopens after two-year renovation"
+    assert article.published == date(2023, 9, 2)
+    assert article.source == "Northfield Gazette"
+    assert article.authors == ("Ana Ruiz",)
+    assert article.body.startswith("The Northfield central library reopened")  # headline not repeated
+    assert "two hours later than before the works." in article.body
+    for boilerplate in ("Home", "Sport", "Copyright"):
+        assert boilerplate not in article.body
+
+
+def test_json_list_of_records_with_text_or_body():
+    articles = load(ARTICLES / "wire_records.json")
+    assert [a.title for a in articles] == ["Rail strike halts trains across the north",
+                                           "Museum returns bronze statue to its home village"]
+    strike, statue = articles
+    assert strike.published == date(2024, 2, 21) and strike.source == "Wire Service"
+    assert strike.url == strike.origin == "https://wire.example/rail-strike"
+    assert strike.body.startswith("Train drivers") and "\n\nThe union said" in strike.body
+    assert statue.body.startswith("A bronze statue")  # from "body", not "text"
+    assert {a.file for a in articles} == {"wire_records.json"}
+
+
+def test_jsonl_records_without_url_are_told_apart_by_line():
+    articles = load(ARTICLES / "briefs.jsonl")
+    assert [a.title for a in articles] == ["Bridge closed for inspection after crack found",
+                                           "School wins national robotics contest"]
+    assert [a.published for a in articles] == [date(2024, 6, 6), date(2024, 6, 7)]
+    path = str((ARTICLES / "briefs.jsonl").resolve())
+    assert [a.origin for a in articles] == [f"{path}#1", f"{path}#2"]
+    assert len({a.id for a in articles}) == 2
+
+
+def test_rss_file_entries_without_links_use_their_own_text():
+    articles = load(ARTICLES / "science.rss")
+    assert [a.title for a in articles] == ["Astronomers find water vapour around distant planet",
+                                           "Glacier melt speeds up in the Alps"]
+    planet, glacier = articles
+    assert planet.published == date(2024, 3, 12)
+    assert planet.source == "Science Desk"  # the feed's title when the entry names no source
+    assert planet.authors == ("Irene Volkova",)
+    assert planet.url == ""  # a bare guid is not a web address
+    assert planet.body.startswith("Astronomers using a space telescope")
+    assert "<p>" not in planet.body and "every 33 days." in planet.body
+    assert glacier.body.startswith("Alpine glaciers lost four percent")
+    feed = str((ARTICLES / "science.rss").resolve())
+    assert [a.origin for a in articles] == [f"{feed}#science-desk-1001", f"{feed}#science-desk-1002"]
+
+
+def test_atom_file_entry():
+    [article] = load(ARTICLES / "sport.atom")
+    assert article.title == "Underdogs win the cup final on penalties"
+    assert article.published == date(2024, 4, 1)
+    assert article.authors == ("Kofi Mensah",)
+    assert article.source == "Sport Desk"
+    assert article.body.startswith("Second-division Riverside won")
+    assert "Sam Adeyemi saved two penalties." in article.body
+
+
+def test_cp1252_text_is_decoded_to_the_right_characters():
+    raw = (ARTICLES / "terraces_cp1252.txt").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    article = load_one(ARTICLES / "terraces_cp1252.txt")
+    assert article.title == "Café owners fear “new” rules on terraces"
+    assert "€5 a day" in article.body
+    assert "naïve plan" in article.body and "Hélène Dubois" in article.body and "crêperie" in article.body
+    assert "council’s vote" in article.body
+
+
+@pytest.mark.parametrize("text", [
+    "Die Bürger äußerten Ärger über die Straße am Montag.",  # identical in several single-byte encodings
+    "Les élèves ont été reçus à l'hôtel de ville, où le maire a parlé.",
+])
+def test_latin1_text_is_decoded_as_western(text):
+    assert decode(text.encode("latin-1")) == text
+
+
+def test_other_legacy_encodings_still_recognised():
+    text = "Президент России заявил, что переговоры продолжатся в Женеве в следующем месяце."
+    assert decode(text.encode("cp1251")) == text
+
+
+def test_declared_charset_wins():
+    text = "Zażółć gęślą jaźń: władze w Łodzi ogłosiły nowe przepisy."
+    assert decode(text.encode("iso-8859-2"), declared="iso-8859-2") == text
+
+
+def test_utf8_with_byte_order_mark():
+    assert decode("\ufeffHeadline\nBody.".encode("utf-8")) == "Headline\nBody."
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("empty.txt", "empty file"),
+    ("blank.md", "empty file"),
+    ("photo.txt", "binary file, not text"),
+    ("no_text.html", "no article text found in the page"),
+    ("malformed.json", "malformed JSON: Unterminated string"),
+    ("malformed.jsonl", "malformed JSON on line 2"),
+    ("malformed.rss", "malformed feed: no element found (line 4)"),
+])
+def test_bad_input_gets_a_one_line_reason(name, expected):
+    assert failure_reason(BAD / name).startswith(expected)
+
+
+def test_malformed_html_still_gives_its_text():
+    # Unclosed paragraphs, crossed tags and a cut-off closing tag: browsers show the text, so do we.
+    article = load_one(BAD / "malformed.html")
+    assert article.title == "Ferry service resumes after repairs"
+    assert article.body.split("\n") == [
+        "The island ferry service resumed on Sunday after three weeks of repairs to its only boat, the operator said.",
+        "Passengers had been flown to the mainland on small planes during the repairs, at the county's expense.",
+        "Timetables are unchanged for the summer.",
+    ]
+
+
+def test_file_over_the_size_limit_is_refused_before_reading():
+    size = (ARTICLES / "harbor_plain.txt").stat().st_size
+    reason = failure_reason(ARTICLES / "harbor_plain.txt", max_bytes=size - 1)
+    assert reason.startswith("file is 0.0 MB, over the") and "NEWSQA_MAX_FILE_MB" in reason
+    assert not isinstance(load(ARTICLES / "harbor_plain.txt", max_bytes=size)[0], Failure)
+
+
+def test_one_line_text_file_is_refused(tmp_path):
+    path = tmp_path / "headline.txt"
+    path.write_text("Only a headline here\n")
+    assert failure_reason(path) == "only one line: expected a headline line, then the article text"
+
+
+def test_malformed_front_matter_is_refused():
+    with pytest.raises(BadInput, match="^malformed YAML front matter"):
+        parse_markdown(b"---\ntitle: [unclosed\n---\nBody text.\n", Origin("/x/a.md"))
+
+
+def test_unsupported_and_missing_files(tmp_path):
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    assert failure_reason(pdf).startswith("unsupported file type .pdf; supported: ")
+    assert expand([str(tmp_path / "nowhere.txt")]) == [Failure(str(tmp_path / "nowhere.txt"),
+                                                               "no such file, folder or URL")]
+
+
+def test_folders_are_read_recursively_skipping_hidden_and_unsupported(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    for name in ("a/one.txt", "a/b/two.md", "a/b/notes.pdf", ".git/three.txt", "a/.draft.txt"):
+        (tmp_path / name).write_text("x")
+    assert expand([str(tmp_path)]) == [str(tmp_path / "a" / "b" / "two.md"), str(tmp_path / "a" / "one.txt")]
+
+
+def test_text_and_html_without_a_title_take_their_first_line():
+    [article] = parse_html(b"<html><body><article><p>Flood waters rose overnight in the old town and "
+                           b"forced two hundred families from their homes, officials said.</p>"
+                           b"<p>Shelters opened in three schools.</p></article></body></html>", Origin("/x/p.html"))
+    assert article.title.startswith("Flood waters rose overnight")
+    [article] = parse_text(b"Headline\n\n\n\nBody after blank lines.", Origin("/x/t.txt"))
+    assert (article.title, article.body) == ("Headline", "Body after blank lines.")
