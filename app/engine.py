@@ -7,9 +7,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from functools import cached_property
 
-from app.documents import Answer, Filters
+from app.documents import Answer, Filters, Passage
 from app.embedding import Embedder
 from app.index import Index, StoredArticle
+from app.retrieval import Retriever
 from app.settings import Settings
 from ingest.pipeline import IngestReport, Ingestor
 
@@ -44,6 +45,16 @@ class Engine:
 
     def articles(self) -> list[StoredArticle]:
         return self.index.articles()
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.settings, self.index, self.embedder)
+
+    def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
+                 k: int | None = None) -> list[Passage]:
+        """The k (default NEWSQA_TOP_K) best passages for the question among the articles published
+        by `as_of` (default today) that the filters and the question's own time phrases admit."""
+        return self.retriever.retrieve(question, as_of=as_of, filters=filters, k=k)
 
     # Answering imports the LLM libraries, which ingesting and listing do not need: imported on use.
 

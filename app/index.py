@@ -214,6 +214,22 @@ class Index:
         by_id = {i: StoredChunk(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])}
         return [by_id[i] for i in ids if i in by_id]
 
+    # -- retrieval reads: `where` is a Chroma metadata filter, so every side is filtered alike
+
+    def dense(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[str, float]]:
+        """Chunk ids and cosine similarities to `embedding`, best first, among the chunks `where` admits."""
+        result = self._collection.query(query_embeddings=[embedding], n_results=k, where=where, include=["distances"])
+        return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0])]
+
+    def ids(self, where: dict) -> set[str]:
+        """Ids of the chunks `where` admits."""
+        return set(self._collection.get(where=where, include=[])["ids"])
+
+    def published_days(self) -> list[int]:
+        """The distinct publication days (YYYYMMDD) of the indexed articles, undated ones aside."""
+        result = self._collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        return sorted({m["published_day"] for m in result["metadatas"] if "published_day" in m})
+
     # -- lexical index
 
     def lexical(self) -> LexicalIndex:

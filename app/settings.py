@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -56,6 +57,16 @@ class Settings(BaseSettings):
                                                             "this many word pieces.")
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are refused.")
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
+    top_k: int = Field(5, ge=1, description="Passages retrieved for a question.")
+    retrieval: Literal["hybrid", "dense", "lexical"] = Field(
+        "hybrid", description="hybrid: embedding and BM25 candidates fused; dense or lexical: one side alone.")
+    retrieval_depth: int = Field(50, ge=1, description="Candidates each side (embedding, BM25) brings to the fusion.")
+    rrf_k: float = Field(60.0, gt=0, description="Reciprocal rank fusion constant: higher flattens the "
+                                                 "advantage of the very first ranks.")
+    passage_chunks: int = Field(3, ge=1, description="Most neighbouring chunks of one article merged into "
+                                                     "one passage (1: no merging).")
+    auth: SecretStr | None = Field(None, description="USER:PASS: the chat page asks for this login; "
+                                                     "unset: no login (the page binds 127.0.0.1 by default).")
     llm: str = Field("auto", description="Answer backend: auto, extractive, ollama:MODEL, openai:MODEL, "
                                          "llamacpp:PATH.gguf.")
     ollama_url: str = Field("http://127.0.0.1:11434", description="Address of the Ollama server.")

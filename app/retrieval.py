@@ -1,0 +1,198 @@
+"""Hybrid retrieval: embedding and BM25 candidates, fused by reciprocal rank, filtered by date and source.
+
+Both sides see the same Chroma `where` filter: the embedding search pushes it down into Chroma, and
+BM25 hits are kept only when Chroma admits their ids under it. Filters are strict about dates
+(an undated article is not "since March"), but the "as of" date and a window read from the
+question are not: they drop dated articles outside them and keep undated ones, which may well
+belong there. Neighbouring chunks of one article among the results are merged into one passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from app.documents import Filters, Passage
+from app.embedding import Embedder
+from app.index import Index, StoredChunk, day_number
+from app.settings import Settings
+from app.timeframe import TimeFrame, resolve
+
+# Weight of the newest-first ranking in the fusion when a question asks for recent news: enough to
+# order equally relevant passages by date, not to bring up irrelevant new ones.
+RECENCY_WEIGHT = 0.5
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None,
+                           k: float = 60.0) -> list[tuple[str, float]]:
+    """Items of several rankings (best first) by the sum of weight / (k + rank); ties keep the order
+    in which the items were first met."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def metadata_filter(filters: Filters, excluded_days: Sequence[int] = ()) -> dict | None:
+    """The Chroma `where` for the filters, and for publication days to leave out (undated chunks
+    have no `published_day`, so `$nin` keeps them while `$gte`/`$lte` do not)."""
+    clauses: list[dict] = []
+    if filters.source:
+        clauses.append({"source": filters.source})
+    if filters.since:
+        clauses.append({"published_day": {"$gte": day_number(filters.since)}})
+    if filters.until:
+        clauses.append({"published_day": {"$lte": day_number(filters.until)}})
+    if excluded_days:
+        clauses.append({"published_day": {"$nin": list(excluded_days)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def excluded_days(days: Sequence[int], as_of: date, frame: TimeFrame) -> list[int]:
+    """Of the publication days in the index, those after `as_of` or outside the question's window."""
+    latest = day_number(as_of)
+    if frame.until:
+        latest = min(latest, day_number(frame.until))
+    earliest = day_number(frame.since) if frame.since else 0
+    return [d for d in days if not earliest <= d <= latest]
+
+
+@dataclass
+class _Group:
+    """Chunks of one article with consecutive chunk numbers, becoming one passage."""
+
+    chunks: list[StoredChunk]
+    score: float
+
+    @property
+    def article_id(self) -> str:
+        return self.chunks[0].metadata["article_id"]
+
+    @property
+    def first(self) -> int:
+        return min(c.metadata["chunk_index"] for c in self.chunks)
+
+    @property
+    def last(self) -> int:
+        return max(c.metadata["chunk_index"] for c in self.chunks)
+
+    def touches(self, chunk: StoredChunk) -> bool:
+        index = chunk.metadata["chunk_index"]
+        return chunk.metadata["article_id"] == self.article_id and (index == self.first - 1 or index == self.last + 1)
+
+
+def merge_text(chunks: Sequence[StoredChunk]) -> tuple[str, int, int]:
+    """The text of consecutive chunks of one article, their overlap told once, with its offsets.
+
+    Chunks repeat the last sentences of the one before (the overlap); the offsets say where. A gap
+    between chunks holds only the white space between sentences, kept as spaces so that the offsets
+    stay true."""
+    ordered = sorted(chunks, key=lambda c: c.metadata["chunk_index"])
+    text = ordered[0].text
+    start, end = ordered[0].metadata["char_start"], ordered[0].metadata["char_end"]
+    for chunk in ordered[1:]:
+        chunk_start, chunk_end = chunk.metadata["char_start"], chunk.metadata["char_end"]
+        if chunk_end <= end:
+            continue
+        if chunk_start <= end:
+            text += chunk.text[end - chunk_start:]
+        else:
+            text += " " * (chunk_start - end) + chunk.text
+        end = chunk_end
+    return text, start, end
+
+
+def merge_passages(ranked: Sequence[tuple[StoredChunk, float]], k: int, max_chunks: int) -> list[Passage]:
+    """The top k passages from chunks ranked best first: a chunk next to one already taken from the
+    same article joins it (up to `max_chunks` a passage) instead of taking a place of its own."""
+    groups: list[_Group] = []
+    for chunk, score in ranked:
+        home = next((g for g in groups if len(g.chunks) < max_chunks and g.touches(chunk)), None)
+        if home is not None:
+            home.chunks.append(chunk)
+            # A chunk can close the gap between two passages of its article: they become one.
+            other = next((g for g in groups if g is not home and len(g.chunks) + len(home.chunks) <= max_chunks
+                          and g.article_id == home.article_id and (g.first == home.last + 1 or g.last == home.first - 1)),
+                         None)
+            if other is not None:
+                home.chunks.extend(other.chunks)
+                groups.remove(other)
+        elif len(groups) < k:
+            groups.append(_Group([chunk], score))
+        else:
+            break
+    return [_passage(group, rank) for rank, group in enumerate(groups, start=1)]
+
+
+def _passage(group: _Group, rank: int) -> Passage:
+    metadata = group.chunks[0].metadata
+    text, start, end = merge_text(group.chunks)
+    published = metadata.get("published")
+    return Passage(
+        chunk_ids=tuple(c.id for c in sorted(group.chunks, key=lambda c: c.metadata["chunk_index"])),
+        article_id=metadata["article_id"], title=metadata["title"],
+        published=date.fromisoformat(published) if published else None,
+        source=metadata.get("source", ""), url=metadata.get("url", ""), file=metadata.get("file", ""),
+        text=text, start=start, end=end, score=group.score, rank=rank,
+    )
+
+
+class Retriever:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder):
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+
+    def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
+                 k: int | None = None, mode: str | None = None) -> list[Passage]:
+        """The k passages that best match the question among the articles published by `as_of`
+        (default today) that the filters and the question's own time phrases admit."""
+        if not question.strip():
+            raise ValueError("the question is empty")
+        k = self.settings.top_k if k is None else k
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        mode = mode or self.settings.retrieval
+        as_of = as_of or date.today()
+        frame = resolve(question, as_of)
+        where = metadata_filter(filters or Filters(), excluded_days(self.index.published_days(), as_of, frame))
+        ranked = self.rank(frame.query, where, mode)
+        if frame.recent:
+            ranked = self._prefer_recent(ranked)
+        max_chunks = self.settings.passage_chunks
+        top = ranked[:k * max_chunks]  # enough chunks to fill k passages, however they merge
+        chunks = {c.id: c for c in self.index.chunks([chunk_id for chunk_id, _ in top])}
+        return merge_passages([(chunks[i], s) for i, s in top if i in chunks], k, max_chunks)
+
+    def rank(self, query: str, where: dict | None, mode: str) -> list[tuple[str, float]]:
+        """Chunk ids and scores, best first: one side's own scores, or fused scores when hybrid."""
+        depth = self.settings.retrieval_depth
+        if mode == "dense":
+            return self._dense(query, depth, where)
+        if mode == "lexical":
+            return self._lexical(query, depth, where)
+        rankings = [[i for i, _ in side(query, depth, where)] for side in (self._dense, self._lexical)]
+        return reciprocal_rank_fusion(rankings, k=self.settings.rrf_k)
+
+    def _dense(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
+        return self.index.dense(self.embedder.encode([query])[0], depth, where)
+
+    def _lexical(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
+        lexical = self.index.lexical()
+        if where is None:
+            return lexical.search(query, depth)
+        # Rank everything, then keep what the filter admits: the best admitted hits may lie deep.
+        admitted = self.index.ids(where)
+        return [(i, s) for i, s in lexical.search(query, len(lexical.ids)) if i in admitted][:depth]
+
+    def _prefer_recent(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Fuse the ranking with a newest-first ranking of the same chunks (undated ones last)."""
+        chunks = {c.id: c for c in self.index.chunks([i for i, _ in ranked])}
+        newest = sorted((i for i in chunks if "published_day" in chunks[i].metadata),
+                        key=lambda i: -chunks[i].metadata["published_day"])
+        return reciprocal_rank_fusion([[i for i, _ in ranked], newest], [1.0, RECENCY_WEIGHT], self.settings.rrf_k)
