@@ -1,0 +1,84 @@
+"""Prompts: the templates in prompts/, the blocks of data they are filled with, and fitting a
+prompt into a model's context window."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib import resources
+
+from langchain_core.messages import BaseMessage
+from langchain_core.prompts import ChatPromptTemplate
+
+from app.documents import Passage
+
+# A template file is a list of messages, each opened by a line `[system]`, `[user]` or `[assistant]`;
+# the text is a LangChain f-string template ({name} fills in a value, {{ and }} are literal braces).
+_SECTION = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
+# Opening or closing delimiters of the data blocks, wherever they appear inside the data itself.
+_DELIMITER = re.compile(r"<(?=\s*/?\s*(?:passage|conversation)\b)", re.IGNORECASE)
+
+# What a chat template adds around each message (role markers, end of turn) and before the reply;
+# generous, as the exact figure depends on the model's template.
+MESSAGE_OVERHEAD = 8
+REPLY_OVERHEAD = 16
+
+
+def parse_template(text: str, name: str = "prompt") -> ChatPromptTemplate:
+    parts = _SECTION.split(text)
+    if parts[0].strip() or len(parts) < 3:
+        raise ValueError(f"prompt {name}: every message must start with a [system], [user] or [assistant] line")
+    messages = [(role, body.strip()) for role, body in zip(parts[1::2], parts[2::2])]
+    return ChatPromptTemplate.from_messages(messages)
+
+
+@cache
+def load_template(name: str) -> ChatPromptTemplate:
+    """The template prompts/NAME.txt, shipped inside the package."""
+    text = resources.files("prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    return parse_template(text, name)
+
+
+def neutralise(text: str) -> str:
+    """Data that imitates a delimiter (`</passage>`) cannot close its block early: the `<` becomes `‹`."""
+    return _DELIMITER.sub("\u2039", text)
+
+
+def passage_block(passages: Sequence[Passage]) -> str:
+    """The passages numbered [1]..[m] in order, each headed by its title, date and source."""
+    blocks = []
+    for number, passage in enumerate(passages, 1):
+        about = ", ".join(x for x in (passage.published and passage.published.isoformat(), passage.source) if x)
+        heading = f"[{number}] {passage.title}" + (f" ({about})" if about else "")
+        blocks.append(f"<passage>\n{neutralise(heading)}\n{neutralise(passage.text.strip())}\n</passage>")
+    return "\n\n".join(blocks)
+
+
+def conversation_block(history: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"User: {neutralise(q.strip())}\nAssistant: {neutralise(a.strip())}" for q, a in history)
+
+
+def estimate_tokens(text: str) -> int:
+    """A safe upper estimate when the model's tokenizer is out of reach: tokenizers of current
+    models average 4 or more bytes of English a token; 3 leaves room for names and numbers."""
+    return math.ceil(len(text.encode("utf-8")) / 3)
+
+
+def count_message_tokens(messages: Sequence[BaseMessage], count_tokens: Callable[[str], int]) -> int:
+    return sum(count_tokens(m.text) + MESSAGE_OVERHEAD for m in messages) + REPLY_OVERHEAD
+
+
+def longest_fitting_prefix(count: int, fits: Callable[[int], bool]) -> int:
+    """The largest n <= count with fits(n), given that fits holds for every n below one it holds
+    for (a prompt with fewer passages is shorter); 0 when none fits. Binary search: each probe
+    tokenizes a whole prompt."""
+    low, high = 0, count
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
