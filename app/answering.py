@@ -43,8 +43,8 @@ def is_refusal(text: str) -> bool:
 
 
 def stream(engine: Engine, backend: LLMBackend | None, question: str, history: Sequence[tuple[str, str]] = (),
-           as_of: date | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
-    """The answer text so far (cumulative) while it is written, then the full Answer."""
+           as_of: date | None = None, filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
+    """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at most."""
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
@@ -65,7 +65,7 @@ def stream(engine: Engine, backend: LLMBackend | None, question: str, history: S
         timings["condense"] = _ms(step)
 
     step = time.perf_counter()
-    passages = engine.retrieve(standalone, as_of=as_of, filters=filters)
+    passages = engine.retrieve(standalone, as_of=as_of, filters=filters, k=k)
     timings["retrieve"] = _ms(step)
 
     step = time.perf_counter()
@@ -91,8 +91,8 @@ def stream(engine: Engine, backend: LLMBackend | None, question: str, history: S
 
 
 def ask(engine: Engine, backend: LLMBackend | None, question: str, history: Sequence[tuple[str, str]] = (),
-        as_of: date | None = None, filters: Filters | None = None) -> Answer:
-    *_, answer = stream(engine, backend, question, history, as_of, filters)
+        as_of: date | None = None, filters: Filters | None = None, k: int | None = None) -> Answer:
+    *_, answer = stream(engine, backend, question, history, as_of, filters, k)
     return answer
 
 

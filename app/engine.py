@@ -66,15 +66,15 @@ class Engine:
         return select_backend(self.settings)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-            filters: Filters | None = None) -> Answer:
+            filters: Filters | None = None, k: int | None = None) -> Answer:
         """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest first."""
         from app import answering
 
-        return answering.ask(self, self.backend, question, history, as_of, filters)
+        return answering.ask(self, self.backend, question, history, as_of, filters, k)
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-               filters: Filters | None = None) -> Iterator[str | Answer]:
+               filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
         """The answer text so far (cumulative) while it is written, then the full Answer."""
         from app import answering
 
-        return answering.stream(self, self.backend, question, history, as_of, filters)
+        return answering.stream(self, self.backend, question, history, as_of, filters, k)
