@@ -67,6 +67,26 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from eval import suite
+
+    options = suite.Options(
+        datasets=[Path(p) for p in args.datasets], articles=Path(args.articles) if args.articles else None,
+        k=args.k, json=Path(args.json) if args.json else None, report=Path(args.report) if args.report else None,
+        baseline=Path(args.baseline) if args.baseline else suite.baseline.DEFAULT_FILE,
+        update_baseline=args.update_baseline)
+    return suite.run(_settings(args), options)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa", description="Ask questions of a folder of news articles; cited answers, offline.",
@@ -93,6 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     remove = commands.add_parser("remove", help="remove articles by id, file name, path or URL")
     remove.add_argument("keys", nargs="+", metavar="ID_OR_FILE")
     remove.set_defaults(run=cmd_remove)
+
+    evaluate = commands.add_parser(
+        "eval", help="score retrieval, answers and refusals on eval datasets; fails on regression",
+        description="Ask every question of each dataset (JSONL: id, question, answers, evidence, answerable, "
+                    "question_date; or id and turns for a conversation) and score retrieval (hit@1, hit@5, "
+                    "recall@5, mrr@10), answers (answer_contains, token_f1, citation_precision), refusals and "
+                    "latency. With no dataset, the project's own sets (eval/datasets/NAME/questions.jsonl, each "
+                    "over the articles in eval/datasets/NAME/articles/). Exits 1 when a metric falls below the "
+                    "baseline by more than its tolerance.")
+    evaluate.add_argument("datasets", nargs="*", metavar="DATASET.jsonl", help="eval sets; none: the project's own")
+    evaluate.add_argument("--articles", metavar="DIR", help="index this folder for the run (cached by its content "
+                          "in NEWSQA_EVAL_CACHE) instead of using the current index")
+    evaluate.add_argument("--k", type=_positive, metavar="N", help="passages the answer is written from "
+                          "(default NEWSQA_TOP_K); the retrieval metrics rank at least 10")
+    evaluate.add_argument("--llm", metavar="BACKEND", help="answer backend for this run (NEWSQA_LLM): auto, "
+                          "extractive, ollama:MODEL, openai:MODEL, llamacpp:PATH.gguf; an LLM backend also "
+                          "judges the answers (judge_correct; NEWSQA_EVAL_JUDGE_VOTES=0 turns that off)")
+    evaluate.add_argument("--json", metavar="OUT", help="write metrics and every question's result as JSON")
+    evaluate.add_argument("--report", metavar="OUT.md", help="write a Markdown report of the failed questions")
+    evaluate.add_argument("--baseline", metavar="FILE", help="baseline to compare with (default: eval/baseline.json)")
+    evaluate.add_argument("--update-baseline", action="store_true", help="write this run's figures as the baseline")
+    evaluate.set_defaults(run=cmd_eval)
     return parser
 
 

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(200, ge=32, description="Largest chunk, in the embedding model's word pieces "
                                                       "(title header included); capped by the model's window.")
     chunk_overlap_tokens: int = Field(40, ge=0, description="Sentences carried into the next chunk, up to "
-                                                            "this many word pieces.")
+                                                            "this many word pieces, and at least one if it "
+                                                            "takes under half a chunk; 0: no overlap.")
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are refused.")
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
     top_k: int = Field(5, ge=1, description="Passages retrieved for a question.")
@@ -86,8 +87,9 @@ class Settings(BaseSettings):
                                                               "models (Ollama uses ollama_num_ctx).")
     eval_cache: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "eval-indexes",
                              description="Where `newsqa eval --articles DIR` keeps an index per folder content.")
-    eval_judge_votes: int = Field(3, ge=1, description="Times the LLM judge is asked about each answer "
-                                                       "(the majority wins; agreement is reported).")
+    eval_judge_votes: int = Field(3, ge=0, description="Times the LLM judge of `newsqa eval` is asked about "
+                                                       "each answer (the majority wins; agreement is "
+                                                       "reported); 0: no judge.")
 
     @classmethod
     def settings_customise_sources(

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from eval.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from eval import output
+from eval.metrics import LOWER_IS_BETTER, QUALITY
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "baseline.json"
 # About one question in thirty: the own sets are small, and their results are deterministic with
 # the extractive answerer, so a change that loses a question or two on them shows.
 DEFAULT_TOLERANCE = 0.03
-COMPARED = HIGHER_IS_BETTER + LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def compare(baseline: dict, dataset: str, metrics: dict) -> list[Regression]:
     regressions = []
     for metric, entry in expected.items():
         value = metrics.get(metric)
-        if value is None or metric not in COMPARED:
+        if value is None or metric not in QUALITY:
             continue
         floor, tolerance = float(entry["value"]), float(entry.get("tolerance", DEFAULT_TOLERANCE))
         worse = value > floor + tolerance if metric in LOWER_IS_BETTER else value < floor - tolerance
@@ -74,14 +74,11 @@ def updated(baseline: dict, dataset: str, metrics: dict, backend: str, today: da
         "metrics": {
             metric: {"value": round(value, 4),
                      "tolerance": old.get(metric, {}).get("tolerance", DEFAULT_TOLERANCE)}
-            for metric, value in metrics.items() if metric in COMPARED and value is not None
+            for metric, value in metrics.items() if metric in QUALITY and value is not None
         },
     }
     return {**baseline, "datasets": {**baseline["datasets"], dataset: entry}}
 
 
 def write(path: Path, baseline: dict) -> None:
-    """Written beside the file and swapped in, so a failed write leaves the old baseline whole."""
-    staging = path.with_name(path.name + ".new")
-    staging.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    staging.replace(path)
+    output.write(path, json.dumps(baseline, indent=2, sort_keys=True) + "\n")

@@ -14,12 +14,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-# The quality metrics, by the direction that counts as better (what the baseline compares).
-HIGHER_IS_BETTER = ("hit@1", "hit@5", "recall@5", "mrr@10", "answer_contains", "token_f1",
-                    "citation_precision", "refusal_rate", "judge_correct")
-LOWER_IS_BETTER = ("false_refusal_rate",)
+RETRIEVAL = ("hit@1", "hit@5", "recall@5", "mrr@10")
+ANSWER = ("answer_contains", "token_f1", "citation_precision")
+REFUSAL = ("refusal_rate", "false_refusal_rate")
+JUDGE = ("judge_correct", "judge_agreement")
 # Reported, never compared with a baseline: they depend on the machine and its load.
 LATENCY = ("retrieve_ms_p50", "retrieve_ms_p95", "ask_ms_p50", "ask_ms_p95")
+ALL = RETRIEVAL + ANSWER + REFUSAL + JUDGE + LATENCY
+# What the baseline compares; every one is better higher except these.
+QUALITY = RETRIEVAL + ANSWER + REFUSAL + ("judge_correct",)
+LOWER_IS_BETTER = ("false_refusal_rate",)
 
 _CITATION_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

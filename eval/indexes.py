@@ -1,0 +1,47 @@
+"""Indexes of an eval set's own articles, kept apart from the user's index.
+
+Each lives in Settings.eval_cache under a key made of the folder's content and the settings that
+shape an index (embedding model, chunk sizes), so a second run on the same folder reuses it and an
+edited article or another model gets a fresh one. A `complete` marker is written only after an
+ingest without failures; an index without it is brought up to date again (ingest is idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from app.engine import Engine
+from app.settings import Settings
+
+COMPLETE_MARKER = "complete"
+
+
+def fingerprint(folder: Path, settings: Settings) -> str:
+    """A digest of every file under `folder` (relative path and bytes) and the index-shaping settings."""
+    digest = hashlib.sha256()
+    digest.update(f"{settings.embedding_model}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def engine_for(folder: Path, settings: Settings, progress: bool | None = None) -> Engine:
+    """An engine over an index of exactly the articles in `folder`, built on first use."""
+    if not folder.is_dir():
+        raise RuntimeError(f"articles folder not found: {folder}")
+    place = settings.eval_cache / f"{folder.resolve().name}-{fingerprint(folder, settings)}"
+    # A local store even when the user's index is on a Chroma server: that index is never touched.
+    engine = Engine(settings.model_copy(update={"index": place, "chroma_url": None}))
+    marker = place / COMPLETE_MARKER
+    if not marker.exists():
+        report = engine.add([str(folder)], progress=progress)
+        if not report.ok:
+            print(f"indexing {folder}: {report.summary()}", file=sys.stderr)
+        elif not report.outcomes:
+            raise RuntimeError(f"no articles found in {folder}")
+        else:
+            marker.touch()
+    return engine
