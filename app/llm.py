@@ -179,6 +179,8 @@ def describe(error: BaseException, timeout: float | None) -> str:
     if isinstance(error, (TimeoutError, httpx.TimeoutException, openai.APITimeoutError)):
         return f"no answer within {timeout:g} s (NEWSQA_LLM_TIMEOUT)" if timeout else "timed out"
     message = " ".join(str(error).split()) or type(error).__name__
+    if message == "No generation chunks were returned":  # LangChain, of a stream that held nothing
+        return "the model returned an empty answer"
     if isinstance(error, (ConnectionError, httpx.TransportError, openai.APIConnectionError)):
         return f"cannot reach the server ({message})"
     return message
