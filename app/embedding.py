@@ -56,7 +56,8 @@ class Embedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
-        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        # verbose=False: counting a text longer than the window is the point here, not a mistake.
+        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def encode(self, texts: list[str]) -> np.ndarray:

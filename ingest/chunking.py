@@ -72,6 +72,10 @@ def _pack(sizes: Sequence[int], budget: int, overlap_tokens: int) -> list[tuple[
         while next_first - 1 > first and carried + sizes[next_first - 1] <= overlap_tokens:
             next_first -= 1
             carried += sizes[next_first]
+        # News sentences often outgrow a small overlap; the last one is still carried when it takes
+        # at most half a chunk, so no boundary loses the thread of the story.
+        if overlap_tokens and next_first == last + 1 and last > first and sizes[last] <= budget // 2:
+            next_first = last
         first = next_first
     return groups
 

@@ -1,0 +1,147 @@
+"""Chunk sizes against the embedding model's real tokenizer; offsets, overlap and coverage."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from app.documents import Article
+from app.embedding import Embedder
+from app.sentences import split_sentences
+from app.settings import Settings
+from ingest.chunking import chunk_article, chunk_header
+from ingest.sources import Limits, Loader, expand
+
+ROOT = Path(__file__).resolve().parent.parent
+QUAIL_ARTICLES = ROOT.parent / "shared" / "datasets" / "quail_news" / "articles"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "articles"
+
+
+def word_count(texts: list[str]) -> list[int]:
+    return [len(t.split()) for t in texts]
+
+
+def article(body: str, title: str = "Title", published: date | None = None) -> Article:
+    return Article(title=title, body=body, origin=f"/x/{title}.txt", published=published)
+
+
+def assert_well_formed(chunks, art: Article):
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert {c.count for c in chunks} == {len(chunks)}
+    for chunk in chunks:
+        assert art.body[chunk.start:chunk.end] == chunk.text
+        assert chunk.embed_text == chunk_header(art) + chunk.text
+    # The chunks run in order and together cover the body: between them, white space at most.
+    sentences = split_sentences(art.body)
+    assert chunks[0].start == sentences[0].start and chunks[-1].end == sentences[-1].end
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.start < b.start and a.end < b.end
+        assert not art.body[a.end:b.start].strip()
+
+
+# -- packing logic, with words standing in for word pieces
+
+
+def test_sentences_packed_up_to_the_budget_with_overlap():
+    body = " ".join(f"Sentence number {n} has six words." for n in range(1, 21))  # 20 x 6 words
+    art = article(body)
+    chunks = chunk_article(art, word_count, max_tokens=31, overlap_tokens=12)  # header "Title": 1 word
+    assert_well_formed(chunks, art)
+    assert [len(c.text.split()) for c in chunks][:-1] == [30] * (len(chunks) - 1)  # 5 sentences each
+    for a, b in zip(chunks, chunks[1:]):
+        carried = art.body[b.start:a.end]
+        assert len(carried.split()) == 12  # two whole sentences repeated
+
+
+def test_no_overlap_when_zero():
+    art = article(" ".join(f"Sentence number {n} has six words." for n in range(1, 11)))
+    chunks = chunk_article(art, word_count, max_tokens=19, overlap_tokens=0)
+    assert_well_formed(chunks, art)
+    assert all(a.end < b.start for a, b in zip(chunks, chunks[1:]))
+
+
+def test_overlap_never_stalls_on_sentences_bigger_than_it():
+    art = article(" ".join(f"Sentence {n} is rather long and has exactly ten words." for n in range(1, 9)))
+    chunks = chunk_article(art, word_count, max_tokens=21, overlap_tokens=15)
+    assert_well_formed(chunks, art)
+    assert len(chunks) == 7  # two sentences a chunk, one carried over each time
+
+
+def test_sentence_longer_than_the_budget_is_cut_at_words():
+    art = article("word " * 95 + "end. Short one after.")
+    chunks = chunk_article(art, word_count, max_tokens=31, overlap_tokens=0)
+    assert [len(c.text.split()) for c in chunks] == [30, 30, 30, 6 + 3]
+    assert [art.body[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+
+
+def test_sentence_longer_than_the_overlap_is_carried_if_under_half_a_chunk():
+    seven = "This sentence has seven words in it."
+    art = article(" ".join([seven] * 8))
+    chunks = chunk_article(art, word_count, max_tokens=22, overlap_tokens=5)  # budget 21: three sentences
+    assert_well_formed(chunks, art)
+    assert all(len(art.body[b.start:a.end].split()) == 7 for a, b in zip(chunks, chunks[1:]))
+    # Over half the budget: carrying it would leave the next chunk little room of its own.
+    art = article("Three words here. " + " ".join(["This one is a much longer sentence of exactly twelve words here."] * 3))
+    chunks = chunk_article(art, word_count, max_tokens=17, overlap_tokens=5)  # budget 16
+    assert_well_formed(chunks, art)
+    assert [len(c.text.split()) for c in chunks] == [3 + 12, 12, 12]
+
+
+def test_empty_body_gives_no_chunks():
+    assert chunk_article(article("   "), word_count, 50, 10) == []
+
+
+def test_header_carries_title_and_date():
+    art = article("Body text here.", title="Storm", published=date(2024, 1, 31))
+    [chunk] = chunk_article(art, word_count, 50, 10)
+    assert chunk.embed_text == "Storm (2024-01-31)\nBody text here."
+
+
+# -- the real tokenizer
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    settings = Settings()
+    return Embedder(settings.embedding_model)
+
+
+def real_articles() -> list[Article]:
+    sources = [str(FIXTURES)] + ([str(QUAIL_ARTICLES)] if QUAIL_ARTICLES.exists() else [])
+    with Loader(Limits(max_bytes=10**7, timeout=5)) as loader:
+        return [a for item in expand(sources) for a in loader.load(item) if isinstance(a, Article)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("max_tokens", "overlap"), [(200, 40), (254, 40), (1000, 0)])
+def test_no_embedded_text_is_cut_off_by_the_model(embedder, max_tokens, overlap):
+    articles = real_articles()
+    assert len(articles) >= 10
+    budget = min(max_tokens, embedder.window - 2)  # what the pipeline passes
+    for art in articles:
+        chunks = chunk_article(art, embedder.count_tokens, budget, overlap)
+        assert chunks, art.title
+        assert_well_formed(chunks, art)
+        with_specials = embedder.tokenizer([c.embed_text for c in chunks], truncation=False)["input_ids"]
+        assert max(len(ids) for ids in with_specials) <= min(budget + 2, embedder.window), art.title
+        if overlap:
+            assert all(b.start < a.end for a, b in zip(chunks, chunks[1:])), art.title
+
+
+@pytest.mark.slow
+def test_run_on_text_without_sentence_ends_fits_the_window(embedder):
+    # Word pieces, not words: long numbers and rare words count several pieces each.
+    art = article(" ".join(f"Zwischenergebnis{n}x{n * 7919}" for n in range(600)), title="Tabelle")
+    chunks = chunk_article(art, embedder.count_tokens, embedder.window - 2, 40)
+    assert len(chunks) > 1
+    assert_well_formed(chunks, art)
+    sizes = [len(ids) for ids in embedder.tokenizer([c.embed_text for c in chunks])["input_ids"]]
+    assert max(sizes) <= embedder.window
+
+
+@pytest.mark.slow
+def test_model_window_is_what_the_model_reads(embedder):
+    assert embedder.window == 256
+    assert embedder.dimension == 384
