@@ -67,6 +67,24 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from app.ui.server import parse_auth, serve
+
+    engine = _engine(args)
+    auth = args.auth or (engine.settings.auth.get_secret_value() if engine.settings.auth else None)
+    try:
+        credentials = parse_auth(auth)
+    except ValueError as error:
+        print(f"newsqa: {error}", file=sys.stderr)
+        return 2
+    try:
+        serve(engine, args.host, args.port, credentials)
+    except OSError as error:  # the port is taken, or the host cannot be bound
+        print(f"newsqa: cannot serve on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -135,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--baseline", metavar="FILE", help="baseline to compare with (default: eval/baseline.json)")
     evaluate.add_argument("--update-baseline", action="store_true", help="write this run's figures as the baseline")
     evaluate.set_defaults(run=cmd_eval)
+
+    chat = commands.add_parser(
+        "chat", help="open the chat page (Gradio) in the browser",
+        description="Serve the chat page: cited answers streamed, sources beside them, and a Library tab to "
+                    "add and delete articles. Scripts can call its /ask endpoint with gradio_client.")
+    chat.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for the network)")
+    chat.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    chat.add_argument("--auth", metavar="USER:PASS", help="require this login (NEWSQA_AUTH)")
+    chat.add_argument("--llm", help="answer backend: auto, extractive, ollama:MODEL, openai:MODEL, "
+                                    "llamacpp:PATH.gguf (NEWSQA_LLM)")
+    chat.set_defaults(run=cmd_chat)
     return parser
 
 

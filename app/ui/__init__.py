@@ -1,0 +1,1 @@
+"""The Gradio chat page: `build_page(engine)` makes it, `serve(...)` runs it (`newsqa chat`)."""

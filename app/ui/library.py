@@ -1,0 +1,93 @@
+"""The Library tab's work, apart from Gradio: the article table, and turning uploads and pasted
+text into files with a stable home under the index folder, so that adding the same file or title
+again updates its article instead of adding a new one."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.index import StoredArticle
+from app.settings import Settings
+from ingest.sources import is_url
+
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".json", ".jsonl")
+COLUMNS = ["Title", "Date", "Source", "Chunks", "Id"]
+
+
+def library_folder(settings: Settings) -> Path:
+    return settings.index / "library"
+
+
+def article_rows(articles: Sequence[StoredArticle], search: str = "") -> list[list]:
+    """Table rows of the articles whose title, source, file or id contains every word of `search`."""
+    words = search.lower().split()
+    rows = []
+    for a in articles:
+        haystack = f"{a.title} {a.source} {a.file} {a.id}".lower()
+        if all(w in haystack for w in words):
+            rows.append([a.title, a.published.isoformat() if a.published else "", a.source or a.file, a.chunks, a.id])
+    return rows
+
+
+def article_choice(article: StoredArticle) -> tuple[str, str]:
+    """(label, id) for the delete menu."""
+    when = article.published.isoformat() if article.published else "undated"
+    return f"{article.title} ({when}, {article.id})", article.id
+
+
+def source_names(articles: Sequence[StoredArticle]) -> list[str]:
+    return sorted({a.source for a in articles if a.source}, key=str.lower)
+
+
+def example_questions(articles: Sequence[StoredArticle], count: int = 3) -> list[str]:
+    """Questions about the newest articles, worded from their titles."""
+    return [f'What does the article "{a.title}" report?' for a in articles[:count]]
+
+
+def store_uploads(paths: Sequence[str], settings: Settings) -> list[str]:
+    """Copy uploaded files into the library folder under their own names; the copies' paths."""
+    folder = library_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = []
+    for path in paths:
+        target = folder / Path(path).name
+        shutil.copyfile(path, target)
+        stored.append(str(target))
+    return stored
+
+
+def _slug(title: str) -> str:
+    words = re.findall(r"\w+", title.lower())
+    return "-".join(words)[:80].strip("-") or "article"
+
+
+def store_pasted(title: str, text: str, settings: Settings) -> str:
+    """Write pasted text as a plain-text article (headline line, then text); the file's path.
+
+    The file is named after the title: pasting under the same title again updates that article.
+    Raises ValueError with a one-line reason for a missing title or text, or text over the size limit.
+    """
+    title, text = " ".join(title.split()), text.strip()
+    if not title:
+        raise ValueError("give the article a title")
+    if not text:
+        raise ValueError("paste the article text")
+    limit = int(settings.max_file_mb * 1e6)
+    content = f"{title}\n{text}\n"
+    if len(content.encode("utf-8")) > limit:
+        raise ValueError(f"text is over the {settings.max_file_mb:g} MB limit (NEWSQA_MAX_FILE_MB)")
+    folder = library_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_slug(title)}.txt"
+    path.write_text(content, encoding="utf-8")
+    return str(path)
+
+
+def split_urls(text: str) -> tuple[list[str], list[str]]:
+    """The http(s) URLs in `text` (one a line or separated by spaces), and the entries that are not
+    URLs: the page must never read files on the server's disk."""
+    entries = text.split()
+    return [e for e in entries if is_url(e)], [e for e in entries if not is_url(e)]

@@ -1,0 +1,262 @@
+"""The chat page: its layout and what each control does. The work itself is the engine's; this
+module turns clicks into engine calls and engine records into what the page shows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import gradio as gr
+
+from app.answering import EXTRACTIVE
+from app.documents import Answer, Filters
+from app.engine import Engine
+from app.ui import library, render
+
+log = logging.getLogger(__name__)
+
+ALL_SOURCES = "All sources"
+CSS = """
+.nq-sources { max-height: 70vh; overflow-y: auto; }
+.nq-answer-sources h4 { margin: 0.8em 0 0.3em; }
+.nq-source { border-left: 3px solid var(--color-accent); padding: 0.2em 0 0.2em 0.6em; margin-bottom: 0.8em; }
+.nq-source:target { background: var(--color-accent-soft); }
+.nq-source-title { font-weight: 600; }
+.nq-number { color: var(--color-accent); }
+.nq-meta { font-size: 0.85em; opacity: 0.75; }
+.nq-passage { margin: 0.3em 0 0; font-size: 0.9em; white-space: pre-line; }
+.nq-passage mark { background: #fde68a; color: inherit; padding: 0 0.1em; }
+.nq-none { opacity: 0.7; }
+"""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and its finished answer, as the conversation keeps them."""
+
+    question: str
+    answer: str  # the answer text, what follow-ups are given as history
+    shown: str  # the answer as the chat shows it (linked markers, notes)
+    sources: str  # its sources block for the panel
+
+
+def _messages(turns: list[Turn]) -> list[dict]:
+    messages = []
+    for turn in turns:
+        messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.shown}]
+    return messages
+
+
+def _day(value: str | float | None, name: str) -> date | None:
+    """A date control's value (YYYY-MM-DD, perhaps with a time) as a date; empty is None."""
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise gr.Error(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class Page:
+    """The handlers of the page, bound to one engine."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.settings = engine.settings
+
+    # -- chat
+
+    def respond(self, question: str, turns: list[Turn], source: str, since: str | None, until: str | None,
+                as_of: str | None, passages: float) -> Iterator[tuple]:
+        """Stream the answer into the chat; outputs: chat, turns, sources panel, status, question box."""
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        filters = Filters(source=None if source in (None, "", ALL_SOURCES) else source,
+                          since=_day(since, "From"), until=_day(until, "To"))
+        as_of_day = _day(as_of, "As of")
+        number = len(turns) + 1
+        history = [(t.question, t.answer) for t in turns]
+        shown = _messages(turns) + [{"role": "user", "content": question}]
+        yield shown + [{"role": "assistant", "content": "…"}], gr.skip(), gr.skip(), gr.skip(), ""
+        answer: Answer | None = None
+        try:
+            for part in self.engine.stream(question, history=history, as_of=as_of_day, filters=filters,
+                                           k=int(passages)):
+                if isinstance(part, Answer):
+                    answer = part
+                else:
+                    partial = render.link_markers(part, number)
+                    yield shown + [{"role": "assistant", "content": partial}], gr.skip(), gr.skip(), gr.skip(), ""
+        except Exception as error:  # the page stays usable; the log keeps the details
+            log.exception("answering %r failed", question)
+            message = f"Could not answer: {_one_line(error)}"
+            yield shown + [{"role": "assistant", "content": message}], gr.skip(), gr.skip(), gr.skip(), ""
+            return
+        if answer is None:
+            return
+        turn = Turn(question, answer.answer, render.chat_markdown(answer, number),
+                    render.sources_block(answer, number))
+        turns = [*turns, turn]
+        yield (_messages(turns), turns, render.sources_panel([t.sources for t in turns]),
+               self.status(answer.backend), "")
+
+    def new_conversation(self) -> tuple:
+        return [], [], render.sources_panel([]), ""
+
+    def ask(self, question: str) -> str:
+        """Answer one question (no history, no filters) as Markdown followed by its sources."""
+        question = (question or "").strip()
+        if not question:
+            return "Ask a question."
+        try:
+            return render.api_markdown(self.engine.ask(question))
+        except Exception as error:  # a one-line reason for the script; the log keeps the details
+            log.exception("answering %r failed", question)
+            return f"Could not answer: {_one_line(error)}"
+
+    def status(self, backend: str | None = None) -> str:
+        """The status line; `backend` is the last answer's (it names a fallback), else the configured one."""
+        configured = self.engine.backend.name if self.engine.backend is not None else EXTRACTIVE
+        return render.status_line(backend or configured, len(self.engine.articles()))
+
+    # -- library
+
+    def library_view(self, search: str = "") -> tuple:
+        """Outputs: article table, delete menu, source filter, examples, status."""
+        articles = self.engine.articles()
+        return (
+            gr.Dataframe(value=library.article_rows(articles, search), headers=library.COLUMNS),
+            gr.Dropdown(choices=[library.article_choice(a) for a in articles], value=None),
+            gr.Dropdown(choices=[ALL_SOURCES, *library.source_names(articles)]),
+            gr.Dataset(samples=[[q] for q in library.example_questions(articles)]),
+            self.status(),
+        )
+
+    def _ingest(self, sources: list[str], progress: gr.Progress) -> str:
+        progress(0, desc="Reading and indexing")
+        try:
+            return self.engine.add(sources, progress=True).summary()
+        except Exception as error:  # what was written is whole (the index converges on a rerun)
+            log.exception("adding %s failed", sources)
+            return f"Failed: {_one_line(error)}"
+
+    def add_files(self, files: list[str] | None, search: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
+        if not files:
+            return ("Choose one or more files first.", *self.library_view(search))
+        paths = library.store_uploads(files, self.settings)
+        return (self._ingest(paths, progress), *self.library_view(search))
+
+    def add_urls(self, text: str, search: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
+        urls, others = library.split_urls(text or "")
+        problems = [f"  not a http(s) URL: {entry}" for entry in others]
+        if not urls:
+            return ("\n".join(["Enter one or more http(s) URLs, one a line.", *problems]), *self.library_view(search))
+        summary = self._ingest(urls, progress)
+        return ("\n".join([summary, *problems]), *self.library_view(search))
+
+    def add_pasted(self, title: str, text: str, search: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
+        try:
+            path = library.store_pasted(title or "", text or "", self.settings)
+        except ValueError as error:
+            return (f"Not added: {error}.", *self.library_view(search))
+        return (self._ingest([path], progress), *self.library_view(search))
+
+    def delete(self, article_id: str | None, search: str) -> tuple:
+        if not article_id:
+            return ("Choose an article to delete (click its row or pick it from the list).", *self.library_view(search))
+        removed = self.engine.remove(article_id)
+        message = "\n".join(f"Deleted: {a.title}" for a in removed) or f"Not found: {article_id}"
+        return (message, *self.library_view(search))
+
+    def select_row(self, event: gr.SelectData) -> str | None:
+        """A click on a table row chooses that article in the delete menu."""
+        row = event.row_value or []
+        return row[library.COLUMNS.index("Id")] if len(row) == len(library.COLUMNS) else None
+
+
+def build_page(engine: Engine) -> gr.Blocks:
+    page = Page(engine)
+    articles = engine.articles()
+    with gr.Blocks(title="newsqa") as blocks:
+        gr.Markdown("## newsqa: ask the news")
+        status = gr.Markdown(page.status(), elem_id="status")
+        turns = gr.State([])
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, feedback_options=None,
+                                      buttons=["copy", "copy_all"],
+                                      placeholder="Ask about the indexed articles; answers cite their sources.")
+                    with gr.Row():
+                        question = gr.Textbox(show_label=False, placeholder="Your question", elem_id="question",
+                                              scale=5, submit_btn=False, autofocus=True)
+                        ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
+                    examples = gr.Dataset(components=[question], label="Try asking", elem_id="examples",
+                                          samples=[[q] for q in library.example_questions(articles)])
+                    new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(render.sources_panel([]), elem_id="sources")
+                    with gr.Accordion("Filters and options", open=False, elem_id="options"):
+                        source = gr.Dropdown([ALL_SOURCES, *library.source_names(articles)], value=ALL_SOURCES,
+                                             label="Source", elem_id="source-filter")
+                        with gr.Row():
+                            since = gr.DateTime(label="From", include_time=False, type="string", elem_id="since")
+                            until = gr.DateTime(label="To", include_time=False, type="string", elem_id="until")
+                        as_of = gr.DateTime(label="As of", include_time=False, type="string", elem_id="as-of",
+                                            info="Answer as if on this day: later articles are left out.")
+                        passages = gr.Slider(1, 20, value=engine.settings.top_k, step=1, elem_id="passages",
+                                             label="Passages", info="How many passages the answer may draw on.")
+        with gr.Tab("Library", elem_id="library-tab") as library_tab:
+            search = gr.Textbox(label="Search", placeholder="words in title, source, file or id", elem_id="search")
+            table = gr.Dataframe(value=library.article_rows(articles), headers=library.COLUMNS, interactive=False,
+                                 elem_id="articles", wrap=True, max_height=400)
+            with gr.Row():
+                to_delete = gr.Dropdown([library.article_choice(a) for a in articles], value=None, scale=4,
+                                        label="Article to delete", elem_id="delete-choice")
+                delete_button = gr.Button("Delete", variant="stop", elem_id="delete", scale=1)
+            gr.Markdown("### Add articles")
+            with gr.Tab("Upload files"):
+                files = gr.File(file_count="multiple", file_types=list(library.UPLOAD_SUFFIXES), elem_id="upload",
+                                label=f"Files: {', '.join(library.UPLOAD_SUFFIXES)} "
+                                      f"(up to {engine.settings.max_file_mb:g} MB each)")
+                add_files_button = gr.Button("Add files", elem_id="add-files")
+            with gr.Tab("From URL or feed"):
+                urls = gr.Textbox(label="URLs", lines=3, placeholder="https://... (one a line; article pages or feeds)",
+                                  elem_id="urls")
+                add_urls_button = gr.Button("Add URLs", elem_id="add-urls")
+            with gr.Tab("Paste text"):
+                title = gr.Textbox(label="Title", elem_id="paste-title")
+                body = gr.Textbox(label="Text", lines=8, elem_id="paste-text")
+                add_pasted_button = gr.Button("Add text", elem_id="add-text")
+            report = gr.Textbox(label="Result", lines=3, interactive=False, elem_id="report")
+
+        chat_outputs = [chat, turns, sources, status, question]
+        chat_inputs = [question, turns, source, since, until, as_of, passages]
+        for trigger in (question.submit, ask_button.click):
+            trigger(page.respond, chat_inputs, chat_outputs, api_visibility="private")
+        examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
+            page.respond, chat_inputs, chat_outputs, api_visibility="private")
+        for trigger in (new_button.click, chat.clear):
+            trigger(page.new_conversation, None, [chat, turns, sources, question], api_visibility="private")
+
+        view_outputs = [table, to_delete, source, examples, status]
+        search.change(page.library_view, search, view_outputs, api_visibility="private")
+        library_tab.select(page.library_view, search, view_outputs, api_visibility="private")
+        table.select(page.select_row, None, to_delete, api_visibility="private")
+        add_files_button.click(page.add_files, [files, search], [report, *view_outputs], api_visibility="private")
+        add_urls_button.click(page.add_urls, [urls, search], [report, *view_outputs], api_visibility="private")
+        add_pasted_button.click(page.add_pasted, [title, body, search], [report, *view_outputs],
+                                api_visibility="private")
+        delete_button.click(page.delete, [to_delete, search], [report, *view_outputs], api_visibility="private")
+        gr.api(page.ask, api_name="ask")
+    return blocks

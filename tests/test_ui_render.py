@@ -1,0 +1,148 @@
+"""The chat page's rendering and library helpers, without a browser or a model."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from app.documents import Answer, Citation
+from app.index import StoredArticle
+from app.settings import Settings
+from app.ui import library, render
+from app.ui.server import parse_auth
+
+
+def citation(number: int = 1, passage: str = "First one. The <key> sentence. Last one.",
+             sentence: str = "The <key> sentence.", **fields) -> Citation:
+    start = passage.index(sentence)
+    end = start + len(sentence)
+    values = dict(number=number, article_id="a1", title="Talks & treaties", published=date(2024, 3, 5),
+                  source="Wire", url="https://example.org/a?x=1&y=2", file="a.txt", passage=passage,
+                  sentence=passage[start:end], sentence_start=start, sentence_end=end)
+    return Citation(**{**values, **fields})
+
+
+def answer(text: str = "Talks start [1].", citations=(citation(),), backend: str = "extractive", warnings=()) -> Answer:
+    return Answer(question="When do <talks> start?", answer=text, refused=False, citations=tuple(citations),
+                  backend=backend, timings={}, warnings=tuple(warnings))
+
+
+def stored(title: str, published: date | None, source: str = "", article_id: str = "id1") -> StoredArticle:
+    return StoredArticle(id=article_id, title=title, published=published, source=source, url="", file=f"{article_id}.txt",
+                         authors=(), content_hash="h", chunks=2)
+
+
+def test_markers_link_to_their_source_in_the_panel():
+    assert render.link_markers("Geneva [2]. Both [1, 3].", turn=4) == (
+        "Geneva [[2]](#source-4-2). Both [[1]](#source-4-1)[[3]](#source-4-3).")
+
+
+def test_passage_marks_the_supporting_sentence_and_escapes_html():
+    html = render.highlighted_passage(citation())
+    assert html == "First one. <mark>The &lt;key&gt; sentence.</mark> Last one."
+
+
+def test_long_passage_is_cut_around_the_sentence_at_word_boundaries():
+    passage = "word " * 200 + "The key sentence. " + "tail " * 200
+    html = render.highlighted_passage(citation(passage=passage, sentence="The key sentence."), context=50)
+    before, rest = html.split("<mark>")
+    after = rest.split("</mark>")[1]
+    assert before.startswith("…word") and len(before) <= 52
+    assert after.endswith("tail…") and len(after) <= 52
+
+
+def test_source_card_has_anchor_title_link_date_source_and_highlight():
+    block = render.sources_block(answer(), turn=2)
+    assert 'id="source-2-1"' in block
+    assert '<a href="https://example.org/a?x=1&amp;y=2" target="_blank"' in block
+    assert "Talks &amp; treaties" in block and "2024-03-05 · Wire" in block
+    assert "<mark>The &lt;key&gt; sentence.</mark>" in block
+    assert "When do &lt;talks&gt; start?" in block
+
+
+def test_answer_without_citations_says_so_and_panel_lists_newest_first():
+    block = render.sources_block(answer(text="Not in the articles.", citations=()), turn=1)
+    assert "No source cited." in block
+    panel = render.sources_panel(["<p>first</p>", "<p>second</p>"])
+    assert panel.index("second") < panel.index("first")
+
+
+def test_chat_markdown_shows_warnings_after_the_answer():
+    text = render.chat_markdown(answer(warnings=["the LLM could not answer: timed out"],
+                                       backend="extractive (fallback: timed out)"), turn=1)
+    assert text.startswith("Talks start [[1]](#source-1-1).")
+    assert "⚠ The LLM could not answer: timed out" in text
+
+
+def test_api_markdown_lists_sources_by_title_after_the_answer():
+    text = render.api_markdown(answer(citations=(citation(), citation(2, url="", source=""))))
+    assert text.splitlines() == [
+        "Talks start [1].", "", "**Sources**", "",
+        "[1] [Talks & treaties](https://example.org/a?x=1&y=2) (2024-03-05, Wire)",
+        "[2] Talks & treaties (2024-03-05)",
+    ]
+
+
+def test_status_line_explains_how_to_connect_an_llm_only_in_extractive_mode():
+    extractive = render.status_line("extractive", 1)
+    assert "1 article indexed" in extractive and "NEWSQA_LLM=ollama:MODEL" in extractive
+    assert "NEWSQA_OPENAI_BASE_URL" in extractive
+    assert "NEWSQA_LLM" not in render.status_line("ollama:llama3.2", 3)
+    assert "Library tab" in render.status_line("extractive", 0)
+
+
+def test_article_rows_filter_by_every_search_word():
+    articles = [stored("Probe lands on Mars", date(2024, 5, 2), "Space Wire", "m1"),
+                stored("Rain in Spain", None, "", "s1")]
+    assert library.article_rows(articles, "mars WIRE") == [["Probe lands on Mars", "2024-05-02", "Space Wire", 2, "m1"]]
+    assert library.article_rows(articles, "spain")[0][1:4] == ["", "s1.txt", 2]
+    assert len(library.article_rows(articles)) == 2
+    assert library.source_names(articles) == ["Space Wire"]
+
+
+def test_example_questions_come_from_the_newest_titles():
+    articles = [stored(f"Story {n}", date(2024, 1, n)) for n in range(5, 0, -1)]
+    assert library.example_questions(articles, count=2) == [
+        'What does the article "Story 5" report?', 'What does the article "Story 4" report?']
+
+
+def test_pasted_text_is_one_file_per_title(tmp_path: Path):
+    settings = Settings(index=tmp_path)
+    first = library.store_pasted("  Mars probe:  lands! ", "It landed.", settings)
+    again = library.store_pasted("Mars probe: lands!", "It landed, and sent images.", settings)
+    assert first == again == str(tmp_path / "library" / "mars-probe-lands.txt")
+    assert Path(again).read_text() == "Mars probe: lands!\nIt landed, and sent images.\n"
+
+
+@pytest.mark.parametrize("title, text, reason", [("", "text", "title"), ("Title", "  ", "text"),
+                                                 ("Big", "x" * 1_100_000, "over the 1 MB limit")])
+def test_pasted_text_refused_with_a_reason(tmp_path: Path, title: str, text: str, reason: str):
+    with pytest.raises(ValueError, match=reason):
+        library.store_pasted(title, text, Settings(index=tmp_path, max_file_mb=1))
+    assert not (tmp_path / "library").exists() or not any((tmp_path / "library").iterdir())
+
+
+def test_uploads_are_kept_under_their_own_names(tmp_path: Path):
+    upload = tmp_path / "cache" / "abc123" / "story.md"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("# Story\n\nText.")
+    settings = Settings(index=tmp_path / "index")
+    [kept] = library.store_uploads([str(upload)], settings)
+    assert kept == str(tmp_path / "index" / "library" / "story.md")
+    assert Path(kept).read_text() == "# Story\n\nText."
+
+
+def test_only_http_urls_are_fetched_never_server_paths():
+    urls, others = library.split_urls("https://a.example/x\n/etc/passwd  http://b.example/feed.xml file:///x")
+    assert urls == ["https://a.example/x", "http://b.example/feed.xml"]
+    assert others == ["/etc/passwd", "file:///x"]
+
+
+def test_auth_is_user_colon_password():
+    assert parse_auth("ann:s3:cret") == ("ann", "s3:cret")
+    assert parse_auth(None) is None
+    for bad in ("ann", ":pw", "ann:"):
+        with pytest.raises(ValueError, match="USER:PASS"):
+            parse_auth(bad)
