@@ -12,7 +12,7 @@ is bumped before and after every write, so an ingest killed at any point and run
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -209,6 +209,12 @@ class Index:
     def count(self) -> int:
         return self._collection.count()
 
+    def all_chunks(self) -> Iterator[StoredChunk]:
+        """Every chunk in the collection, read a page at a time."""
+        for offset in range(0, self._collection.count(), self._batch):
+            page = self._collection.get(include=["documents", "metadatas"], limit=self._batch, offset=offset)
+            yield from map(StoredChunk, page["ids"], page["documents"], page["metadatas"])
+
     def chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
         result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {i: StoredChunk(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])}
@@ -241,13 +247,8 @@ class Index:
         return self._lexical
 
     def _rebuild_lexical(self, revision: str) -> LexicalIndex:
-        ids: list[str] = []
-        texts: list[str] = []
-        total = self._collection.count()
-        for offset in range(0, total, self._batch):
-            page = self._collection.get(include=["documents", "metadatas"], limit=self._batch, offset=offset)
-            ids.extend(page["ids"])
-            texts.extend(f"{m['title']}\n{d}" for d, m in zip(page["documents"], page["metadatas"]))
-        lexical = LexicalIndex.build(revision, ids, texts)
+        chunks = list(self.all_chunks())
+        lexical = LexicalIndex.build(revision, [c.id for c in chunks],
+                                     [f"{c.metadata['title']}\n{c.text}" for c in chunks])
         lexical.save(self._lexical_folder)
         return lexical

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
                                                             "takes under half a chunk; 0: no overlap.")
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are refused.")
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
+    ingest_batch_chars: int = Field(250_000, ge=1000, description="Article text embedded and written at a time: "
+                                                                 "an interrupted ingest loses at most one batch.")
     top_k: int = Field(5, ge=1, description="Passages retrieved for a question.")
     retrieval: Literal["hybrid", "dense", "lexical"] = Field(
         "hybrid", description="hybrid: embedding and BM25 candidates fused; dense or lexical: one side alone.")

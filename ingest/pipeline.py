@@ -15,9 +15,6 @@ from ingest.chunking import chunk_article
 from ingest.sources import Failure, Limits, Loader, expand
 
 STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
-# Article text embedded and written together: large enough to batch well, small enough that an
-# interrupted run loses little.
-WRITE_BATCH_CHARS = 250_000
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class Ingestor:
                         report.outcomes.append(Outcome("failed", result.source, reason=result.reason))
                     else:
                         pending.append(result)
-                if sum(len(a.body) for a in pending) > WRITE_BATCH_CHARS:
+                if sum(len(a.body) for a in pending) > self.settings.ingest_batch_chars:
                     report.outcomes += self._index_batch(pending, seen_content)
                     pending = []
             report.outcomes += self._index_batch(pending, seen_content)
