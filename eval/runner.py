@@ -101,6 +101,8 @@ def run(engine, dataset: Dataset, k: int | None = None, judge: Judge | None = No
     """Ask every question of `dataset` with `k` passages (None: the engine's default); `progress`:
     None shows a bar on a terminal only."""
     started = time.perf_counter()
+    if dataset.questions:
+        _warm_up(engine, dataset.questions[0], k)
     results: list[QuestionResult] = []
     with tqdm(total=len(dataset.questions), desc=dataset.name, unit="q",
               disable=None if progress is None else not progress) as bar:
@@ -142,6 +144,15 @@ def ask(engine, question: Question, history: Sequence[tuple[str, str]], k: int |
     if judge and question.answerable and not result.error:
         _judge(result, judge)
     return result
+
+
+def _warm_up(engine, question: Question, k: int | None) -> None:
+    """One untimed question first: loading the embedding model, the lexical index and the LLM
+    would otherwise land in the first question's latency and skew the p95."""
+    try:
+        engine.ask(question.question, as_of=question.question_date, k=k)
+    except Exception:  # noqa: BLE001 - the same error is recorded when the question is asked for real
+        pass
 
 
 def _judge(result: QuestionResult, judge: Judge) -> None:
