@@ -20,10 +20,11 @@ _SECTION = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
 # Opening or closing delimiters of the data blocks, wherever they appear inside the data itself.
 _DELIMITER = re.compile(r"<(?=\s*/?\s*(?:passage|conversation)\b)", re.IGNORECASE)
 
-# What a chat template adds around each message (role markers, end of turn) and before the reply;
-# generous, as the exact figure depends on the model's template.
+# What a chat template adds around each message (role markers, end of turn), and once (start of
+# text, the reply's header, preambles such as Llama 3.1's dates in the system message); generous,
+# as the exact figures depend on the model's template.
 MESSAGE_OVERHEAD = 8
-REPLY_OVERHEAD = 16
+REPLY_OVERHEAD = 32
 
 
 def parse_template(text: str, name: str = "prompt") -> ChatPromptTemplate:

@@ -43,3 +43,12 @@ def quail_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     engine = Engine(make_settings(tmp_path_factory.mktemp("quail") / "index"))
     engine.add([str(QUAIL / "articles")], progress=False)
     return engine
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight llama GGUF (tests/tiny_gguf.py): real for llama.cpp, gibberish out.
+    Tests that run it skip when llama_cpp is not importable."""
+    from tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("llm") / "tiny.gguf")

@@ -3,7 +3,7 @@
 It is a real model file that llama.cpp loads, tokenizes with, serves and samples from: its own
 small SentencePiece-style vocabulary (control tokens, the 256 byte-fallback tokens, a few dozen
 words and their prefixes) and a chat template in its metadata. Its output is gibberish made of
-those words: the output rows of every token but the whole words are zero, so greedy decoding never
+those words: the output rows of every token but the whole words are zero, so decoding never
 picks an end-of-sequence, control, byte or prefix token and always produces readable words.
 """
 
@@ -96,8 +96,10 @@ def write_tiny_gguf(path: Path, context_length: int = 4096, seed: int = 0) -> Pa
         writer.add_tensor(f"{block}.ffn_up.weight", weights(FEED_FORWARD, EMBEDDING))
         writer.add_tensor(f"{block}.ffn_down.weight", weights(EMBEDDING, FEED_FORWARD))
     writer.add_tensor("output_norm.weight", np.ones(EMBEDDING, dtype=np.float32))
+    # Large word rows: the best word's logit dwarfs the zeros, so even sampling at the server's
+    # default temperature says words.
     output = np.zeros((len(tokens), EMBEDDING), dtype=np.float32)
-    output[word_ids] = weights(len(word_ids), EMBEDDING)
+    output[word_ids] = weights(len(word_ids), EMBEDDING) * 15
     writer.add_tensor("output.weight", output)
 
     writer.write_header_to_file()
