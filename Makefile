@@ -28,7 +28,7 @@ $(VENV)/.installed-llamacpp: $(VENV)/.installed requirements-llamacpp.lock
 
 run: install
 	$(BIN)/newsqa ingest seeds
-	$(BIN)/newsqa ask
+	$(BIN)/newsqa chat
 
 test: install
 	$(BIN)/python -m pytest

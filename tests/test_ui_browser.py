@@ -1,0 +1,246 @@
+"""The chat page for real: `newsqa chat` in a subprocess over a throw-away index holding the seed
+article, driven by headless Chromium (Playwright) and by gradio_client. Screenshots go to
+test-output/ui/."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SEED_FILE
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOTS = ROOT / "test-output" / "ui"
+SEED_TITLE = "Russia urges West to move quickly to guarantee Ukraine won't join NATO"
+UPLOAD_TITLE = "Drillers reach Lake Vostok water"
+UPLOAD = f"""---
+title: "{UPLOAD_TITLE}"
+date: 2024-05-02
+source: "Polar Wire"
+---
+
+A Russian drilling team at Vostok Station reached the water of the subglacial lake on Thursday, after boring through 3,769 metres of Antarctic ice.
+
+The team leader, Nadia Orlova, said the first water sample would be flown to Saint Petersburg in December.
+"""
+STARTUP_SECONDS = 300  # a cold model load on a busy two-core machine
+ANSWER_MS = 120_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChatServer:
+    """`newsqa chat` in a subprocess; its output is drained in a thread and kept for failure messages."""
+
+    def __init__(self, index: Path, *args: str, **env: str):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = {**os.environ, "NEWSQA_INDEX": str(index), "NEWSQA_LLM": "extractive",
+                    "NEWSQA_CONFIG": str(index / "no-config.toml"), **env}
+        self.args = args
+        self.output: list[str] = []
+
+    def newsqa(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=STARTUP_SECONDS)
+
+    def start(self) -> float:
+        """Start and wait until the page is served; the seconds that took."""
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "chat", "--port", str(self.port), *self.args],
+            env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+
+        def drain() -> None:
+            for line in self.process.stdout:
+                self.output.append(line)
+                lines.put(line)
+            lines.put("")
+
+        threading.Thread(target=drain, daemon=True).start()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line.startswith("newsqa chat: http"):
+                return time.perf_counter() - started
+            if line == "":
+                break
+        self.stop()
+        pytest.fail("newsqa chat did not start:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
+    chat = ChatServer(tmp_path_factory.mktemp("chat") / "index")
+    ingested = chat.newsqa("ingest", str(SEED_FILE))
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    seconds = chat.start()
+    print(f"\nnewsqa chat served its page {seconds:.1f} s after start (index built)")
+    yield chat
+    chat.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(ANSWER_MS)
+    yield page
+    screenshot(page, f"{request.node.name}-end")
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def ask(page, question: str) -> None:
+    answers = page.locator("#chat [data-testid=bot]").count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.locator("#chat [data-testid=bot]").nth(answers).wait_for()
+    # The answer is finished when its sources are in the panel.
+    page.locator(f"#sources-{answers + 1}").wait_for()
+
+
+def open_library(page) -> None:
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#articles").wait_for()
+
+
+def test_ask_about_the_seed_article(server: ChatServer, page):
+    page.goto(server.url)
+    status = page.locator("#status")
+    assert "extractive" in status.inner_text() and "NEWSQA_LLM=ollama:MODEL" in status.inner_text()
+
+    page.locator("#ask").click()  # an empty question does nothing
+    page.wait_for_timeout(500)
+    assert page.locator("#chat [data-testid=user]").count() == 0
+
+    ask(page, "What did Putin say about NATO expansion?")
+    answer = page.locator("#chat [data-testid=bot]").last
+    assert "NATO" in answer.inner_text()
+    source = page.locator("#source-1-1")
+    assert SEED_TITLE in source.inner_text()
+    assert page.locator("#source-1-1 mark").inner_text().strip()  # the supporting sentence is highlighted
+    screenshot(page, "chat-answer")
+
+    answer.locator("a", has_text="[1]").first.click()  # a marker leads to its source
+    assert page.evaluate("location.hash") == "#source-1-1"
+
+    ask(page, "And what about Geneva?")  # a follow-up: a second answer with its own sources
+    assert page.locator("#chat [data-testid=bot]").count() == 2
+    assert "Geneva" in page.locator("#sources-2").inner_text()
+
+    page.locator("#new-conversation").click()
+    page.locator("#chat [data-testid=bot]").first.wait_for(state="detached")
+    assert "Sources of each answer appear here" in page.locator("#sources").inner_text()
+
+
+def test_upload_ask_and_delete_an_article(server: ChatServer, page, tmp_path: Path):
+    upload = tmp_path / "vostok.md"
+    upload.write_text(UPLOAD)
+    page.goto(server.url)
+    open_library(page)
+    page.locator("#upload input[type=file]").set_input_files(upload)
+    page.locator("#add-files").click()
+    report = page.locator("#report textarea")
+    page.wait_for_function("document.querySelector('#report textarea').value.includes('added')")
+    assert report.input_value().startswith("1 added")
+    page.locator("#articles").get_by_text(UPLOAD_TITLE).wait_for()
+    screenshot(page, "library-added")
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How thick was the ice the Vostok drillers bored through?")
+    assert "3,769" in page.locator("#chat [data-testid=bot]").last.inner_text()
+    assert UPLOAD_TITLE in page.locator("#sources-1").inner_text()
+
+    open_library(page)
+    page.locator("#articles").get_by_text(UPLOAD_TITLE).click()  # choosing a row picks it for deletion
+    page.locator("#delete").click()
+    page.wait_for_function("document.querySelector('#report textarea').value.startsWith('Deleted')")
+    assert report.input_value() == f"Deleted: {UPLOAD_TITLE}"
+    page.locator("#articles").get_by_text(UPLOAD_TITLE).wait_for(state="detached")
+    assert SEED_TITLE in page.locator("#articles").inner_text()
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How thick was the ice the Vostok drillers bored through?")
+    assert UPLOAD_TITLE not in page.locator("#sources-2").inner_text()
+
+
+def test_ask_endpoint_through_gradio_client(server: ChatServer):
+    from gradio_client import Client
+
+    result = Client(server.url, verbose=False).predict("What did Putin say about NATO expansion?", api_name="/ask")
+    answer, sources = result.split("\n\n**Sources**\n\n")
+    assert "NATO" in answer and "[1]" in answer
+    assert sources.startswith(f"[1] {SEED_TITLE}")
+
+
+def test_login_and_upload_limit(tmp_path: Path, page):
+    chat = ChatServer(tmp_path / "index", "--auth", "ann:s3cret", NEWSQA_MAX_FILE_MB="0.001")
+    chat.start()
+    try:
+        from gradio_client import Client
+
+        with pytest.raises(Exception):
+            Client(chat.url, verbose=False)
+        assert Client(chat.url, auth=("ann", "s3cret"), verbose=False).predict("Anything?", api_name="/ask")
+
+        page.goto(chat.url)
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("s3cret")
+        page.get_by_role("button", name="Login").click()
+        assert "No articles indexed yet" in page.locator("#status").inner_text()
+        open_library(page)
+        big = tmp_path / "big.txt"
+        big.write_text("A headline\n" + "words " * 1000)
+        page.locator("#upload input[type=file]").set_input_files(big)
+        page.get_by_text("maximum", exact=False).first.wait_for()
+        screenshot(page, "upload-too-big")
+    finally:
+        chat.stop()

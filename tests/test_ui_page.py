@@ -1,0 +1,139 @@
+"""The chat page's handlers over a fake engine: what reaches the engine, and what the page shows."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from app.documents import Answer, Citation, Filters
+from app.index import StoredArticle
+from app.settings import Settings
+from app.ui.page import ALL_SOURCES, Page
+
+
+class FakeEngine:
+    """Streams a fixed answer citing passage 1; records every call."""
+
+    def __init__(self, index: Path, fail: Exception | None = None):
+        self.settings = Settings(index=index, llm="extractive")
+        self.backend = None
+        self.fail = fail
+        self.calls: list[tuple] = []
+        self.stored = [StoredArticle("a1", "Talks in Geneva", date(2024, 1, 9), "Wire", "", "a.txt", (), "h", 1)]
+
+    def stream(self, question, history=(), as_of=None, filters=None, k=None):
+        self.calls.append(("stream", question, list(history), as_of, filters, k))
+        yield "Talks"
+        if self.fail:
+            raise self.fail
+        yield "Talks start in January [1]."
+        passage = "Talks start in January."
+        yield Answer(question, "Talks start in January [1].", False,
+                     (Citation(1, "a1", "Talks in Geneva", date(2024, 1, 9), "Wire", "", "a.txt", passage,
+                               passage, 0, len(passage)),), "extractive", {})
+
+    def ask(self, question, history=(), as_of=None, filters=None, k=None):
+        *_, answer = self.stream(question, history, as_of, filters, k)
+        return answer
+
+    def articles(self):
+        return self.stored
+
+    def add(self, sources, progress=None):
+        self.calls.append(("add", list(sources)))
+        from ingest.pipeline import IngestReport, Outcome
+
+        return IngestReport([Outcome("added", s, "T") for s in sources])
+
+    def remove(self, key):
+        self.calls.append(("remove", key))
+        return [a for a in self.stored if a.id == key]
+
+
+def no_progress(*args, **kwargs):
+    pass
+
+
+def run(page: Page, question: str, turns=(), source=ALL_SOURCES, since=None, until=None, as_of=None, k=5):
+    return list(page.respond(question, list(turns), source, since, until, as_of, k))
+
+
+def test_empty_question_changes_nothing_and_asks_nothing(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    updates = run(Page(engine), "   ")
+    assert updates == [(gr.skip(),) * 5]
+    assert engine.calls == []
+
+
+def test_answer_streams_then_shows_linked_markers_sources_and_status(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    updates = run(Page(engine), "When do talks start?", source="Wire", since="2024-01-01", as_of="2024-02-01 00:00:00",
+                  k=3)
+    assert engine.calls == [("stream", "When do talks start?", [], date(2024, 2, 1),
+                             Filters(source="Wire", since=date(2024, 1, 1), until=None), 3)]
+    chats = [u[0] for u in updates]
+    assert chats[0][-1] == {"role": "assistant", "content": "…"}
+    assert chats[1][-1]["content"] == "Talks"
+    assert chats[-1] == [{"role": "user", "content": "When do talks start?"},
+                         {"role": "assistant", "content": "Talks start in January [[1]](#source-1-1)."}]
+    _, turns, sources, status, box = updates[-1]
+    assert [t.answer for t in turns] == ["Talks start in January [1]."]
+    assert 'id="source-1-1"' in sources and "<mark>Talks start in January.</mark>" in sources
+    assert "extractive" in status and box == ""
+
+
+def test_follow_up_gets_the_conversation_and_new_markers(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    page = Page(engine)
+    turns = run(page, "When do talks start?")[-1][1]
+    last = run(page, "Where?", turns)[-1]
+    assert engine.calls[-1][2] == [("When do talks start?", "Talks start in January [1].")]
+    assert last[0][-1]["content"] == "Talks start in January [[1]](#source-2-1)."
+    assert 'id="source-1-1"' in last[2] and 'id="source-2-1"' in last[2]
+    assert page.new_conversation()[:2] == ([], [])
+
+
+def test_failure_is_a_message_in_the_chat_not_a_traceback(tmp_path: Path):
+    engine = FakeEngine(tmp_path, fail=RuntimeError("index unreachable\nTraceback (most recent call last)"))
+    updates = run(Page(engine), "When?")
+    assert updates[-1][0][-1]["content"] == "Could not answer: index unreachable"
+    assert updates[-1][1] == gr.skip()  # the failed turn is not part of the conversation
+
+
+def test_bad_date_is_a_one_line_error(tmp_path: Path):
+    with pytest.raises(gr.Error, match="As of: expected a date as YYYY-MM-DD"):
+        run(Page(FakeEngine(tmp_path)), "When?", as_of="last week")
+
+
+def test_ask_endpoint_gives_markdown_with_sources(tmp_path: Path):
+    page = Page(FakeEngine(tmp_path))
+    assert page.ask("When do talks start?") == (
+        "Talks start in January [1].\n\n**Sources**\n\n[1] Talks in Geneva (2024-01-09, Wire)")
+    assert page.ask(" ") == "Ask a question."
+
+
+def test_pasted_text_is_written_then_indexed(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    report, *_ = Page(engine).add_pasted("Rain in Spain", "It rained.", "", progress=no_progress)
+    path = tmp_path / "library" / "rain-in-spain.txt"
+    assert engine.calls == [("add", [str(path)])]
+    assert report.startswith("1 added") and path.read_text() == "Rain in Spain\nIt rained.\n"
+    report, *_ = Page(engine).add_pasted("", "It rained.", "", progress=no_progress)
+    assert report == "Not added: give the article a title."
+
+
+def test_url_box_ingests_urls_and_refuses_server_paths(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    report, *_ = Page(engine).add_urls("https://a.example/x /etc/passwd", "", progress=no_progress)
+    assert engine.calls == [("add", ["https://a.example/x"])]
+    assert "not a http(s) URL: /etc/passwd" in report
+
+
+def test_delete_removes_the_chosen_article(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    message, *_ = Page(engine).delete("a1", "")
+    assert engine.calls == [("remove", "a1")] and message == "Deleted: Talks in Geneva"
+    assert Page(engine).delete(None, "")[0].startswith("Choose an article")
