@@ -177,7 +177,7 @@ class Retriever:
         if mode == "lexical":
             return self._lexical(query, depth, where)
         rankings = [[i for i, _ in side(query, depth, where)] for side in (self._dense, self._lexical)]
-        return reciprocal_rank_fusion(rankings, k=self.settings.rrf_k)
+        return reciprocal_rank_fusion(rankings, [1.0, self.settings.lexical_weight], self.settings.rrf_k)
 
     def _dense(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
         return self.index.dense(self.embedder.encode([query])[0], depth, where)

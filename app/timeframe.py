@@ -188,14 +188,19 @@ def _year(m: re.Match, as_of: date) -> Period:
 class _Rule:
     pattern: re.Pattern
     resolve: Callable[[re.Match, date], Period | None]
-    needs_preposition: bool  # "in 2023" is a time, "the 2023 budget" is not
+    # A weekday, month, date or year is named in articles too ("said Monday", "in March"): it stays in
+    # the query. "yesterday" or "last week" in an article means another day than in the question.
+    kept_in_query: bool
 
 
-def _rule(body: str, resolve, needs_preposition: bool = False) -> _Rule:
+def _rule(body: str, resolve, *, needs_preposition: bool = False, kept_in_query: bool = False) -> _Rule:
+    """`needs_preposition`: "in 2023" is a time, "the 2023 budget" is not."""
     preposition = "" if needs_preposition else "?"
     pattern = re.compile(rf"\b(?:{_PREPOSITION}\s+(?:the\s+)?){preposition}(?:{body})(?:['’]s)?\b", re.IGNORECASE)
-    return _Rule(pattern, resolve, needs_preposition)
+    return _Rule(pattern, resolve, kept_in_query)
 
+
+_DATED = {"needs_preposition": True, "kept_in_query": True}
 
 # Longest phrases first: "the day before yesterday" before "yesterday", "the last 3 weeks" before "last week".
 _RULES = (
@@ -206,14 +211,14 @@ _RULES = (
     _rule(rf"{_NUMBER}\s+{_UNIT}\s+ago", _ago),
     _rule(rf"(?:the\s+(?:past|last)|past)\s+{_UNIT}", _rolling),
     _rule(rf"(?P<which>this|last|previous)\s+{_UNIT}", _this_or_last),
-    _rule(rf"(?P<which>last|this)\s+{_WEEKDAY}", _weekday),
-    _rule(rf"(?P<which>){_WEEKDAY}", _weekday, needs_preposition=True),
-    _rule(r"(?P<year>\d{4})-(?P<mon>\d\d)-(?P<day>\d\d)", _iso_day, needs_preposition=True),
-    _rule(rf"{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?", _month_day, needs_preposition=True),
-    _rule(rf"{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?", _month_day, needs_preposition=True),
-    _rule(rf"(?P<which>last|this)\s+{_MONTH}(?:,?\s+(?:of\s+)?{_YEAR})?", _month),
-    _rule(rf"(?P<which>){_MONTH}(?:,?\s+(?:of\s+)?{_YEAR})?", _month, needs_preposition=True),
-    _rule(_YEAR, _year, needs_preposition=True),
+    _rule(rf"(?P<which>last|this)\s+{_WEEKDAY}", _weekday, kept_in_query=True),
+    _rule(rf"(?P<which>){_WEEKDAY}", _weekday, **_DATED),
+    _rule(r"(?P<year>\d{4})-(?P<mon>\d\d)-(?P<day>\d\d)", _iso_day, **_DATED),
+    _rule(rf"{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?", _month_day, **_DATED),
+    _rule(rf"{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?", _month_day, **_DATED),
+    _rule(rf"(?P<which>last|this)\s+{_MONTH}(?:,?\s+(?:of\s+)?{_YEAR})?", _month, kept_in_query=True),
+    _rule(rf"(?P<which>){_MONTH}(?:,?\s+(?:of\s+)?{_YEAR})?", _month, **_DATED),
+    _rule(_YEAR, _year, **_DATED),
 )
 
 
@@ -241,6 +246,7 @@ def resolve(question: str, as_of: date) -> TimeFrame:
     phrases: list[str] = []
     taken: list[tuple[int, int]] = []
     invalid: list[tuple[int, int]] = []
+    removed: list[tuple[int, int]] = []
     for rule in _RULES:
         for m in rule.pattern.finditer(question):
             if any(m.start() < end and start < m.end() for start, end in taken + invalid) or _is_modal_may(m):
@@ -254,11 +260,13 @@ def resolve(question: str, as_of: date) -> TimeFrame:
             until = end if until is None or (end and end < until) else until
             phrases.append(m.group(0))
             taken.append(m.span())
+            if not rule.kept_in_query:
+                removed.append(m.span())
     recency = [m.span() for m in _RECENCY.finditer(question)
                if not any(m.start() < end and start < m.end() for start, end in taken)]
     phrases.extend(question[s:e] for s, e in recency)
     return TimeFrame(since=since, until=until, recent=bool(recency),
-                     query=_without(question, taken + recency), phrases=tuple(phrases))
+                     query=_without(question, removed + recency), phrases=tuple(phrases))
 
 
 def _without(question: str, spans: list[tuple[int, int]]) -> str:
