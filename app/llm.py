@@ -255,6 +255,9 @@ def openai_backend(settings: Settings, model: str) -> LLMBackend:
         api_key=key or "unused",  # local servers ask for none, the client insists on one
         temperature=settings.llm_temperature,
         max_tokens=settings.llm_max_tokens,
+        # ChatOpenAI sends the limit as max_completion_tokens, which servers such as llama.cpp's
+        # ignore (they generate until the window is full); they read max_tokens.
+        extra_body={"max_tokens": settings.llm_max_tokens} if base_url else None,
         timeout=settings.llm_timeout,
         max_retries=0,  # a failure falls back to the extractive answer at once, not after retries
     )

@@ -149,12 +149,14 @@ def test_openai_backend_streams_from_the_llama_cpp_server(tmp_path: Path, llama_
     deltas = list(backend.stream(QUESTION, many))
     assert len(deltas) > 1
     assert is_gibberish_of_the_model("".join(deltas))
+    assert len("".join(deltas).split()) <= MAX_TOKENS  # a word a token: the server kept to the limit
 
 
 def test_openai_backend_condenses_through_the_server(tmp_path: Path, llama_server: str):
     backend = served(tmp_path, llama_server, SERVER_CONTEXT // 4)
     standalone = backend.condense("And his view?", [("Who is Andrew Rasiulis?", "A former official [1].")])
     assert "\n" not in standalone and is_gibberish_of_the_model(standalone)
+    assert len(standalone.split()) <= MAX_TOKENS
 
 
 def test_a_prompt_the_server_rejects_is_an_error(tmp_path: Path, llama_server: str):
