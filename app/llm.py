@@ -41,7 +41,6 @@ BACKEND_KINDS = ("auto", "extractive", "ollama:MODEL", "openai:MODEL", "llamacpp
 # How long `auto` waits for Ollama to say which models it has.
 OLLAMA_PROBE_SECONDS = 1.0
 
-_MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _LABEL = re.compile(r"^(?:standalone question|question)\s*:\s*", re.IGNORECASE)
 
 
@@ -165,13 +164,6 @@ def unusable(text: str) -> str | None:
     if unreadable > len(text) / 10:
         return "the model returned unreadable characters"
     return None
-
-
-def is_refusal(text: str) -> bool:
-    """Whether an answer is, or opens with, the refusal sentence (markers, case and spacing aside)."""
-    answer = " ".join(_MARKERS.sub(" ", text).lower().split())
-    refusal = REFUSAL.lower().rstrip(".")
-    return answer.startswith(refusal) and answer[len(refusal):len(refusal) + 1] in ("", ".")
 
 
 def describe(error: BaseException, timeout: float | None) -> str:

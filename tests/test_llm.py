@@ -18,7 +18,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from app.documents import Passage
-from app.llm import REFUSAL, LLMBackend, LLMError, is_refusal, ollama_has_model, select_backend, unusable
+from app.llm import REFUSAL, LLMBackend, LLMError, ollama_has_model, select_backend, unusable
 from app.settings import Settings
 
 
@@ -108,14 +108,6 @@ def test_unusable_answers_are_errors(reply, problem):
 def test_unusable_spots_control_characters_but_accepts_plain_text():
     assert unusable("Geneva [1].\n\tNext week.") is None
     assert unusable("\x00\x01\x02\x03 a") == "the model returned unreadable characters"
-
-
-@pytest.mark.parametrize("text, refused", [
-    (REFUSAL, True), ("the articles do not say", True), ("The articles do not say. [2]", True),
-    ("The articles do not say who won, but...", False), ("Geneva [1].", False),
-])
-def test_is_refusal(text, refused):
-    assert is_refusal(text) is refused
 
 
 def test_condense_without_history_returns_the_question_without_a_model_call():
