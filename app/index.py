@@ -216,6 +216,8 @@ class Index:
             yield from map(StoredChunk, page["ids"], page["documents"], page["metadatas"])
 
     def chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
+        if not ids:  # Chroma refuses an empty id list
+            return []
         result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {i: StoredChunk(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])}
         return [by_id[i] for i in ids if i in by_id]
