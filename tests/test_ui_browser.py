@@ -57,8 +57,8 @@ class ChatServer:
         self.args = args
         self.output: list[str] = []
 
-    def newsqa(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=ROOT,
+    def newsqa(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**self.env, **env}, cwd=ROOT,
                               capture_output=True, text=True, timeout=STARTUP_SECONDS)
 
     def start(self) -> float:
@@ -147,6 +147,16 @@ def ask(page, question: str) -> None:
     page.locator(f"#sources-{answers + 1}").wait_for()
 
 
+def set_date(page, control: str, day: str) -> None:
+    page.locator(f"{control} input").first.fill(day)
+    page.locator(f"{control} input").first.press("Enter")
+
+
+def choose(page, control: str, option: str) -> None:
+    page.locator(f"{control} input").click()
+    page.get_by_role("option", name=option).click()
+
+
 def open_library(page) -> None:
     page.get_by_role("tab", name="Library").click()
     page.locator("#articles").wait_for()
@@ -199,6 +209,16 @@ def test_upload_ask_and_delete_an_article(server: ChatServer, page, tmp_path: Pa
     assert "3,769" in page.locator("#chat [data-testid=bot]").last.inner_text()
     assert UPLOAD_TITLE in page.locator("#sources-1").inner_text()
 
+    page.get_by_text("Filters and options").click()
+    set_date(page, "#as-of", "2024-05-01")  # the day before it was published: out of reach
+    ask(page, "How thick was the ice the Vostok drillers bored through?")
+    assert UPLOAD_TITLE not in page.locator("#sources-2").inner_text()
+    set_date(page, "#as-of", "")
+    choose(page, "#source-filter", "Polar Wire")
+    ask(page, "What did Putin say about NATO expansion?")
+    assert SEED_TITLE not in page.locator("#sources-3").inner_text()
+    choose(page, "#source-filter", "All sources")
+
     open_library(page)
     page.locator("#articles").get_by_text(UPLOAD_TITLE).click()  # choosing a row picks it for deletion
     page.locator("#delete").click()
@@ -209,7 +229,7 @@ def test_upload_ask_and_delete_an_article(server: ChatServer, page, tmp_path: Pa
 
     page.get_by_role("tab", name="Chat").click()
     ask(page, "How thick was the ice the Vostok drillers bored through?")
-    assert UPLOAD_TITLE not in page.locator("#sources-2").inner_text()
+    assert UPLOAD_TITLE not in page.locator("#sources-4").inner_text()
 
 
 def test_ask_endpoint_through_gradio_client(server: ChatServer):
@@ -221,21 +241,34 @@ def test_ask_endpoint_through_gradio_client(server: ChatServer):
     assert sources.startswith(f"[1] {SEED_TITLE}")
 
 
-def test_login_and_upload_limit(tmp_path: Path, page):
-    chat = ChatServer(tmp_path / "index", "--auth", "ann:s3cret", NEWSQA_MAX_FILE_MB="0.001")
+def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
+    """A login; an LLM server that does not answer (nothing listens on its port); a tiny upload limit."""
+    chat = ChatServer(tmp_path / "index", "--auth", "ann:s3cret", NEWSQA_MAX_FILE_MB="0.001",
+                      NEWSQA_LLM="openai:some-model", NEWSQA_OPENAI_API_KEY="unused",
+                      NEWSQA_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1")
+    ingested = chat.newsqa("ingest", str(SEED_FILE), NEWSQA_MAX_FILE_MB="20")
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     chat.start()
     try:
         from gradio_client import Client
 
         with pytest.raises(Exception):
             Client(chat.url, verbose=False)
-        assert Client(chat.url, auth=("ann", "s3cret"), verbose=False).predict("Anything?", api_name="/ask")
+        assert "NATO" in Client(chat.url, auth=("ann", "s3cret"), verbose=False).predict(
+            "What did Putin say about NATO expansion?", api_name="/ask")
 
         page.goto(chat.url)
         page.get_by_label("username").fill("ann")
         page.get_by_label("password").fill("s3cret")
         page.get_by_role("button", name="Login").click()
-        assert "No articles indexed yet" in page.locator("#status").inner_text()
+        assert "openai:some-model" in page.locator("#status").inner_text()
+        ask(page, "What did Putin say about NATO expansion?")
+        answer = page.locator("#chat [data-testid=bot]").last.inner_text()
+        assert "NATO" in answer and "The LLM could not answer: openai:some-model" in answer
+        assert "fallback" in page.locator("#status").inner_text()
+        assert SEED_TITLE in page.locator("#source-1-1").inner_text()
+        screenshot(page, "llm-fallback")
+
         open_library(page)
         big = tmp_path / "big.txt"
         big.write_text("A headline\n" + "words " * 1000)

@@ -209,9 +209,10 @@ def build_page(engine: Engine) -> gr.Blocks:
                     with gr.Accordion("Filters and options", open=False, elem_id="options"):
                         source = gr.Dropdown([ALL_SOURCES, *library.source_names(articles)], value=ALL_SOURCES,
                                              label="Source", elem_id="source-filter")
-                        with gr.Row():
-                            since = gr.DateTime(label="From", include_time=False, type="string", elem_id="since")
-                            until = gr.DateTime(label="To", include_time=False, type="string", elem_id="until")
+                        since = gr.DateTime(label="From", include_time=False, type="string", elem_id="since",
+                                            info="Only articles published on or after this day.")
+                        until = gr.DateTime(label="To", include_time=False, type="string", elem_id="until",
+                                            info="Only articles published on or before this day.")
                         as_of = gr.DateTime(label="As of", include_time=False, type="string", elem_id="as-of",
                                             info="Answer as if on this day: later articles are left out.")
                         passages = gr.Slider(1, 20, value=engine.settings.top_k, step=1, elem_id="passages",
