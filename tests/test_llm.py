@@ -23,8 +23,9 @@ from app.settings import Settings
 
 
 def passage(text: str, rank: int) -> Passage:
-    return Passage(chunk_ids=(f"c{rank}",), article_id=f"a{rank}", title=f"Title {rank}", published=date(2024, 10, rank),
-                   url="", file="", source="VOA", text=text, start=0, end=len(text), score=1.0 / rank, rank=rank)
+    return Passage(chunk_ids=(f"c{rank}",), article_id=f"a{rank}", title=f"Title {rank}",
+                   published=date(2024, 10, rank), url="", file="", source="VOA", text=text, start=0, end=len(text),
+                   score=1.0 / rank, rank=rank)
 
 
 def word_count(text: str) -> int:
@@ -199,6 +200,18 @@ def test_openai_backend_takes_the_standard_variables_when_newsqa_sets_none(tmp_p
     assert backend.name == "openai:some-model" and backend.window == 4096
     assert str(backend.model.openai_api_base) == "http://127.0.0.1:9/v1"
     assert backend.model.openai_api_key.get_secret_value() == "sk-test"
+
+
+def test_llamacpp_backend_without_llama_cpp_says_how_to_install_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "llama_cpp" else real_find_spec(name, *rest))
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    with pytest.raises(LLMError, match=r"llama-cpp-python is not installed: pip install 'newsqa\[llamacpp\]'"):
+        select_backend(Settings(index=tmp_path, llm=f"llamacpp:{model}"))
 
 
 def test_llamacpp_backend_needs_a_model_file(tmp_path):
