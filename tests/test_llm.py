@@ -4,6 +4,7 @@ on loopback (Ollama's chat protocol, a server that never answers, a dead port)."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import threading
@@ -203,8 +204,6 @@ def test_openai_backend_takes_the_standard_variables_when_newsqa_sets_none(tmp_p
 
 
 def test_llamacpp_backend_without_llama_cpp_says_how_to_install_it(tmp_path, monkeypatch):
-    import importlib.util
-
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *rest: None if name == "llama_cpp" else real_find_spec(name, *rest))
