@@ -4,6 +4,8 @@ test-output/ui/."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import queue
 import socket
@@ -277,3 +279,37 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
         screenshot(page, "upload-too-big")
     finally:
         chat.stop()
+
+
+def test_paste_and_url_add_articles(server: ChatServer, page, tmp_path: Path):
+    (tmp_path / "heron.txt").write_text("Herons return to the Thames marshes\n"
+                                        "Grey herons nested at Rainham Marshes this spring for the first time in forty years.\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as site:
+        threading.Thread(target=site.serve_forever, daemon=True).start()
+        page.goto(server.url)
+        open_library(page)
+        page.get_by_role("tab", name="From URL or feed").click()
+        page.locator("#urls textarea").fill(f"http://127.0.0.1:{site.server_port}/heron.txt\n/etc/hostname")
+        page.locator("#add-urls").click()
+        page.wait_for_function("document.querySelector('#report textarea').value.includes('added')")
+        site.shutdown()
+    report = page.locator("#report textarea").input_value()
+    assert report.startswith("1 added") and "not a http(s) URL: /etc/hostname" in report
+    page.locator("#articles").get_by_text("Herons return to the Thames marshes").wait_for()
+
+    page.get_by_role("tab", name="Paste text").click()
+    page.locator("#paste-title textarea").fill("Tram line opens in Galway")
+    page.locator("#paste-text textarea").fill("Galway's first tram line opened on Monday with eleven stops.")
+    page.locator("#add-text").click()
+    page.wait_for_function("document.querySelector('#report textarea').value.startsWith('1 added')")
+    page.locator("#articles").get_by_text("Tram line opens in Galway").wait_for()
+
+    page.locator("#search textarea").fill("galway")
+    page.locator("#articles").get_by_text("Herons return").wait_for(state="detached")
+    assert "Tram line opens in Galway" in page.locator("#articles").inner_text()
+    screenshot(page, "library-search")
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How many stops does the Galway tram line have?")
+    assert "eleven stops" in page.locator("#chat [data-testid=bot]").last.inner_text()
