@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# In-process llama.cpp for the `llamacpp:` backend; compiles from source (several minutes, once).
+# llama.cpp for the `llamacpp:` backend and its OpenAI-compatible server (the slow tests use both);
+# compiles from source (several minutes, once).
 install-llamacpp: $(VENV)/.installed-llamacpp
 
 $(VENV)/.installed-llamacpp: $(VENV)/.installed requirements-llamacpp.lock
