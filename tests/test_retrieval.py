@@ -1,0 +1,255 @@
+"""Retrieval: fusion and merging on hand-made inputs (fast), filters and dates on a real Chroma index."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from app.documents import Filters
+from app.engine import Engine
+from app.index import StoredChunk
+from app.retrieval import excluded_days, merge_passages, merge_text, metadata_filter, reciprocal_rank_fusion
+from app.timeframe import TimeFrame
+from tests.conftest import make_settings
+
+# -- fusion
+
+
+def test_fusion_rewards_items_both_rankings_agree_on():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d", "c"]], k=60)
+    assert [item for item, _ in fused] == ["b", "c", "a", "d"]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_fusion_weights_and_constant():
+    rankings = [["dense-first", "x", "both"], ["lexical-first", "y", "both"]]
+    assert reciprocal_rank_fusion(rankings, [1.0, 3.0], k=1)[0][0] == "lexical-first"
+    assert reciprocal_rank_fusion(rankings, [3.0, 1.0], k=1)[0][0] == "dense-first"
+    # A large constant flattens the ranks: agreement (third twice) beats one first place; a small
+    # one does not.
+    assert reciprocal_rank_fusion(rankings, k=60)[0][0] == "both"
+    assert reciprocal_rank_fusion(rankings, k=0.5)[0][0] == "dense-first"
+
+
+def test_fusion_ties_keep_the_order_first_met():
+    fused = reciprocal_rank_fusion([["x", "y"], ["y", "x"]])
+    assert [item for item, _ in fused] == ["x", "y"]
+    assert reciprocal_rank_fusion([]) == []
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([["a"], ["b"]], [1.0])
+
+
+# -- filters
+
+
+def test_metadata_filter():
+    assert metadata_filter(Filters()) is None
+    assert metadata_filter(Filters(source="VOA")) == {"source": "VOA"}
+    assert metadata_filter(Filters(since=date(2024, 1, 2), until=date(2024, 3, 4)), [20240201]) == {"$and": [
+        {"published_day": {"$gte": 20240102}},
+        {"published_day": {"$lte": 20240304}},
+        {"published_day": {"$nin": [20240201]}},
+    ]}
+
+
+def test_excluded_days_are_those_after_as_of_or_outside_the_question_window():
+    days = [20240101, 20240301, 20240315, 20240320, 20240401]
+    assert excluded_days(days, date(2024, 3, 20), TimeFrame()) == [20240401]
+    march = TimeFrame(since=date(2024, 3, 1), until=date(2024, 3, 31))
+    assert excluded_days(days, date(2024, 3, 16), march) == [20240101, 20240320, 20240401]
+    assert excluded_days(days, date(2024, 12, 31), TimeFrame(until=date(2024, 2, 1))) == [
+        20240301, 20240315, 20240320, 20240401]
+
+
+# -- merging neighbouring chunks
+
+BODY = "One fish. Two fish. Red fish. Blue fish. Old fish. New fish. This one has a star."
+
+
+def chunk(article: str, index: int, first_sentence: int, last_sentence: int) -> StoredChunk:
+    """A chunk of BODY from one sentence to another (0-based, inclusive), as the index stores it."""
+    ends = [i + 1 for i, c in enumerate(BODY) if c == "."]
+    starts = [0] + [end + 1 for end in ends[:-1]]
+    start, end = starts[first_sentence], ends[last_sentence]
+    return StoredChunk(f"{article}-{index}", BODY[start:end], {
+        "article_id": article, "title": f"Title {article}", "source": "Test", "url": "", "file": f"{article}.md",
+        "chunk_index": index, "chunk_count": 9, "char_start": start, "char_end": end})
+
+
+def test_merge_text_tells_the_overlap_once():
+    first, second = chunk("a", 0, 0, 2), chunk("a", 1, 2, 4)  # both hold "Red fish."
+    text, start, end = merge_text([second, first])
+    assert (text, start, end) == ("One fish. Two fish. Red fish. Blue fish. Old fish.", 0, 50)
+    assert text == BODY[start:end]
+
+
+def test_merge_text_keeps_offsets_true_across_a_gap_and_skips_contained_chunks():
+    text, start, end = merge_text([chunk("a", 0, 0, 1), chunk("a", 1, 2, 3)])
+    assert text == BODY[start:end] == "One fish. Two fish. Red fish. Blue fish."
+    text, start, end = merge_text([chunk("a", 0, 1, 4), chunk("a", 1, 2, 3), chunk("a", 2, 4, 5)])
+    assert text == BODY[start:end] == "Two fish. Red fish. Blue fish. Old fish. New fish."
+
+
+def test_neighbours_join_the_passage_they_touch():
+    ranked = [(chunk("a", 1, 2, 3), 0.9), (chunk("b", 0, 0, 1), 0.8), (chunk("a", 2, 3, 4), 0.7),
+              (chunk("a", 5, 5, 6), 0.6), (chunk("c", 0, 0, 0), 0.5)]
+    passages = merge_passages(ranked, k=3, max_chunks=3)
+    assert [p.chunk_ids for p in passages] == [("a-1", "a-2"), ("b-0",), ("a-5",)]
+    assert [p.rank for p in passages] == [1, 2, 3]
+    assert [p.score for p in passages] == [0.9, 0.8, 0.6]
+    assert passages[0].text == BODY[passages[0].start:passages[0].end]
+
+
+def test_a_chunk_between_two_passages_makes_them_one():
+    ranked = [(chunk("a", 0, 0, 1), 0.9), (chunk("a", 2, 3, 4), 0.8), (chunk("a", 1, 1, 3), 0.7),
+              (chunk("b", 0, 0, 1), 0.6)]
+    passages = merge_passages(ranked, k=2, max_chunks=3)
+    assert [p.chunk_ids for p in passages] == [("a-0", "a-1", "a-2"), ("b-0",)]
+    assert passages[0].text == BODY[passages[0].start:passages[0].end]
+
+
+def test_merging_stops_at_max_chunks_and_k():
+    ranked = [(chunk("a", i, i, i + 1), 1.0 - i / 10) for i in range(5)]
+    assert [p.chunk_ids for p in merge_passages(ranked, k=5, max_chunks=2)] == [("a-0", "a-1"), ("a-2", "a-3"),
+                                                                               ("a-4",)]
+    assert [p.chunk_ids for p in merge_passages(ranked, k=5, max_chunks=1)] == [(f"a-{i}",) for i in range(5)]
+    assert [p.chunk_ids for p in merge_passages(ranked, k=1, max_chunks=1)] == [("a-0",)]
+
+
+# -- a real index of dated articles
+
+ARTICLES = {
+    "reopens.md": ("Harbor bridge reopens to traffic", "2024-03-10", "Coast Daily",
+                   "The harbor bridge reopened to traffic on Sunday after two months of repairs. "
+                   "Drivers crossed the bridge again as the mayor cut a ribbon."),
+    "closes.md": ("Harbor bridge closes for repairs", "2024-01-15", "Coast Daily",
+                  "The harbor bridge closed on Monday for repairs to its cables. "
+                  "Engineers expect the bridge to stay shut for two months."),
+    "inspection.md": ("Inspectors report on the harbor bridge", "2024-02-20", "Inland Times",
+                      "State inspectors said the harbor bridge cables were badly corroded. "
+                      "The report urged faster repairs on every bridge in the region."),
+    "history.md": ("A history of the harbor bridge", None, "Inland Times",
+                   "The harbor bridge opened a century ago as the longest bridge in the state. "
+                   "Its cables were replaced once, after a storm."),
+    "tolls.md": ("Tolls planned on the harbor bridge", "2024-04-05", "Coast Daily",
+                 "The city plans tolls on the harbor bridge to pay for the repairs. "
+                 "Drivers will pay two dollars to cross the bridge."),
+}
+TITLES = {name: title for name, (title, *_rest) in ARTICLES.items()}
+
+
+@pytest.fixture(scope="module")
+def dated_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("dated")
+    for name, (title, published, source, body) in ARTICLES.items():
+        date_line = f"date: {published}\n" if published else ""
+        (folder / "articles").mkdir(exist_ok=True)
+        (folder / "articles" / name).write_text(f"---\ntitle: \"{title}\"\n{date_line}source: \"{source}\"\n---\n\n{body}\n")
+    engine = Engine(make_settings(folder / "index"))
+    report = engine.add([str(folder / "articles")], progress=False)
+    assert report.counts()["added"] == len(ARTICLES)
+    return engine
+
+
+def files(engine: Engine, question: str, mode: str = "hybrid", **kwargs) -> set[str]:
+    return {p.file for p in engine.retriever.retrieve(question, k=10, mode=mode, **kwargs)}
+
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_as_of_leaves_out_later_articles_and_keeps_undated_ones(dated_engine, mode):
+    question = "harbor bridge repairs"
+    assert files(dated_engine, question, mode, as_of=date(2024, 3, 31)) == {
+        "reopens.md", "closes.md", "inspection.md", "history.md"}
+    assert files(dated_engine, question, mode, as_of=date(2024, 4, 5)) == set(ARTICLES)
+    assert files(dated_engine, question, mode, as_of=date(2024, 1, 31)) == {"closes.md", "history.md"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_source_and_date_filters_are_strict(dated_engine, mode):
+    as_of = date(2024, 12, 31)
+    question = "harbor bridge cables"
+    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="Inland Times")) == {
+        "inspection.md", "history.md"}
+    # An undated article cannot be shown to fall in a window the user asked for.
+    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(since=date(2024, 2, 20))) == {
+        "inspection.md", "reopens.md", "tolls.md"}
+    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(until=date(2024, 2, 19))) == {
+        "closes.md"}
+    assert files(dated_engine, question, mode, as_of=as_of,
+                 filters=Filters(source="Coast Daily", since=date(2024, 2, 1), until=date(2024, 3, 31))) == {
+        "reopens.md"}
+    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="Nobody")) == set()
+
+
+@pytest.mark.slow
+def test_a_window_in_the_question_narrows_the_dated_articles(dated_engine):
+    assert files(dated_engine, "What happened to the harbor bridge in March?", as_of=date(2024, 4, 30)) == {
+        "reopens.md", "history.md"}
+    assert files(dated_engine, "What happened to the harbor bridge last month?", as_of=date(2024, 2, 10)) == {
+        "closes.md", "history.md"}
+    # Intersected with the filters: March, but only until March 5, leaves no dated article, and the
+    # explicit date filter leaves out the undated one.
+    assert files(dated_engine, "What happened to the harbor bridge in March?", as_of=date(2024, 4, 30),
+                 filters=Filters(until=date(2024, 3, 5))) == set()
+
+
+@pytest.mark.slow
+def test_recent_news_come_first_when_asked_for(dated_engine):
+    as_of = date(2024, 4, 30)
+
+    def rank_of_newest(question: str) -> int:
+        passages = dated_engine.retriever.retrieve(question, as_of=as_of, k=10)
+        return next(p.rank for p in passages if p.file == "tolls.md")
+
+    assert rank_of_newest("What is the latest on the harbor bridge cables?") < rank_of_newest(
+        "What is on the harbor bridge cables?")
+
+
+@pytest.mark.slow
+def test_engine_retrieve_defaults_and_bad_input(dated_engine):
+    passages = dated_engine.retrieve("harbor bridge")
+    assert len(passages) == dated_engine.settings.top_k == 5
+    assert [p.rank for p in passages] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(passages, passages[1:]))
+    top = dated_engine.retrieve("harbor bridge tolls two dollars", k=1)
+    assert len(top) == 1 and top[0].title == TITLES["tolls.md"] and top[0].source == "Coast Daily"
+    assert top[0].published == date(2024, 4, 5)
+    with pytest.raises(ValueError, match="empty"):
+        dated_engine.retrieve("   ")
+    with pytest.raises(ValueError, match="k must be"):
+        dated_engine.retrieve("harbor bridge", k=0)
+
+
+@pytest.mark.slow
+def test_neighbouring_chunks_merge_into_one_passage(tmp_path: Path):
+    sentences = [f"Sentence {n} of the long report on the river dam describes the dam in detail." for n in range(40)]
+    (tmp_path / "dam.md").write_text("---\ntitle: \"River dam report\"\n---\n\n" + " ".join(sentences) + "\n")
+    engine = Engine(make_settings(tmp_path / "index", chunk_tokens=64, chunk_overlap_tokens=20))
+    engine.add([str(tmp_path / "dam.md")], progress=False)
+    assert engine.index.count() >= 6
+    passages = engine.retriever.retrieve("long report on the river dam", k=2)
+    merged = [p for p in passages if len(p.chunk_ids) > 1]
+    assert merged, "no neighbouring chunks were merged"
+    for passage in passages:
+        chunks = engine.index.chunks(passage.chunk_ids)
+        indexes = [c.metadata["chunk_index"] for c in chunks]
+        assert indexes == list(range(indexes[0], indexes[0] + len(indexes)))
+        assert len(passage.text) == passage.end - passage.start
+        for c in chunks:  # every chunk sits at its own offsets in the merged text: no overlap repeated
+            offset = c.metadata["char_start"] - passage.start
+            assert passage.text[offset:offset + len(c.text)] == c.text
+    assert sum(p.text.count("Sentence 5 of") for p in passages) <= 1
+
+
+@pytest.mark.slow
+def test_seed_question_finds_geneva_first(seed_engine):
+    passages = seed_engine.retrieve("Where will the talks with the U.S. take place?")
+    assert passages and "Geneva" in passages[0].text
+    assert passages[0].rank == 1 and passages[0].file == "000_416442306511e572.txt"
