@@ -244,7 +244,7 @@ def make_articles(folder: Path, count: int) -> None:
     folder.mkdir()
     for n in range(count):
         sentences = [f"Report {n} from district {n % 17} covers item {k} of the council agenda for week {n}."
-                     for k in range(12)]
+                     for k in range(6)]
         write_article(folder / f"story_{n:03d}.txt", f"District {n % 17} council report number {n}", " ".join(sentences))
 
 
@@ -260,7 +260,7 @@ def chunk_rows(index_folder: Path) -> int:
         return 0
 
 
-ARTICLE_COUNT = 40
+ARTICLE_COUNT = 20
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])

@@ -1,0 +1,149 @@
+"""`newsqa ingest / list / remove` through subprocesses, as a user runs them; and no network on the way."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT
+
+ARTICLES = FIXTURES / "articles"
+BAD = FIXTURES / "bad"
+NEWSQA = Path(sys.executable).parent / "newsqa"
+
+# Runs the CLI with an audit hook that logs every name lookup and connection off this machine.
+GUARDED_MAIN = """
+import sys
+
+LOCAL = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}
+
+
+def watch(event, args):
+    if event == "socket.getaddrinfo":
+        host = args[0]
+    elif event == "socket.connect" and isinstance(args[1], tuple):
+        host = args[1][0]
+    else:
+        return
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    if host not in LOCAL:
+        with open(sys.argv[1], "a") as log:
+            log.write(f"{event} {host}\\n")
+
+
+sys.addaudithook(watch)
+from app.cli import main
+
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture
+def newsqa(tmp_path):
+    """Run `newsqa ARGS` on a fresh index with a clean environment; the result has `.network` too."""
+    script = tmp_path / "guarded_main.py"
+    script.write_text(GUARDED_MAIN)
+    network_log = tmp_path / "network.log"
+    # Nothing of the offline switches comes from outside: newsqa must set them itself.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "TRANSFORMERS_", "NEWSQA_", "GRADIO_", "ANONYMIZED_"))}
+    env.update(NEWSQA_INDEX=str(tmp_path / "index"), NEWSQA_CONFIG=str(tmp_path / "absent.toml"),
+               PYTHONPATH=str(ROOT))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, str(script), str(network_log), *args], cwd=tmp_path, env=env,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        result.network = network_log.read_text().splitlines() if network_log.exists() else []
+        return result
+    return run
+
+
+def test_help_explains_commands_and_settings():
+    result = subprocess.run([str(NEWSQA), "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0
+    for word in ("ingest", "list", "remove", "NEWSQA_INDEX", "NEWSQA_EMBEDDING_MODEL", "config.toml"):
+        assert word in result.stdout
+    result = subprocess.run([str(NEWSQA), "ingest", "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0
+    for word in ("SOURCE", ".txt", ".md", ".html", ".jsonl", ".rss", "--json"):
+        assert word in result.stdout
+
+
+def test_no_command_or_no_source_is_a_usage_error():
+    for args in ([], ["ingest"], ["remove"]):
+        result = subprocess.run([str(NEWSQA), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert result.returncode == 2 and "usage: newsqa" in result.stderr
+
+
+@pytest.mark.slow
+def test_ingest_list_remove(newsqa):
+    first = newsqa("ingest", str(ARTICLES), str(BAD / "photo.txt"), str(BAD / "malformed.json"))
+    assert first.returncode == 1, first.stderr  # something failed; the rest is indexed all the same
+    lines = first.stdout.splitlines()
+    assert lines[0] == "11 added, 0 updated, 0 unchanged, 0 duplicate, 2 failed"
+    assert sorted(lines[1:]) == sorted([f"  failed: {BAD / 'photo.txt'}: binary file, not text",
+                                        f"  failed: {BAD / 'malformed.json'}: malformed JSON: Unterminated "
+                                        "string starting at: line 1 column 100 (char 99)"])
+    assert "Loading weights" not in first.stderr and "Traceback" not in first.stderr
+    assert first.network == []  # no hub, no telemetry
+
+    second = newsqa("ingest", str(ARTICLES))
+    assert second.returncode == 0
+    assert second.stdout.splitlines() == ["0 added, 0 updated, 11 unchanged, 0 duplicate, 0 failed"]
+
+    listed = newsqa("list", "--json")
+    assert listed.returncode == 0
+    articles = json.loads(listed.stdout)
+    assert len(articles) == 11
+    for article in articles:
+        assert {"id", "title", "published", "source", "url", "file", "chunks"} <= set(article)
+        assert article["chunks"] >= 1
+    by_file = {a["file"]: a for a in articles}
+    orchard = by_file["orchard_frontmatter.md"]
+    assert (orchard["title"], orchard["published"], orchard["source"], orchard["url"]) == (
+        "Late frost cuts apple harvest in the valley", "2024-05-14", "Valley Courier",
+        "https://courier.example/2024/05/late-frost-apples")
+    assert by_file["harbor_plain.txt"]["published"] is None
+    # Newest first, undated last.
+    dates = [a["published"] for a in articles]
+    assert dates == sorted((d for d in dates if d), reverse=True) + [None] * dates.count(None)
+
+    text = newsqa("list")
+    assert text.returncode == 0 and len(text.stdout.splitlines()) == 11
+    assert f"{orchard['id']}  2024-05-14" in text.stdout
+
+    removed = newsqa("remove", orchard["id"], "harbor_plain.txt", "no-such-thing")
+    assert removed.returncode == 1
+    assert removed.stdout.splitlines() == [f"removed {orchard['id']}  {orchard['title']}",
+                                           f"removed {by_file['harbor_plain.txt']['id']}  "
+                                           "Harbor town votes to rebuild storm-damaged pier"]
+    assert removed.stderr.strip() == "not found: no-such-thing (see `newsqa list` for ids and files)"
+    after = json.loads(newsqa("list", "--json").stdout)
+    assert {a["id"] for a in after} == {a["id"] for a in articles} - {orchard["id"], by_file["harbor_plain.txt"]["id"]}
+
+    report = newsqa("ingest", "--json", str(ARTICLES))
+    assert report.returncode == 0
+    assert json.loads(report.stdout)["counts"] == {"added": 2, "updated": 0, "unchanged": 9, "duplicate": 0,
+                                                   "failed": 0}
+    assert report.network == []
+
+
+@pytest.mark.slow
+def test_bad_setting_is_one_clear_line(newsqa):
+    result = newsqa("--collection", "ab", "list")
+    assert result.returncode == 2
+    assert result.stderr.startswith("newsqa: bad setting: collection: String should have at least 3 characters")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_ingest_of_nothing_that_exists_fails(newsqa, tmp_path):
+    result = newsqa("ingest", str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["0 added, 0 updated, 0 unchanged, 0 duplicate, 1 failed",
+                                          f"  failed: {tmp_path / 'nowhere'}: no such file, folder or URL"]
