@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 
 from pydantic import ValidationError
 
@@ -65,6 +66,80 @@ def cmd_remove(args: argparse.Namespace) -> int:
         for article in removed:
             print(f"removed {article.id}  {article.title}")
     return 1 if missing else 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _print_sources(answer) -> None:
+    for c in answer.citations:
+        when = f", {c.published.isoformat()}" if c.published else ""
+        where = c.url or c.file
+        print(f"  [{c.number}] {c.title} ({c.source or 'unknown source'}{when}){f'  {where}' if where else ''}")
+        print(f"      \"{c.sentence.strip()}\"")
+
+
+def _print_streamed(parts):
+    """Print the answer as it is written, then where it comes from; the Answer. When the LLM fails
+    mid-answer the text starts again with the fallback answer, on a new line."""
+    shown = ""
+    for part in parts:
+        if isinstance(part, str):
+            if not part.startswith(shown):
+                print("\n[the LLM failed; the extractive answer follows]")
+                shown = ""
+            print(part[len(shown):], end="", flush=True)
+            shown = part
+            continue
+        if part.answer != shown:  # resolving the markers may have cleaned the text
+            print(("\r" if not shown else "\n") + part.answer, end="")
+        print()
+        for warning in part.warnings:
+            print(f"warning: {warning}")
+        if part.citations:
+            print("Sources:")
+            _print_sources(part)
+        print(f"({part.backend}, {part.timings.get('total', 0) / 1000:.1f} s)")
+        return part
+
+
+def _ask_one(engine, args: argparse.Namespace, filters, question: str, history) -> str:
+    """Answer one question on stdout; the answer text, for the conversation's history."""
+    if args.json:
+        answer = engine.ask(question, history=history, as_of=args.as_of, filters=filters)
+        print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
+        return answer.answer
+    return _print_streamed(engine.stream(question, history=history, as_of=args.as_of, filters=filters)).answer
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from app.documents import Filters
+
+    if args.since and args.until and args.since > args.until:
+        print(f"newsqa: --since {args.since} is after --until {args.until}", file=sys.stderr)
+        return 2
+    engine = _engine(args)
+    filters = Filters(source=args.source, since=args.since, until=args.until)
+    try:
+        if args.question:
+            _ask_one(engine, args, filters, args.question, ())
+            return 0
+        history: list[tuple[str, str]] = []
+        print("Ask about the indexed articles; follow-up questions keep the conversation. Ctrl-D to quit.")
+        while True:
+            question = input("\n> ").strip()
+            if question:
+                history.append((question, _ask_one(engine, args, filters, question, tuple(history))))
+    except (EOFError, KeyboardInterrupt):
+        print()
+        return 0
+    except ValueError as error:
+        print(f"newsqa: {error}", file=sys.stderr)
+        return 2
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -153,6 +228,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--baseline", metavar="FILE", help="baseline to compare with (default: eval/baseline.json)")
     evaluate.add_argument("--update-baseline", action="store_true", help="write this run's figures as the baseline")
     evaluate.set_defaults(run=cmd_eval)
+
+    ask = commands.add_parser(
+        "ask", help="answer a question from the indexed articles, with citations",
+        description="Answer QUESTION from the indexed articles, citing them as [1], [2]; a question they do not "
+                    "answer is refused. Without QUESTION: a conversation, where follow-ups (\"what does he "
+                    "think?\") carry the earlier questions; Ctrl-D or Ctrl-C ends it. The answer is streamed, "
+                    "then its sources.")
+    ask.add_argument("question", nargs="?", help="the question; none: ask interactively")
+    ask.add_argument("--as-of", type=_date, metavar="DATE", help="answer as on this day (YYYY-MM-DD): later "
+                     "articles are left out and \"last week\" counts from it (default: today)")
+    ask.add_argument("--source", metavar="S", help="only articles from this source")
+    ask.add_argument("--since", type=_date, metavar="DATE", help="only articles published on or after DATE")
+    ask.add_argument("--until", type=_date, metavar="DATE", help="only articles published on or before DATE")
+    ask.add_argument("--llm", metavar="BACKEND", help="answer backend: auto, extractive, ollama:MODEL, "
+                     "openai:MODEL, llamacpp:PATH.gguf (NEWSQA_LLM)")
+    ask.add_argument("--json", action="store_true", help="print the answer as one JSON document (question, "
+                     "answer, refused, citations, backend, timings, warnings)")
+    ask.set_defaults(run=cmd_ask)
 
     chat = commands.add_parser(
         "chat", help="open the chat page (Gradio) in the browser",
