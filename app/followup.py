@@ -104,7 +104,8 @@ def _rewrite_one(question: str, previous: str, previous_answer: str, earlier: Se
             def name_for(match: re.Match) -> str:
                 pronoun = match.group(1).lower()
                 return f"{person}'s" if pronoun in {"his", "hers"} else person
-            return _PERSON_PRONOUN.sub(name_for, question)
+            # Only the first: in "How did he warn him?" the second pronoun is someone else.
+            return _PERSON_PRONOUN.sub(name_for, question, count=1)
     if _OTHER_REFERENCE.search(question) and not names(question):
         subject = _subject(previous)
         if subject:
