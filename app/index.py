@@ -11,6 +11,7 @@ is bumped before and after every write, so an ingest killed at any point and run
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ import numpy as np
 from app.documents import Chunk, short_hash
 from app.lexical import LexicalIndex
 from app.settings import Settings
+
+# The revision is read from Chroma at most once in this many seconds: another process's write is
+# seen within it, and a busy reader does not ask Chroma (a round trip to a server) on every question.
+REVISION_TTL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,16 +125,23 @@ class Index:
         where = settings.index / "lexical" / (short_hash(settings.chroma_url) if settings.chroma_url else "local")
         self._lexical_folder = where / settings.collection
         self._lexical: LexicalIndex | None = None
+        self._revision: tuple[float, str] | None = None  # (when read, revision)
+        self._published_days: tuple[str, list[int]] | None = None  # (revision, days)
         self._batch = self._client.get_max_batch_size()
 
     # -- revision: bumped around every write, so readers can tell the collection has changed
 
     def revision(self) -> str:
-        collection = self._client.get_collection(self._collection.name, embedding_function=None)
-        return (collection.metadata or {}).get("revision", "")
+        now = time.monotonic()
+        if self._revision is None or now - self._revision[0] > REVISION_TTL_SECONDS:
+            collection = self._client.get_collection(self._collection.name, embedding_function=None)
+            self._revision = (now, (collection.metadata or {}).get("revision", ""))
+        return self._revision[1]
 
     def _bump_revision(self) -> None:
-        self._collection.modify(metadata={"embedding_model": self._embedding_model, "revision": uuid.uuid4().hex})
+        revision = uuid.uuid4().hex
+        self._collection.modify(metadata={"embedding_model": self._embedding_model, "revision": revision})
+        self._revision = (time.monotonic(), revision)  # this process sees its own writes at once
 
     # -- writes
 
@@ -234,9 +246,14 @@ class Index:
         return set(self._collection.get(where=where, include=[])["ids"])
 
     def published_days(self) -> list[int]:
-        """The distinct publication days (YYYYMMDD) of the indexed articles, undated ones aside."""
-        result = self._collection.get(where={"chunk_index": 0}, include=["metadatas"])
-        return sorted({m["published_day"] for m in result["metadatas"] if "published_day" in m})
+        """The distinct publication days (YYYYMMDD) of the indexed articles, undated ones aside; read
+        once a revision (every question needs them, and reading them grows with the articles)."""
+        revision = self.revision()
+        if self._published_days is None or self._published_days[0] != revision:
+            result = self._collection.get(where={"chunk_index": 0}, include=["metadatas"])
+            self._published_days = (revision, sorted({m["published_day"] for m in result["metadatas"]
+                                                      if "published_day" in m}))
+        return self._published_days[1]
 
     # -- lexical index
 
