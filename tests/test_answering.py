@@ -1,0 +1,184 @@
+"""The answer orchestration with a fake LLM backend, a fake retriever and a fake embedder: condense,
+stream, markers, refusals, and the extractive fallback when the LLM fails (fast unit tests)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from app import answering
+from app.documents import Answer, Passage
+from app.extractive import REFUSAL as NOT_ANSWERED
+from app.llm import REFUSAL, LLMError
+
+TEXT = ("Putin spoke at his annual news conference on Thursday. Talks with the U.S. are set to start in Geneva "
+        "next month. He warned that Moscow expects the discussion to produce quick results.")
+PASSAGE = Passage(chunk_ids=("seed-0",), article_id="seed", title="Russia urges West", published=None, source="",
+                  url="", file="seed.txt", text=TEXT, start=0, end=len(TEXT), score=1.0, rank=1)
+
+
+class BagOfWords:
+    """An embedder whose vectors are hashed word counts: similar wording, similar vectors."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), 256))
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, int(hashlib.md5(word.strip(".,?").encode()).hexdigest(), 16) % 256] += 1
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+class FakeIndex:
+    def __init__(self, size: int):
+        self.size = size
+
+    def count(self) -> int:
+        return self.size
+
+
+class FakeEngine:
+    def __init__(self, passages: Sequence[Passage] = (PASSAGE,), indexed: int = 1):
+        self.passages = list(passages)
+        self.index = FakeIndex(indexed)
+        self.embedder = BagOfWords()
+        self.queries: list[str] = []
+
+    def retrieve(self, question, as_of=None, filters=None, k=None):
+        self.queries.append(question)
+        return self.passages
+
+
+class FakeBackend:
+    """Streams `pieces`; raises `error` after `fail_after` pieces (None: never)."""
+
+    name = "fake:model"
+
+    def __init__(self, pieces: Sequence[str] = (), fail_after: int | None = None,
+                 error: LLMError = LLMError("fake:model: cannot reach the server"), condensed: str = "",
+                 condense_error: LLMError | None = None):
+        self.pieces, self.fail_after, self.error = list(pieces), fail_after, error
+        self.condensed, self.condense_error = condensed, condense_error
+        self.streamed: list[str] = []
+        self.condensed_from: list[tuple] = []
+
+    def condense(self, question: str, history) -> str:
+        self.condensed_from.append((question, tuple(history)))
+        if self.condense_error:
+            raise self.condense_error
+        return self.condensed
+
+    def stream(self, question: str, passages) -> Iterator[str]:
+        self.streamed.append(question)
+        for number, piece in enumerate(self.pieces):
+            if number == self.fail_after:
+                raise self.error
+            yield piece
+        if self.fail_after is not None and self.fail_after >= len(self.pieces):
+            raise self.error
+
+
+def run(engine, backend, question="Where will the talks take place?", history=()) -> tuple[list[str], Answer]:
+    *texts, answer = answering.stream(engine, backend, question, history)
+    assert all(isinstance(t, str) for t in texts) and isinstance(answer, Answer)
+    return texts, answer
+
+
+def test_the_llm_answer_streams_cumulatively_and_ends_with_a_cited_answer():
+    backend = FakeBackend(["The talks ", "are in Geneva ", "[1]."])
+    texts, answer = run(FakeEngine(), backend)
+    assert texts == ["The talks ", "The talks are in Geneva ", "The talks are in Geneva [1]."]
+    assert answer.answer == "The talks are in Geneva [1]."
+    assert not answer.refused and answer.backend == "fake:model"
+    assert [(c.number, c.file) for c in answer.citations] == [(1, "seed.txt")]
+    assert answer.citations[0].sentence == "Talks with the U.S. are set to start in Geneva next month."
+    assert set(answer.timings) == {"retrieve", "generate", "total"}
+    assert answer.passages == (PASSAGE,)
+
+
+def test_markers_to_missing_passages_are_removed_and_an_uncited_answer_is_flagged():
+    _, answer = run(FakeEngine(), FakeBackend(["Geneva [4]."]))
+    assert answer.answer == "Geneva."
+    assert answer.citations == ()
+    assert answer.warnings == ("the answer cites none of the articles",)
+
+
+def test_the_refusal_sentence_is_a_refusal():
+    _, answer = run(FakeEngine(), FakeBackend([REFUSAL]))
+    assert answer.refused and answer.citations == () and answer.backend == "fake:model"
+
+
+def test_an_llm_down_before_answering_gives_the_extractive_answer_marked_as_fallback():
+    backend = FakeBackend(fail_after=0)
+    texts, answer = run(FakeEngine(), backend)
+    assert answer.backend == "extractive (fallback: fake:model: cannot reach the server)"
+    assert "Geneva" in answer.answer and not answer.refused
+    assert [c.file for c in answer.citations] == ["seed.txt"]
+    assert answer.warnings == ("the LLM could not answer: fake:model: cannot reach the server",)
+    assert texts == [answer.answer]
+
+
+def test_an_llm_failing_mid_answer_is_replaced_by_the_extractive_answer():
+    backend = FakeBackend(["The talks ", "are in"], fail_after=2, error=LLMError("fake:model: timed out after 1 s"))
+    texts, answer = run(FakeEngine(), backend)
+    assert texts[:2] == ["The talks ", "The talks are in"]
+    assert texts[-1] == answer.answer and "Geneva" in answer.answer
+    assert answer.backend == "extractive (fallback: fake:model: timed out after 1 s)"
+
+
+def test_an_empty_llm_answer_falls_back():
+    _, answer = run(FakeEngine(), FakeBackend(["  "]))
+    assert answer.backend == "extractive (fallback: fake:model returned an empty answer)"
+
+
+def test_a_follow_up_is_condensed_by_the_llm_and_the_standalone_question_retrieved():
+    engine = FakeEngine()
+    backend = FakeBackend(["Geneva [1]."], condensed="When will the talks with the U.S. start?")
+    history = [("Where will the talks take place?", "Geneva [1].")]
+    _, answer = run(engine, backend, "And when?", history)
+    assert backend.condensed_from == [("And when?", tuple(history))]
+    assert engine.queries == backend.streamed == ["When will the talks with the U.S. start?"]
+    assert answer.question == "And when?"
+    assert answer.standalone_question == "When will the talks with the U.S. start?"
+    assert "condense" in answer.timings
+
+
+def test_without_history_nothing_is_condensed():
+    backend = FakeBackend(["Geneva [1]."])
+    run(FakeEngine(), backend)
+    assert backend.condensed_from == []
+
+
+def test_a_failing_condense_uses_the_rule_based_rewrite_and_the_extractive_answer():
+    engine = FakeEngine()
+    backend = FakeBackend(["never streamed"], condense_error=LLMError("fake:model: cannot reach the server"))
+    _, answer = run(engine, backend, "And when?", [("Where will the talks take place?", "Geneva [1].")])
+    assert engine.queries == ["When will the talks take place?"]
+    assert backend.streamed == []
+    assert answer.backend.startswith("extractive (fallback: ")
+
+
+def test_extractive_mode_rewrites_follow_ups_by_rule():
+    engine = FakeEngine()
+    _, answer = run(engine, None, "And when?", [("Where will the talks take place?", "Geneva [1].")])
+    assert engine.queries == ["When will the talks take place?"]
+    assert answer.backend == "extractive"
+
+
+def test_no_passages_is_a_refusal_without_asking_the_llm():
+    backend = FakeBackend(["Geneva [1]."])
+    _, answer = run(FakeEngine(passages=()), backend)
+    assert answer.refused and answer.answer == NOT_ANSWERED
+    assert backend.streamed == []
+
+
+def test_an_empty_index_says_how_to_fill_it():
+    _, answer = run(FakeEngine(passages=(), indexed=0), None)
+    assert answer.refused and "newsqa ingest" in answer.answer
+
+
+def test_an_empty_question_is_an_error():
+    with pytest.raises(ValueError, match="empty"):
+        answering.ask(FakeEngine(), None, "   ")
