@@ -68,7 +68,7 @@ def run(settings: Settings, options: Options) -> int:
     regressions = [] if options.update_baseline else [
         r for result in results for r in baseline.compare(saved, result.name, result.metrics)]
     print(output.table(results, {(r.dataset, r.metric) for r in regressions}))
-    _note_baseline_mismatches(saved, results, options)
+    _notes(saved, results, options)
     if options.json:
         output.write_json(options.json, results)
     if options.report:
@@ -96,12 +96,17 @@ def _engine(settings: Settings, articles: Path | None, progress: bool | None):
     return engine
 
 
-def _note_baseline_mismatches(saved: dict, results: Sequence[runner.DatasetResult], options: Options) -> None:
-    """Say when there is nothing to compare with, or the baseline was measured with another backend."""
-    if options.update_baseline:
-        return
+def _notes(saved: dict, results: Sequence[runner.DatasetResult], options: Options) -> None:
+    """Say which questions ended in an error, and when the baseline has nothing to compare with or
+    was measured with another backend."""
     for result in results:
+        errors = [q for q in result.questions if q.error]
+        if errors:
+            print(f"{result.name}: {len(errors)} questions ended in an error, e.g. {errors[0].question.id}: "
+                  f"{errors[0].error}", file=sys.stderr)
         entry = saved["datasets"].get(result.name)
+        if options.update_baseline:
+            continue
         if entry is None:
             print(f"{result.name}: no baseline in {options.baseline} (write one with --update-baseline)",
                   file=sys.stderr)
