@@ -15,8 +15,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AuthenticationError
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import ROOT, SEED_FILE
 
@@ -117,8 +121,6 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -165,12 +167,14 @@ def open_library(page) -> None:
 
 
 def test_ask_about_the_seed_article(server: ChatServer, page):
+    hosts = set()
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
     page.goto(server.url)
     status = page.locator("#status")
     assert "extractive" in status.inner_text() and "NEWSQA_LLM=ollama:MODEL" in status.inner_text()
 
     page.locator("#ask").click()  # an empty question does nothing
-    page.wait_for_timeout(500)
+    page.locator("#chat .progress-text").wait_for(state="detached")  # the event is over
     assert page.locator("#chat [data-testid=user]").count() == 0
 
     ask(page, "What did Putin say about NATO expansion?")
@@ -191,6 +195,13 @@ def test_ask_about_the_seed_article(server: ChatServer, page):
     page.locator("#new-conversation").click()
     page.locator("#chat [data-testid=bot]").first.wait_for(state="detached")
     assert "Sources of each answer appear here" in page.locator("#sources").inner_text()
+
+    example = page.locator("#examples button").first  # drawn from the indexed titles; a click asks it
+    assert SEED_TITLE[:30] in example.inner_text()
+    example.click()
+    page.locator("#sources-1").wait_for()
+    assert SEED_TITLE in page.locator("#sources-1").inner_text()
+    assert hosts == {f"127.0.0.1:{server.port}"}  # nothing fetched from elsewhere: fonts, scripts, analytics
 
 
 def test_upload_ask_and_delete_an_article(server: ChatServer, page, tmp_path: Path):
@@ -235,8 +246,6 @@ def test_upload_ask_and_delete_an_article(server: ChatServer, page, tmp_path: Pa
 
 
 def test_ask_endpoint_through_gradio_client(server: ChatServer):
-    from gradio_client import Client
-
     result = Client(server.url, verbose=False).predict("What did Putin say about NATO expansion?", api_name="/ask")
     answer, sources = result.split("\n\n**Sources**\n\n")
     assert "NATO" in answer and "[1]" in answer
@@ -252,9 +261,7 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     chat.start()
     try:
-        from gradio_client import Client
-
-        with pytest.raises(Exception):
+        with pytest.raises(AuthenticationError):
             Client(chat.url, verbose=False)
         assert "NATO" in Client(chat.url, auth=("ann", "s3cret"), verbose=False).predict(
             "What did Putin say about NATO expansion?", api_name="/ask")

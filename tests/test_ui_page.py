@@ -12,6 +12,7 @@ from app.documents import Answer, Citation, Filters
 from app.index import StoredArticle
 from app.settings import Settings
 from app.ui.page import ALL_SOURCES, Page
+from ingest.pipeline import IngestReport, Outcome
 
 
 class FakeEngine:
@@ -44,8 +45,6 @@ class FakeEngine:
 
     def add(self, sources, progress=None):
         self.calls.append(("add", list(sources)))
-        from ingest.pipeline import IngestReport, Outcome
-
         return IngestReport([Outcome("added", s, "T") for s in sources])
 
     def remove(self, key):

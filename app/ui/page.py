@@ -186,7 +186,7 @@ class Page:
 def build_page(engine: Engine) -> gr.Blocks:
     page = Page(engine)
     articles = engine.articles()
-    with gr.Blocks(title="newsqa") as blocks:
+    with gr.Blocks(title="newsqa", analytics_enabled=False) as blocks:
         gr.Markdown("## newsqa: ask the news")
         status = gr.Markdown(page.status(), elem_id="status")
         turns = gr.State([])
