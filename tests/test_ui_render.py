@@ -1,7 +1,8 @@
-"""The chat page's rendering and library helpers, without a browser or a model."""
+"""The chat page's rendering, library and serving helpers, without a browser or a model."""
 
 from __future__ import annotations
 
+import socket
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from app.documents import Answer, Citation
 from app.index import StoredArticle
 from app.settings import Settings
 from app.ui import library, render
-from app.ui.server import parse_auth
+from app.ui.server import check_free, parse_auth
 
 
 def citation(number: int = 1, passage: str = "First one. The <key> sentence. Last one.",
@@ -146,3 +147,11 @@ def test_auth_is_user_colon_password():
     for bad in ("ann", ":pw", "ann:"):
         with pytest.raises(ValueError, match="USER:PASS"):
             parse_auth(bad)
+
+
+def test_a_taken_port_is_refused_before_anything_loads():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="the port is in use"):
+            check_free("127.0.0.1", taken.getsockname()[1])

@@ -3,10 +3,13 @@ first question is answered as fast as the next."""
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
+from typing import TYPE_CHECKING
 
-from app.engine import Engine
-from app.ui.page import CSS, build_page
+if TYPE_CHECKING:
+    from app.engine import Engine
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -27,9 +30,24 @@ def warm_up(engine: Engine) -> None:
     engine.backend  # noqa: B018 (a cached property: chosen now, not on the first question)
 
 
+def check_free(host: str, port: int) -> None:
+    """Fail now, not after loading the model, when the address cannot be bound."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = "the port is in use (choose another with --port)" if error.errno == errno.EADDRINUSE \
+                else error.strerror or str(error)
+            raise OSError(error.errno, reason) from None
+
+
 def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | None) -> None:
     """Serve the page until interrupted."""
     started = time.perf_counter()
+    check_free(host, port)
+    from app.ui.page import CSS, build_page  # Gradio loads only once the address is known to be free
+
     warm_up(engine)
     blocks = build_page(engine)
     blocks.queue(default_concurrency_limit=2)
