@@ -63,6 +63,12 @@ def test_source_card_has_anchor_title_link_date_source_and_highlight():
     assert "When do &lt;talks&gt; start?" in block
 
 
+def test_only_web_urls_become_links():
+    block = render.sources_block(answer(citations=(citation(url="javascript:alert(1)"),)), turn=1)
+    assert "javascript:" not in block and "<a " not in block
+    assert "javascript:" not in render.api_markdown(answer(citations=(citation(url="javascript:alert(1)"),)))
+
+
 def test_answer_without_citations_says_so_and_panel_lists_newest_first():
     block = render.sources_block(answer(text="Not in the articles.", citations=()), turn=1)
     assert "No source cited." in block

@@ -10,6 +10,7 @@ from html import escape
 from app.answering import EXTRACTIVE
 from app.citations import MARKER
 from app.documents import Answer, Citation
+from ingest.sources import is_url
 
 EXTRACTIVE_HINT = ("Answers are sentences quoted from the articles. For written answers, run Ollama and set "
                    "NEWSQA_LLM=ollama:MODEL, or set NEWSQA_LLM=openai:MODEL and NEWSQA_OPENAI_BASE_URL for an "
@@ -55,7 +56,7 @@ def highlighted_passage(citation: Citation, context: int = PASSAGE_CONTEXT) -> s
 
 def _source_card(citation: Citation, turn: int) -> str:
     title = escape(citation.title or citation.file or "untitled")
-    if citation.url:
+    if is_url(citation.url):  # an article's own url field could hold javascript:
         title = f'<a href="{escape(citation.url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
     meta = " · ".join(escape(part) for part in (
         citation.published.isoformat() if citation.published else "undated",
@@ -90,7 +91,7 @@ def api_markdown(answer: Answer) -> str:
     if answer.citations:
         lines += ["", "**Sources**", ""]
         for c in answer.citations:
-            title = f"[{c.title}]({c.url})" if c.url else c.title
+            title = f"[{c.title}]({c.url})" if is_url(c.url) else c.title
             details = ", ".join(p for p in (c.published.isoformat() if c.published else "", c.source) if p)
             lines.append(f"[{c.number}] {title}" + (f" ({details})" if details else ""))
     return "\n".join(lines)
