@@ -1,7 +1,8 @@
 """Parsers: the bytes of one file or page into Articles, one function a format.
 
 Each parser takes the raw bytes and a `Origin` (where they came from) and returns Articles, or
-raises `BadInput` with a one-line reason a person can act on.
+raises `BadInput` with a one-line reason a person can act on. Files of many records (JSON, JSON
+lines) return a `Failure` for each bad record instead, so that one bad record costs only itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from app.documents import Article
 
 class BadInput(ValueError):
     """Input that cannot become an article; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A source, or a record in one, that could not be read, and why."""
+
+    source: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -168,41 +177,51 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
                      authors=extracted.author)]
 
 
-def _record(origin: Origin, record: object, number: int | None) -> Article:
+def _record(origin: Origin, record: object, key: str = "") -> Article:
+    """One JSON record; `key` tells it apart from the other records of its file when it has no URL."""
     if not isinstance(record, dict):
-        raise BadInput(f"record {number}: expected an object with title and text")
+        raise BadInput("expected an object with title and text")
     body = record.get("text") or record.get("body") or record.get("content")
     if not body:
-        where = f"record {number}" if number is not None else "record"
-        raise BadInput(f"{where}: no 'text' or 'body' field")
-    key = record.get("url") or (f"{origin.location}#{number}" if number is not None else "")
-    return _article(origin, record.get("title"), body, key=str(key), published=record.get("date") or record.get("published"),
-                    source=record.get("source"), url=record.get("url"), authors=record.get("authors") or record.get("author"))
+        raise BadInput("no 'text' or 'body' field")
+    return _article(origin, record.get("title"), body, key=str(record.get("url") or key),
+                    published=record.get("date") or record.get("published"), source=record.get("source"),
+                    url=record.get("url"), authors=record.get("authors") or record.get("author"))
 
 
-def parse_json(data: bytes, origin: Origin) -> list[Article]:
+def _numbered_record(origin: Origin, record: object, number: int, unit: str) -> Article | Failure:
+    try:
+        return _record(origin, record, key=f"{origin.location}#{number}")
+    except BadInput as error:
+        return Failure(f"{origin.location} {unit} {number}", str(error))
+
+
+def parse_json(data: bytes, origin: Origin) -> list[Article | Failure]:
     """A JSON object (one article) or a list of objects."""
     try:
         value = json.loads(decode(data, origin.charset))
     except json.JSONDecodeError as error:
         raise BadInput(f"malformed JSON: {error}") from None
-    if isinstance(value, list):
-        return [_record(origin, record, n) for n, record in enumerate(value, 1)]
-    return [_record(origin, value, None)]
+    if not isinstance(value, list):
+        return [_record(origin, value)]
+    if not value:
+        raise BadInput("an empty list, no records")
+    return [_numbered_record(origin, record, n, "record") for n, record in enumerate(value, 1)]
 
 
-def parse_jsonl(data: bytes, origin: Origin) -> list[Article]:
-    """One JSON object a line; a malformed line fails the file, naming the line."""
-    articles = []
+def parse_jsonl(data: bytes, origin: Origin) -> list[Article | Failure]:
+    """One JSON object a line; a malformed line is a failure of its own, naming the line."""
+    results: list[Article | Failure] = []
     for n, line in enumerate(decode(data, origin.charset).splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise BadInput(f"malformed JSON on line {n}: {error.msg}") from None
-        articles.append(_record(origin, record, n))
-    return articles
+            results.append(Failure(f"{origin.location} line {n}", f"malformed JSON: {error.msg}"))
+            continue
+        results.append(_numbered_record(origin, record, n, "line"))
+    return results
 
 
 @dataclass(frozen=True)
@@ -256,7 +275,7 @@ def article_from_entry(entry: dict, origin: Origin, feed_title: str = "") -> Art
                     authors=named.group(1) if named else author)
 
 
-ParseFn = Callable[[bytes, Origin], list[Article]]
+ParseFn = Callable[[bytes, Origin], list[Article | Failure]]
 
 PARSERS_BY_SUFFIX: dict[str, ParseFn] = {
     ".txt": parse_text,

@@ -19,6 +19,7 @@ from ingest.formats import (
     PARSERS_BY_CONTENT_TYPE,
     PARSERS_BY_SUFFIX,
     BadInput,
+    Failure,
     Origin,
     article_from_entry,
     entry_date,
@@ -26,12 +27,6 @@ from ingest.formats import (
 )
 
 SUPPORTED_SUFFIXES = set(PARSERS_BY_SUFFIX) | FEED_SUFFIXES
-
-
-@dataclass(frozen=True)
-class Failure:
-    source: str
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.formats import BadInput, Origin, decode, parse_html, parse_markdown, parse_text
+from app.documents import Article
+from ingest.formats import BadInput, Origin, decode, parse_html, parse_json, parse_markdown, parse_text
 from ingest.sources import Failure, Limits, Loader, expand
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -161,11 +162,28 @@ def test_utf8_with_byte_order_mark():
     ("photo.txt", "binary file, not text"),
     ("no_text.html", "no article text found in the page"),
     ("malformed.json", "malformed JSON: Unterminated string"),
-    ("malformed.jsonl", "malformed JSON on line 2"),
     ("malformed.rss", "malformed feed: no element found (line 4)"),
 ])
 def test_bad_input_gets_a_one_line_reason(name, expected):
     assert failure_reason(BAD / name).startswith(expected)
+
+
+def test_bad_records_fail_alone():
+    good, bad = load(BAD / "malformed.jsonl")
+    assert good.title == "Good line" and good.body == "This line is fine and has text."
+    assert bad == Failure(f"{(BAD / 'malformed.jsonl').resolve()} line 2", "malformed JSON: Expecting value")
+    records = parse_json(b'[{"title": "Kept", "text": "Kept text."}, {"title": "No text"}, "just a string"]',
+                         Origin("/x/records.json"))
+    assert [r.title if isinstance(r, Article) else r for r in records] == [
+        "Kept", Failure("/x/records.json record 2", "no 'text' or 'body' field"),
+        Failure("/x/records.json record 3", "expected an object with title and text")]
+
+
+def test_json_without_records_is_refused():
+    with pytest.raises(BadInput, match="^an empty list, no records$"):
+        parse_json(b"[]", Origin("/x/none.json"))
+    with pytest.raises(BadInput, match="^no 'text' or 'body' field$"):
+        parse_json(b'{"title": "Only a title"}', Origin("/x/one.json"))
 
 
 def test_malformed_html_still_gives_its_text():
