@@ -1,4 +1,5 @@
-"""Hybrid retrieval: embedding and BM25 candidates, fused by reciprocal rank, filtered by date and source.
+"""Hybrid retrieval: embedding and BM25 candidates, fused by reciprocal rank (each side weighted by
+its confidence on the question), filtered by date and source.
 
 Both sides see the same Chroma `where` filter: the embedding search pushes it down into Chroma, and
 BM25 hits are kept only when Chroma admits their ids under it. Filters are strict about dates
@@ -19,6 +20,8 @@ from app.index import Index, StoredChunk, day_number
 from app.settings import Settings
 from app.timeframe import TimeFrame, resolve
 
+# How a side's confidence is read: its best score against its score at this rank.
+CONFIDENCE_RANK = 10
 # Weight of the newest-first ranking in the fusion when a question asks for recent news: enough to
 # order equally relevant passages by date, not to bring up irrelevant new ones.
 RECENCY_WEIGHT = 0.5
@@ -34,6 +37,34 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def confidence(scored: Sequence[tuple[str, float]], rank: int = CONFIDENCE_RANK) -> float:
+    """How far a ranking's best score stands above its score at `rank`, relative to the best: near 1
+    when one candidate stands out, near 0 when all look alike (the side is guessing). A side with
+    one candidate, or with scores that cannot be compared this way, counts as sure."""
+    if len(scored) < 2 or scored[0][1] <= 0:
+        return 1.0
+    best, lower = scored[0][1], scored[min(rank, len(scored)) - 1][1]
+    return (best - lower) / best
+
+
+def fuse(dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]], *, depth: int, rrf_k: float,
+         lexical_weight: float) -> list[tuple[str, float]]:
+    """Embedding and BM25 candidates (id, score; best first) into one ranking.
+
+    The first `depth` of each side are fused by reciprocal rank, each side weighted by its
+    confidence on this query: a BM25 ranking that matched only common words is flat, and then the
+    embeddings lead. Deeper candidates (there when many passages are asked for) follow in their own
+    fused order, never above those."""
+    weights = [confidence(dense), lexical_weight * confidence(lexical)]
+    dense_ids, lexical_ids = [i for i, _ in dense], [i for i, _ in lexical]
+    head = reciprocal_rank_fusion([dense_ids[:depth], lexical_ids[:depth]], weights, rrf_k)
+    taken = {i for i, _ in head}
+    floor = head[-1][1] if head else 0.0
+    tail = [(i, min(score, floor)) for i, score in reciprocal_rank_fusion([dense_ids, lexical_ids], weights, rrf_k)
+            if i not in taken]
+    return head + tail
 
 
 def metadata_filter(filters: Filters, excluded_days: Sequence[int] = ()) -> dict | None:
@@ -161,23 +192,26 @@ class Retriever:
         as_of = as_of or date.today()
         frame = resolve(question, as_of)
         where = metadata_filter(filters or Filters(), excluded_days(self.index.published_days(), as_of, frame))
-        ranked = self.rank(frame.query, where, mode)
+        max_chunks = self.settings.passage_chunks
+        reach = k * max_chunks  # enough chunks to fill k passages, however they merge
+        ranked = self.rank(frame.query, where, mode, reach)
         if frame.recent:
             ranked = self._prefer_recent(ranked)
-        max_chunks = self.settings.passage_chunks
-        top = ranked[:k * max_chunks]  # enough chunks to fill k passages, however they merge
+        top = ranked[:reach]
         chunks = {c.id: c for c in self.index.chunks([chunk_id for chunk_id, _ in top])}
         return merge_passages([(chunks[i], s) for i, s in top if i in chunks], k, max_chunks)
 
-    def rank(self, query: str, where: dict | None, mode: str) -> list[tuple[str, float]]:
-        """Chunk ids and scores, best first: one side's own scores, or fused scores when hybrid."""
-        depth = self.settings.retrieval_depth
+    def rank(self, query: str, where: dict | None, mode: str, reach: int) -> list[tuple[str, float]]:
+        """At least `reach` chunk ids (as many as there are) and their scores, best first: one
+        side's own scores, or fused scores when hybrid."""
+        depth = max(self.settings.retrieval_depth, reach)
         if mode == "dense":
             return self._dense(query, depth, where)
         if mode == "lexical":
             return self._lexical(query, depth, where)
-        rankings = [[i for i, _ in side(query, depth, where)] for side in (self._dense, self._lexical)]
-        return reciprocal_rank_fusion(rankings, [1.0, self.settings.lexical_weight], self.settings.rrf_k)
+        settings = self.settings
+        return fuse(self._dense(query, depth, where), self._lexical(query, depth, where),
+                    depth=settings.retrieval_depth, rrf_k=settings.rrf_k, lexical_weight=settings.lexical_weight)
 
     def _dense(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
         return self.index.dense(self.embedder.encode([query])[0], depth, where)

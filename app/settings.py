@@ -63,11 +63,11 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, description="Passages retrieved for a question.")
     retrieval: Literal["hybrid", "dense", "lexical"] = Field(
         "hybrid", description="hybrid: embedding and BM25 candidates fused; dense or lexical: one side alone.")
-    retrieval_depth: int = Field(20, ge=1, description="Candidates each side (embedding, BM25) brings to the fusion.")
-    rrf_k: float = Field(10.0, gt=0, description="Reciprocal rank fusion constant: higher flattens the "
-                                                 "advantage of the very first ranks.")
-    lexical_weight: float = Field(2.5, ge=0, description="Weight of the BM25 ranking in the fusion; the "
-                                                         "embedding ranking weighs 1.")
+    retrieval_depth: int = Field(10, ge=1, description="Candidates each side (embedding, BM25) brings to the fusion.")
+    rrf_k: float = Field(5.0, gt=0, description="Reciprocal rank fusion constant: higher flattens the "
+                                                "advantage of the very first ranks.")
+    lexical_weight: float = Field(2.0, ge=0, description="Weight of the BM25 ranking in the fusion; the "
+                                                         "embedding ranking weighs 1 (both times their confidence).")
     passage_chunks: int = Field(3, ge=1, description="Most neighbouring chunks of one article merged into "
                                                      "one passage (1: no merging).")
     auth: SecretStr | None = Field(None, description="USER:PASS: the chat page asks for this login; "

@@ -10,7 +10,8 @@ import pytest
 from app.documents import Filters
 from app.engine import Engine
 from app.index import StoredChunk
-from app.retrieval import excluded_days, merge_passages, merge_text, metadata_filter, reciprocal_rank_fusion
+from app.retrieval import (Retriever, confidence, excluded_days, fuse, merge_passages, merge_text, metadata_filter,
+                           reciprocal_rank_fusion)
 from app.timeframe import TimeFrame
 from tests.conftest import make_settings
 
@@ -39,6 +40,33 @@ def test_fusion_ties_keep_the_order_first_met():
     assert reciprocal_rank_fusion([]) == []
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([["a"], ["b"]], [1.0])
+
+
+def test_confidence_is_how_far_the_best_stands_out():
+    assert confidence([("a", 10.0), ("b", 2.0), ("c", 1.0)], rank=3) == pytest.approx(0.9)
+    assert confidence([("a", 0.5), ("b", 0.5), ("c", 0.5)]) == 0.0
+    assert confidence([("a", 0.8), ("b", 0.6), ("c", 0.4)], rank=2) == pytest.approx(0.25)
+    assert confidence([("a", 3.0)]) == confidence([]) == 1.0
+    assert confidence([("a", -0.1), ("b", -0.2)]) == 1.0
+
+
+def test_fuse_lets_the_surer_side_lead():
+    sure = [("s1", 9.0), ("s2", 1.0), ("s3", 0.9)]
+    flat = [("f1", 1.0), ("f2", 0.99), ("f3", 0.98)]
+    assert fuse(sure, flat, depth=3, rrf_k=5, lexical_weight=1.0)[0][0] == "s1"
+    assert fuse(flat, sure, depth=3, rrf_k=5, lexical_weight=1.0)[0][0] == "s1"
+    # The weight tips a balance between equally sure sides.
+    assert fuse(sure, [("t1", 9.0), ("t2", 1.0)], depth=3, rrf_k=5, lexical_weight=2.0)[0][0] == "t1"
+
+
+def test_fuse_puts_candidates_past_the_depth_after_the_fused_head():
+    dense = [("a", 0.9), ("b", 0.5), ("deep-both", 0.4)]
+    lexical = [("c", 5.0), ("d", 1.0), ("deep-both", 0.5)]
+    fused = fuse(dense, lexical, depth=2, rrf_k=1, lexical_weight=1.0)
+    # BM25 is surer (confidence 0.9 against 0.56): its first two lead. "deep-both" would rank second
+    # on the full lists, but it lies past the depth on both sides: it comes last, its score capped.
+    assert [i for i, _ in fused] == ["c", "d", "a", "b", "deep-both"]
+    assert fused[-1][1] == fused[-2][1]
 
 
 # -- filters
@@ -225,6 +253,14 @@ def test_engine_retrieve_defaults_and_bad_input(dated_engine):
         dated_engine.retrieve("   ")
     with pytest.raises(ValueError, match="k must be"):
         dated_engine.retrieve("harbor bridge", k=0)
+
+
+@pytest.mark.slow
+def test_k_passages_even_past_the_fusion_depth(dated_engine):
+    shallow = dated_engine.settings.model_copy(update={"retrieval_depth": 1, "passage_chunks": 1})
+    retriever = Retriever(shallow, dated_engine.index, dated_engine.embedder)
+    passages = retriever.retrieve("harbor bridge", as_of=date(2024, 12, 31), k=5)
+    assert {p.file for p in passages} == set(ARTICLES)
 
 
 @pytest.mark.slow
