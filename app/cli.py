@@ -170,7 +170,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         k=args.k, json=Path(args.json) if args.json else None, report=Path(args.report) if args.report else None,
         baseline=Path(args.baseline) if args.baseline else suite.baseline.DEFAULT_FILE,
         update_baseline=args.update_baseline)
-    return suite.run(_settings(args), options)
+    try:
+        return suite.run(_settings(args), options)
+    except KeyboardInterrupt:
+        print("interrupted: no report, JSON or baseline was written", file=sys.stderr)
+        return 130
 
 
 def _positive(text: str) -> int:

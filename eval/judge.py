@@ -37,6 +37,8 @@ def judge_for(settings: Settings) -> Judge | None:
     except LLMError as error:
         print(f"no LLM judge: {error}", file=sys.stderr)
         return None
+    except ValueError as error:  # a malformed NEWSQA_LLM: said once, before any question is asked
+        raise RuntimeError(str(error)) from error
     if backend is None:
         return None
     chain = load_template("judge") | backend.model | StrOutputParser()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.engine import Engine
 from app.settings import Settings
 from eval import baseline, dataset, output, runner
 from eval.indexes import engine_for
@@ -49,8 +50,9 @@ def load_datasets(options: Options) -> list[dataset.Dataset]:
 def run(settings: Settings, options: Options) -> int:
     """Run the eval; 0, or 1 when a metric fell below its baseline (RuntimeError for bad input)."""
     sets = load_datasets(options)
+    saved = baseline.read(options.baseline)  # a bad file is reported now, not after the run
     judge = judge_for(settings)
-    engines: dict[Path | None, object] = {}
+    engines: dict[Path | None, Engine] = {}
     results = []
     for data in sets:
         for problem in data.problems:
@@ -64,7 +66,6 @@ def run(settings: Settings, options: Options) -> int:
     if not results:
         raise RuntimeError("no dataset had a valid question")
 
-    saved = baseline.read(options.baseline)
     regressions = [] if options.update_baseline else [
         r for result in results for r in baseline.compare(saved, result.name, result.metrics)]
     print(output.table(results, {(r.dataset, r.metric) for r in regressions}))
@@ -84,11 +85,9 @@ def run(settings: Settings, options: Options) -> int:
     return REGRESSED if regressions else OK
 
 
-def _engine(settings: Settings, articles: Path | None, progress: bool | None):
+def _engine(settings: Settings, articles: Path | None, progress: bool | None) -> Engine:
     if articles is not None:
         return engine_for(articles, settings, progress)
-    from app.engine import Engine
-
     engine = Engine(settings)
     if engine.index.count() == 0:
         raise RuntimeError(f"the index at {settings.index} is empty: ingest articles first, "

@@ -84,3 +84,8 @@ def test_judge_runs_on_a_real_local_model(tmp_path, tiny_gguf):
                                llm_max_tokens=16, eval_judge_votes=2))
     assert judge is not None
     assert judge("Where are the talks?", ["Geneva"], "In Geneva [1].") == []
+
+
+def test_a_malformed_backend_is_one_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match="unknown LLM backend 'gpt'"):
+        judge_for(Settings(index=tmp_path, llm="gpt"))
