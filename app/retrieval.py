@@ -67,16 +67,25 @@ def fuse(dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]
     return head + tail
 
 
-def metadata_filter(filters: Filters, excluded_days: Sequence[int] = ()) -> dict | None:
-    """The Chroma `where` for the filters, and for publication days to leave out (undated chunks
-    have no `published_day`, so `$nin` keeps them while `$gte`/`$lte` do not)."""
+def source_names(wanted: str, known: Sequence[str]) -> list[str]:
+    """The indexed sources a user means by `wanted`: the one of that name, else every one whose name
+    contains it, ignoring case ("voice of america" finds "Voice of America (voanews.com)")."""
+    folded = wanted.strip().casefold()
+    exact = [name for name in known if name.casefold() == folded]
+    return exact or [name for name in known if folded in name.casefold()]
+
+
+def metadata_filter(*, sources: Sequence[str] = (), since: date | None = None, until: date | None = None,
+                    excluded_days: Sequence[int] = ()) -> dict | None:
+    """The Chroma `where` for the sources, the publication window, and publication days to leave
+    out (undated chunks have no `published_day`, so `$nin` keeps them while `$gte`/`$lte` do not)."""
     clauses: list[dict] = []
-    if filters.source:
-        clauses.append({"source": filters.source})
-    if filters.since:
-        clauses.append({"published_day": {"$gte": day_number(filters.since)}})
-    if filters.until:
-        clauses.append({"published_day": {"$lte": day_number(filters.until)}})
+    if sources:
+        clauses.append({"source": {"$in": list(sources)}})
+    if since:
+        clauses.append({"published_day": {"$gte": day_number(since)}})
+    if until:
+        clauses.append({"published_day": {"$lte": day_number(until)}})
     if excluded_days:
         clauses.append({"published_day": {"$nin": list(excluded_days)}})
     if not clauses:
@@ -178,6 +187,7 @@ class Retriever:
         self.settings = settings
         self.index = index
         self.embedder = embedder
+        self._sources: tuple[str, list[str]] | None = None  # (index revision, source names)
 
     def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
                  k: int | None = None, mode: str | None = None) -> list[Passage]:
@@ -191,7 +201,12 @@ class Retriever:
         mode = mode or self.settings.retrieval
         as_of = as_of or date.today()
         frame = resolve(question, as_of)
-        where = metadata_filter(filters or Filters(), excluded_days(self.index.published_days(), as_of, frame))
+        filters = filters or Filters()
+        sources = source_names(filters.source, self.sources()) if filters.source else []
+        if filters.source and not sources:
+            return []
+        where = metadata_filter(sources=sources, since=filters.since, until=filters.until,
+                                excluded_days=excluded_days(self.index.published_days(), as_of, frame))
         max_chunks = self.settings.passage_chunks
         reach = k * max_chunks  # enough chunks to fill k passages, however they merge
         ranked = self.rank(frame.query, where, mode, reach)
@@ -200,6 +215,13 @@ class Retriever:
         top = ranked[:reach]
         chunks = {c.id: c for c in self.index.chunks([chunk_id for chunk_id, _ in top])}
         return merge_passages([(chunks[i], s) for i, s in top if i in chunks], k, max_chunks)
+
+    def sources(self) -> list[str]:
+        """The source names of the indexed articles, read once a revision of the index."""
+        revision = self.index.revision()
+        if self._sources is None or self._sources[0] != revision:
+            self._sources = (revision, sorted({a.source for a in self.index.articles() if a.source}))
+        return self._sources[1]
 
     def rank(self, query: str, where: dict | None, mode: str, reach: int) -> list[tuple[str, float]]:
         """At least `reach` chunk ids (as many as there are) and their scores, best first: one

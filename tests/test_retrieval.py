@@ -11,7 +11,7 @@ from app.documents import Filters
 from app.engine import Engine
 from app.index import StoredChunk
 from app.retrieval import (Retriever, confidence, excluded_days, fuse, merge_passages, merge_text, metadata_filter,
-                           reciprocal_rank_fusion)
+                           reciprocal_rank_fusion, source_names)
 from app.timeframe import TimeFrame
 from tests.conftest import make_settings
 
@@ -73,13 +73,22 @@ def test_fuse_puts_candidates_past_the_depth_after_the_fused_head():
 
 
 def test_metadata_filter():
-    assert metadata_filter(Filters()) is None
-    assert metadata_filter(Filters(source="VOA")) == {"source": "VOA"}
-    assert metadata_filter(Filters(since=date(2024, 1, 2), until=date(2024, 3, 4)), [20240201]) == {"$and": [
+    assert metadata_filter() is None
+    assert metadata_filter(sources=["VOA"]) == {"source": {"$in": ["VOA"]}}
+    assert metadata_filter(since=date(2024, 1, 2), until=date(2024, 3, 4), excluded_days=[20240201]) == {"$and": [
         {"published_day": {"$gte": 20240102}},
         {"published_day": {"$lte": 20240304}},
         {"published_day": {"$nin": [20240201]}},
     ]}
+
+
+def test_source_names_ignore_case_and_take_a_part_of_the_name():
+    known = ["Coast Daily", "Voice of America (voanews.com)", "VOA", "Inland Times"]
+    assert source_names("voa", known) == ["VOA"]  # the exact name wins over names that contain it
+    assert source_names("Voice of America", known) == ["Voice of America (voanews.com)"]
+    assert source_names(" times ", known) == ["Inland Times"]
+    assert source_names("OA", known) == ["Coast Daily", "Voice of America (voanews.com)", "VOA"]
+    assert source_names("Nobody", known) == []
 
 
 def test_excluded_days_are_those_after_as_of_or_outside_the_question_window():
@@ -214,6 +223,8 @@ def test_source_and_date_filters_are_strict(dated_engine, mode):
                  filters=Filters(source="Coast Daily", since=date(2024, 2, 1), until=date(2024, 3, 31))) == {
         "reopens.md"}
     assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="Nobody")) == set()
+    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="coast")) == {
+        "reopens.md", "closes.md", "tolls.md"}
 
 
 @pytest.mark.slow
