@@ -125,6 +125,9 @@ class _Group:
         index = chunk.metadata["chunk_index"]
         return chunk.metadata["article_id"] == self.article_id and (index == self.first - 1 or index == self.last + 1)
 
+    def adjoins(self, other: _Group) -> bool:
+        return other.article_id == self.article_id and (other.first == self.last + 1 or other.last == self.first - 1)
+
 
 def merge_text(chunks: Sequence[StoredChunk]) -> tuple[str, int, int]:
     """The text of consecutive chunks of one article, their overlap told once, with its offsets.
@@ -156,9 +159,8 @@ def merge_passages(ranked: Sequence[tuple[StoredChunk, float]], k: int, max_chun
         if home is not None:
             home.chunks.append(chunk)
             # A chunk can close the gap between two passages of its article: they become one.
-            other = next((g for g in groups if g is not home and len(g.chunks) + len(home.chunks) <= max_chunks
-                          and g.article_id == home.article_id and (g.first == home.last + 1 or g.last == home.first - 1)),
-                         None)
+            other = next((g for g in groups if g is not home and home.adjoins(g)
+                          and len(g.chunks) + len(home.chunks) <= max_chunks), None)
             if other is not None:
                 home.chunks.extend(other.chunks)
                 groups.remove(other)

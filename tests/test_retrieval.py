@@ -180,10 +180,11 @@ TITLES = {name: title for name, (title, *_rest) in ARTICLES.items()}
 @pytest.fixture(scope="module")
 def dated_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     folder = tmp_path_factory.mktemp("dated")
+    (folder / "articles").mkdir()
     for name, (title, published, source, body) in ARTICLES.items():
         date_line = f"date: {published}\n" if published else ""
-        (folder / "articles").mkdir(exist_ok=True)
-        (folder / "articles" / name).write_text(f"---\ntitle: \"{title}\"\n{date_line}source: \"{source}\"\n---\n\n{body}\n")
+        front_matter = f"---\ntitle: \"{title}\"\n{date_line}source: \"{source}\"\n---\n\n"
+        (folder / "articles" / name).write_text(front_matter + body + "\n")
     engine = Engine(make_settings(folder / "index"))
     report = engine.add([str(folder / "articles")], progress=False)
     assert report.counts()["added"] == len(ARTICLES)
