@@ -134,7 +134,9 @@ class Index:
     def revision(self) -> str:
         now = time.monotonic()
         if self._revision is None or now - self._revision[0] > REVISION_TTL_SECONDS:
-            collection = self._client.get_collection(self._collection.name, embedding_function=None)
+            # By id: a Chroma server answers lookups by name from a cache for a few seconds, which
+            # would hide another client's write for that long.
+            collection = self._client.get_collection_by_id(self._collection.id, embedding_function=None)
             self._revision = (now, (collection.metadata or {}).get("revision", ""))
         return self._revision[1]
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from app.engine import Engine
-from app.index import Index
+from app.index import REVISION_TTL_SECONDS, Index
 from tests.conftest import FIXTURES, ROOT, make_settings
+from tests.test_chroma_server import chroma_url  # noqa: F401 (a fixture: a `chroma run` on loopback)
 
 pytestmark = pytest.mark.slow
 
@@ -299,3 +300,26 @@ def test_ingest_killed_mid_run_then_run_again(tmp_path, sig, record_property):
     assert len(stored) == ARTICLE_COUNT
     files = Counter(a.file for a in engine.articles())
     assert set(files) == {p.name for p in folder.iterdir()} and set(files.values()) == {1}
+
+
+# -- a Chroma server instead of the embedded store
+
+
+def test_ingest_into_a_chroma_server(tmp_path, chroma_url):
+    settings = make_settings(tmp_path / "local", chroma_url=chroma_url)
+    engine = Engine(settings)
+    report = engine.add([str(ARTICLES)], progress=False)
+    assert report.counts()["added"] == FIXTURE_ARTICLES
+    assert len(assert_consistent(engine.index)) == FIXTURE_ARTICLES
+    assert not (tmp_path / "local" / "chroma").exists()  # nothing stored locally but the BM25 cache
+
+    # Another machine (another local folder) sees the same articles and builds its own BM25 cache.
+    elsewhere = Engine(make_settings(tmp_path / "elsewhere", chroma_url=chroma_url))
+    assert elsewhere.add([str(ARTICLES)], progress=False).counts()["unchanged"] == FIXTURE_ARTICLES
+    [harbor] = [a for a in elsewhere.articles() if a.file == "harbor_plain.txt"]
+    assert bm25_articles(elsewhere, "Okafor pier") == {harbor.id}
+    elsewhere.remove(harbor.id)
+    # The first machine's BM25 cache follows the server's revision, once its reading of it is due.
+    time.sleep(REVISION_TTL_SECONDS)
+    assert bm25_articles(engine, "Okafor pier") == set()
+    assert len(assert_consistent(engine.index)) == FIXTURE_ARTICLES - 1
