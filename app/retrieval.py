@@ -20,6 +20,7 @@ from app.index import Index, StoredChunk, day_number
 from app.settings import Settings
 from app.timeframe import TimeFrame, resolve
 
+MODES = ("hybrid", "dense", "lexical")
 # How a side's confidence is read: its best score against its score at this rank.
 CONFIDENCE_RANK = 10
 # Weight of the newest-first ranking in the fusion when a question asks for recent news: enough to
@@ -201,6 +202,8 @@ class Retriever:
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
         mode = mode or self.settings.retrieval
+        if mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
         as_of = as_of or date.today()
         frame = resolve(question, as_of)
         filters = filters or Filters()

@@ -21,11 +21,10 @@ from eval.dataset import ARTICLES_FOLDER, QUESTIONS_FILE, load
 from eval.indexes import engine_for
 from eval.metrics import hit_at, mean, mrr_at, percentile
 
-MODES = ("dense", "lexical", "hybrid")
 LABELS = {"dense": "dense (embeddings)", "lexical": "BM25", "hybrid": "hybrid (fused)"}
 
 
-def compare(engine, questions, modes=MODES) -> dict[str, dict[str, float]]:
+def compare(engine, questions, modes=("dense", "lexical", "hybrid")) -> dict[str, dict[str, float]]:
     """hit@5, MRR@10 and the median retrieval time of each mode over the questions."""
     figures = {}
     for mode in modes:

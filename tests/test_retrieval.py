@@ -10,8 +10,8 @@ import pytest
 from app.documents import Filters
 from app.engine import Engine
 from app.index import StoredChunk
-from app.retrieval import (Retriever, confidence, excluded_days, fuse, merge_passages, merge_text, metadata_filter,
-                           reciprocal_rank_fusion, source_names)
+from app.retrieval import (MODES, Retriever, confidence, excluded_days, fuse, merge_passages, merge_text,
+                           metadata_filter, reciprocal_rank_fusion, source_names)
 from app.timeframe import TimeFrame
 from tests.conftest import make_settings
 
@@ -195,9 +195,6 @@ def files(engine: Engine, question: str, mode: str = "hybrid", **kwargs) -> set[
     return {p.file for p in engine.retriever.retrieve(question, k=10, mode=mode, **kwargs)}
 
 
-MODES = ("hybrid", "dense", "lexical")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_as_of_leaves_out_later_articles_and_keeps_undated_ones(dated_engine, mode):
@@ -265,6 +262,8 @@ def test_engine_retrieve_defaults_and_bad_input(dated_engine):
         dated_engine.retrieve("   ")
     with pytest.raises(ValueError, match="k must be"):
         dated_engine.retrieve("harbor bridge", k=0)
+    with pytest.raises(ValueError, match="retrieval mode"):
+        dated_engine.retriever.retrieve("harbor bridge", mode="sparse")
 
 
 @pytest.mark.slow
