@@ -276,7 +276,7 @@ def test_ingest_killed_mid_run_then_run_again(tmp_path, sig, record_property):
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=300)
     if sig == signal.SIGKILL:
-        assert process.returncode == -signal.SIGKILL
+        assert process.returncode == -signal.SIGKILL, stderr
     else:
         assert process.returncode == 130, stderr
         assert "interrupted: what was written is whole; run the same command again to finish" in stderr
