@@ -177,6 +177,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 130
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from eval import bench
+
+    try:
+        sizes = bench.parse_sizes(args.sizes)
+    except ValueError as error:
+        print(f"newsqa: --sizes: {error}", file=sys.stderr)
+        return 2
+    options = bench.Options(
+        dataset=Path(args.dataset), out=Path(args.out), plot=Path(args.plot), json=Path(args.json) if args.json else None,
+        work=Path(args.work) if args.work else None, synthetic_articles=args.synthetic_articles,
+        lever_articles=args.lever_articles, sizes=sizes, budget_minutes=args.budget_minutes,
+        parts=tuple(args.only.split(",")) if args.only else bench.PARTS,
+        command=f"newsqa bench {args.dataset} --synthetic-articles {args.synthetic_articles} --lever-articles "
+                f"{args.lever_articles} --sizes {args.sizes} --budget-minutes {args.budget_minutes:g}"
+                + (f" --only {args.only}" if args.only else ""))
+    return bench.run(_settings(args), options)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -250,6 +271,30 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON document (question, "
                      "answer, refused, citations, backend, timings, warnings)")
     ask.set_defaults(run=cmd_ask)
+
+    benchmark = commands.add_parser(
+        "bench", help="measure ingestion, retrieval quality, latency against index size; write BENCHMARKS.md",
+        description="Benchmarks in one run, written to BENCHMARKS.md with a latency plot: ingestion of the "
+                    "dataset's articles and of generated ones against the raw embedding model and the LangChain "
+                    "tutorial pipeline (with both indexes' hit@5 and MRR@10 on the questions), the speed levers, "
+                    "retrieve/ask latency, peak RSS and disk at growing index sizes (synthetic chunks), and the "
+                    "time from `newsqa chat` start to its first answer. Needs the bench extra "
+                    "(pip install 'newsqa[bench]'). Works in a throw-away folder; the user's index is not touched.")
+    benchmark.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles/ and questions.jsonl")
+    benchmark.add_argument("--out", default="BENCHMARKS.md", help="Markdown report (default BENCHMARKS.md)")
+    benchmark.add_argument("--plot", default="docs/benchmarks-latency.png", help="latency plot (PNG)")
+    benchmark.add_argument("--json", metavar="OUT", help="also write every figure as JSON")
+    benchmark.add_argument("--work", metavar="DIR", help="keep the indexes here (default: a temporary folder)")
+    benchmark.add_argument("--synthetic-articles", type=_positive, default=500, metavar="N",
+                           help="generated articles for the larger ingestion corpus (default 500)")
+    benchmark.add_argument("--lever-articles", type=_positive, default=200, metavar="N",
+                           help="of those, how many the speed levers are measured on (default 200)")
+    benchmark.add_argument("--sizes", default="1000,10000,100000,1000000",
+                           help="index sizes in chunks, comma-separated (default 1000,10000,100000,1000000)")
+    benchmark.add_argument("--budget-minutes", type=float, default=30.0, metavar="MIN",
+                           help="skip a size whose build would take longer than this at the rate seen (default 30)")
+    benchmark.add_argument("--only", metavar="PARTS", help="comma-separated parts to run: ingest, levers, scale, chat")
+    benchmark.set_defaults(run=cmd_bench)
 
     chat = commands.add_parser(
         "chat", help="open the chat page (Gradio) in the browser",

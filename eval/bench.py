@@ -1,0 +1,213 @@
+"""`newsqa bench`: ingestion against its two anchors (the raw embedding model, the LangChain tutorial
+pipeline), the speed levers, query latency / memory / disk against index size, and chat start-up.
+
+All figures of one run come from one process on one machine, so they compare as ratios; the results
+go to BENCHMARKS.md (tables and a plot) and, when asked, to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app.embedding import Embedder
+from app.settings import Settings
+from eval import bench_corpus, bench_ingest, bench_report, bench_scale
+from eval.bench_ingest import IngestRun, Timing, timed
+from eval.dataset import load
+
+PARTS = ("ingest", "levers", "scale", "chat")
+
+
+@dataclass
+class Options:
+    dataset: Path  # a folder with articles/ and questions.jsonl (the eval format)
+    out: Path = Path("BENCHMARKS.md")
+    plot: Path = Path("docs/benchmarks-latency.png")
+    json: Path | None = None
+    work: Path | None = None  # None: a temporary folder, removed at the end
+    synthetic_articles: int = 500
+    lever_articles: int = 200
+    sizes: list[int] = field(default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000])
+    budget_minutes: float = 30.0
+    parts: tuple[str, ...] = PARTS
+    command: str = ""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(settings: Settings, options: Options) -> int:
+    articles_folder, questions_file = options.dataset / "articles", options.dataset / "questions.jsonl"
+    if not articles_folder.is_dir() or not questions_file.is_file():
+        raise RuntimeError(f"{options.dataset} must hold articles/ and questions.jsonl")
+    unknown = set(options.parts) - set(PARTS)
+    if unknown:
+        raise RuntimeError(f"unknown bench part(s): {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    if options.work:
+        options.work.mkdir(parents=True, exist_ok=True)
+        return _run(settings, options, options.work, articles_folder, questions_file)
+    with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as work:
+        return _run(settings, options, Path(work), articles_folder, questions_file)
+
+
+def _run(settings: Settings, options: Options, work: Path, articles_folder: Path, questions_file: Path) -> int:
+    started = time.perf_counter()
+    settings = settings.model_copy(update={"chroma_url": None, "llm": "extractive"})
+    results: dict = {"command": options.command, "machine": machine(),
+                     "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    questions = load(questions_file).questions
+    real = bench_corpus.read_articles(articles_folder)
+    sentences = bench_corpus.sentences_of(real)
+
+    log("loading the embedding model")
+    with timed() as model_load:
+        embedder = Embedder(settings.embedding_model, settings.device, settings.embedding_batch_size)
+        embedder.encode(["warm up"])
+    results["model_load_s"] = model_load.wall
+
+    synthetic = work / "synthetic"
+    if "ingest" in options.parts or "levers" in options.parts:
+        log(f"writing {options.synthetic_articles} synthetic articles")
+        bench_corpus.write_articles(synthetic, options.synthetic_articles, sentences)
+    if "ingest" in options.parts:
+        results["ingest"] = ingestion(settings, embedder, work, {articles_folder.parent.name: articles_folder,
+                                                                 f"synthetic ({options.synthetic_articles})": synthetic},
+                                      questions, results)
+    if "levers" in options.parts:
+        results["levers"] = levers(settings, embedder, work, articles_folder, synthetic, options.lever_articles,
+                                   questions)
+    if "scale" in options.parts:
+        log("scale: encoding the real chunks the synthetic vectors are mixed from")
+        vectors = embedder.encode(bench_ingest.chunk_texts(real, settings, embedder))
+        questions_json = work / "questions.json"
+        questions_json.write_text(json.dumps([q.question for q in questions]))
+        points, stopped = bench_scale.sweep(
+            settings.model_copy(update={"index": work / "scale", "collection": "bench-scale"}), options.sizes,
+            bench_corpus.SyntheticChunks(sentences, vectors), questions_json, options.budget_minutes * 60, log)
+        results["scale"] = {"points": [asdict(p) for p in points], "stopped": stopped}
+    if "chat" in options.parts:
+        results["chat"] = chat_start(settings, work, articles_folder, questions[0].question, embedder)
+    results["seconds"] = time.perf_counter() - started
+
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2, default=str))
+    bench_report.write(results, options.out, options.plot)
+    log(f"wrote {options.out}" + (f" and {options.plot}" if "scale" in results else ""))
+    return 0
+
+
+def machine() -> dict:
+    import os
+
+    import torch
+
+    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "load_average": os.getloadavg()}
+
+
+def _run_dict(run: IngestRun, raw: Timing | None = None) -> dict:
+    row = {"name": run.name, "articles": run.articles, "chunks": run.chunks, "wall_s": run.time.wall,
+           "cpu_s": run.time.cpu, **run.rates(),
+           "parts": {k: {"wall_s": v.wall, "cpu_s": v.cpu} for k, v in run.parts.items()}}
+    if raw:
+        row["vs_raw_wall"], row["vs_raw_cpu"] = run.time.wall / raw.wall, run.time.cpu / raw.cpu
+    return row
+
+
+def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions,
+              results: dict) -> dict:
+    """Per corpus: raw embedding, newsqa, the tutorial; then both indexes of the real corpus scored."""
+    log("loading the tutorial's HuggingFaceEmbeddings")
+    with timed() as tutorial_load:
+        embeddings = bench_ingest.tutorial_embeddings()
+        embeddings.embed_query("warm up")
+    results["tutorial_model_load_s"] = tutorial_load.wall
+    out: dict = {}
+    quality: dict = {}
+    for number, (name, folder) in enumerate(corpora.items()):
+        articles = bench_corpus.read_articles(folder)
+        texts = bench_ingest.chunk_texts(articles, settings, embedder)
+        log(f"ingest {name}: raw embedding of {len(texts)} chunk texts")
+        raw = bench_ingest.encode_raw(texts, embedder)
+        raw_run = IngestRun("raw embedding (same chunk texts, one encode loop)", len(articles), len(texts), raw)
+        log(f"ingest {name}: newsqa")
+        ours, engine = bench_ingest.ingest_ours(folder, settings.model_copy(update={"index": work / f"ours-{number}"}),
+                                                embedder)
+        log(f"ingest {name}: LangChain tutorial")
+        tutorial, store = bench_ingest.ingest_tutorial(articles, embeddings, work / f"tutorial-{number}")
+        out[name] = [_run_dict(raw_run), _run_dict(ours, raw), _run_dict(tutorial, raw)]
+        if number == 0:  # the real corpus has the questions
+            log("quality: scoring both indexes on the questions")
+            quality = {"newsqa": bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions),
+                       "LangChain tutorial": bench_ingest.retrieval_quality(bench_ingest.tutorial_ranked(store),
+                                                                            questions)}
+    return {"corpora": out, "quality": quality}
+
+
+def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path, synthetic: Path, count: int,
+           questions) -> list[dict]:
+    """Each lever's before and after: speed on `count` synthetic articles, quality on the real ones."""
+    from eval import bench_onnx
+
+    sample = bench_corpus.read_articles(synthetic)[:count]
+    texts = bench_ingest.chunk_texts(sample, settings, embedder)
+    rows = []
+
+    log(f"levers: length-sorted against in-order batches ({len(texts)} chunks)")
+    in_order = bench_ingest.encode_raw(texts, embedder, sort_by_length=False)
+    sorted_ = bench_ingest.encode_raw(texts, embedder)
+    rows.append({"lever": "batching by length (raw encode)", "before": in_order.cpu, "after": sorted_.cpu,
+                 "unit": "CPU s"})
+
+    log("levers: no overlap between chunks")
+    no_overlap = settings.model_copy(update={"chunk_overlap_tokens": 0})
+    fewer = bench_ingest.chunk_texts(sample, no_overlap, embedder)
+    scored = {}
+    for label, variant in (("overlap", settings), ("no overlap", no_overlap)):
+        run, engine = bench_ingest.ingest_ours(real_folder, variant.model_copy(update={"index": work / f"lever-{label}"}),
+                                               embedder)
+        scored[label] = {"cpu_s": run.time.cpu, "chunks": run.chunks,
+                         **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions)}
+    rows.append({"lever": "no overlap (chunk_overlap_tokens 40 -> 0)", "before": len(texts), "after": len(fewer),
+                 "unit": "chunks", "quality": scored})
+
+    log("levers: ONNX int8")
+    with timed() as export:
+        onnx_file = bench_onnx.export_int8(embedder, work / "onnx")
+    onnx = bench_onnx.OnnxEmbedder(embedder, onnx_file)
+    onnx.encode(["warm up"])
+    int8 = bench_ingest.encode_raw(texts, onnx)
+    agreement = bench_ingest.embedding_agreement(embedder.encode(texts[:256]), onnx.encode(texts[:256]))
+    run, engine = bench_ingest.ingest_ours(real_folder, settings.model_copy(update={"index": work / "lever-onnx"}), onnx)
+    rows.append({"lever": "ONNX int8 (raw encode)", "before": sorted_.cpu, "after": int8.cpu, "unit": "CPU s",
+                 "export_s": export.wall, "cosine_to_torch": agreement,
+                 "quality": {"overlap": scored["overlap"],
+                             "onnx int8": {"cpu_s": run.time.cpu, "chunks": run.chunks,
+                                           **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine),
+                                                                            questions)}}})
+    return rows
+
+
+def chat_start(settings: Settings, work: Path, articles_folder: Path, question: str, embedder: Embedder) -> dict:
+    from eval import bench_chat
+
+    index = work / "chat-index"
+    bench_ingest.ingest_ours(articles_folder, settings.model_copy(update={"index": index}), embedder)
+    log("chat: starting newsqa chat and asking through /ask")
+    answered, listening = bench_chat.seconds_to_first_answer(index, question)
+    return {"first_answer_s": answered, "port_open_s": listening}
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = sorted({int(float(s)) for s in text.split(",") if s.strip()})
+    if not sizes or sizes[0] < 1:
+        raise ValueError("sizes must be positive numbers of chunks, comma-separated")
+    return sizes

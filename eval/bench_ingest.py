@@ -1,0 +1,158 @@
+"""Ingestion side by side: newsqa's pipeline, the raw embedding model on the same chunk texts, and the
+pipeline of the LangChain tutorial on the same articles; retrieval quality of both indexes.
+
+Every timing is taken with the models already loaded (their load time is reported apart), and as
+wall time and as CPU time of this process: the machine is shared, and CPU time is the steadier of
+the two when other work competes for the cores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.documents import Article
+from app.embedding import Embedder, resolve_model_path
+from app.engine import Engine
+from app.settings import Settings
+from eval import metrics
+from eval.dataset import Question
+from ingest.pipeline import Ingestor
+
+RANKING_DEPTH = 10
+
+
+@dataclass
+class Timing:
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __add__(self, other: Timing) -> Timing:
+        return Timing(self.wall + other.wall, self.cpu + other.cpu)
+
+
+@contextmanager
+def timed() -> Iterator[Timing]:
+    timing = Timing()
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield timing
+    timing.wall, timing.cpu = time.perf_counter() - wall, time.process_time() - cpu
+
+
+@dataclass
+class IngestRun:
+    name: str
+    articles: int
+    chunks: int
+    time: Timing
+    parts: dict[str, Timing] = field(default_factory=dict)  # where the time went, when known
+
+    def rates(self) -> dict[str, float]:
+        return {"articles_per_s": self.articles / self.time.wall, "chunks_per_s": self.chunks / self.time.wall}
+
+
+def _timing_calls(owner: object, method: str, total: Timing) -> None:
+    """Wrap one method of one object so that every call adds its duration to `total`."""
+    original = getattr(owner, method)
+
+    def wrapper(*args, **kwargs):
+        with timed() as spent:
+            result = original(*args, **kwargs)
+        total.wall += spent.wall
+        total.cpu += spent.cpu
+        return result
+
+    setattr(owner, method, wrapper)
+
+
+def ingest_ours(folder: Path, settings: Settings, embedder: Embedder, name: str = "newsqa") -> tuple[IngestRun, Engine]:
+    """`newsqa ingest FOLDER` into a fresh index, with the time spent embedding and writing told apart."""
+    engine = Engine(settings)
+    engine.__dict__["embedder"] = embedder  # the loaded model, shared by every run
+    index = engine.index
+    encode, write = Timing(), Timing()
+    _timing_calls(embedder, "encode", encode)
+    _timing_calls(index, "write", write)
+    try:
+        with timed() as total:
+            report = engine.add([str(folder)], progress=False)
+    finally:
+        del embedder.encode  # the instance attribute set by _timing_calls; the class method shows again
+    if not report.ok:
+        raise RuntimeError(f"ingest of {folder} failed: {report.summary()}")
+    other = Timing(total.wall - encode.wall - write.wall, total.cpu - encode.cpu - write.cpu)
+    return IngestRun(name, report.counts()["added"], index.count(), total,
+                     {"embed": encode, "write": write, "read, chunk, BM25": other}), engine
+
+
+def chunk_texts(articles: list[Article], settings: Settings, embedder: Embedder) -> list[str]:
+    """The texts newsqa embeds for these articles (title header and passage), chunked as it chunks them."""
+    ingestor = Ingestor(settings, None, embedder)  # chunking needs no index
+    return [c.embed_text for a in articles for c in ingestor.chunk(a)]
+
+
+def encode_raw(texts: list[str], embedder: Embedder, sort_by_length: bool = True) -> Timing:
+    """The embedding model alone on `texts`: one encode call (sentence-transformers sorts a call's
+    texts by length, so each batch pads little), or batch by batch in the given order."""
+    with timed() as spent:
+        if sort_by_length:
+            embedder.encode(texts)
+        else:
+            for start in range(0, len(texts), embedder.batch_size):
+                embedder.encode(texts[start:start + embedder.batch_size])
+    return spent
+
+
+def tutorial_embeddings():
+    """HuggingFaceEmbeddings over the same local model (the tutorial names it on the hub)."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    from app.settings import DEFAULT_EMBEDDING_MODEL
+
+    return HuggingFaceEmbeddings(model_name=resolve_model_path(DEFAULT_EMBEDDING_MODEL))
+
+
+def ingest_tutorial(articles: list[Article], embeddings, folder: Path) -> tuple[IngestRun, object]:
+    """RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings + Chroma.from_documents, as
+    the LangChain tutorial writes it, on the articles newsqa read (title, blank line, body)."""
+    import chromadb
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    documents = [Document(page_content=f"{a.title}\n\n{a.body}", metadata={"file": a.file}) for a in articles]
+    with timed() as total:
+        splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(documents)
+        store = Chroma.from_documents(splits, embeddings, persist_directory=str(folder),
+                                      client_settings=chromadb.Settings(anonymized_telemetry=False))
+    return IngestRun("LangChain tutorial", len(articles), len(splits), total), store
+
+
+def retrieval_quality(ranked_files: Callable[[Question], list[str]], questions: list[Question]) -> dict[str, float]:
+    """hit@5 and MRR@10 over the questions with evidence, the eval suite's definitions."""
+    hits, ranks = [], []
+    for question in questions:
+        files = ranked_files(question)
+        hits.append(metrics.hit_at(files, question.evidence, 5))
+        ranks.append(metrics.mrr_at(files, question.evidence, RANKING_DEPTH))
+    return {"hit@5": metrics.mean(hits), "mrr@10": metrics.mean(ranks)}
+
+
+def ours_ranked(engine: Engine) -> Callable[[Question], list[str]]:
+    return lambda q: [p.file for p in engine.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH)]
+
+
+def tutorial_ranked(store) -> Callable[[Question], list[str]]:
+    return lambda q: [d.metadata["file"] for d in store.similarity_search(q.question, k=RANKING_DEPTH)]
+
+
+def embedding_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cosine similarity of two encodings of the same texts (1.0: identical vectors)."""
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float(np.mean(np.sum(a * b, axis=1)))

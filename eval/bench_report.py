@@ -1,0 +1,183 @@
+"""BENCHMARKS.md and its plot, from the results of one `newsqa bench` run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TARGETS_NOTE = "Targets are measured here, not asserted by tests: the machine is shared and timings are noisy."
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def write(results: dict, out: Path, plot: Path) -> None:
+    lines = ["# Benchmarks", "",
+             f"One run of `{results['command']}`, started {results['started']}, {results['seconds'] / 60:.0f} min; "
+             f"{results['machine']['cpus']} CPUs (torch threads {results['machine']['torch_threads']}), load average "
+             f"at the start {', '.join(f'{x:.1f}' for x in results['machine']['load_average'])}. "
+             "Every figure of a table comes from this one run; compare them as ratios. Wall time counts "
+             "what a user waits; CPU time (all threads of the process) is the steadier figure on a shared machine.",
+             ""]
+    targets: list[list] = []
+    if "ingest" in results:
+        lines += _ingest(results, targets)
+    if "levers" in results:
+        lines += _levers(results["levers"])
+    if "scale" in results:
+        lines += _scale(results["scale"], plot, out, targets)
+    if "chat" in results:
+        chat = results["chat"]
+        lines += ["## Chat start-up", "",
+                  f"`newsqa chat` over the real corpus (extractive answers): the port accepted connections after "
+                  f"{chat['port_open_s']:.1f} s and the first answer came through `/ask` (gradio_client) "
+                  f"{chat['first_answer_s']:.1f} s after the process started (imports, embedding model, BM25 index, "
+                  "page). Loading the embedding model alone took "
+                  f"{results['model_load_s']:.1f} s in this run.", ""]
+    if targets:
+        lines += ["## Targets", "", TARGETS_NOTE, ""]
+        lines += _table(["target", "measured", "met"], targets)
+    lines += ["## Reproduce", "", "```", results["command"], "```", ""]
+    out.write_text("\n".join(lines))
+
+
+def _ingest(results: dict, targets: list[list]) -> list[str]:
+    ingest = results["ingest"]
+    lines = ["## Ingestion", "",
+             "Each corpus three ways, models loaded beforehand (newsqa's model took "
+             f"{results['model_load_s']:.1f} s to load, the tutorial's HuggingFaceEmbeddings "
+             f"{results.get('tutorial_model_load_s', 0):.1f} s): the raw embedding model encoding newsqa's chunk "
+             "texts in one encode loop; `newsqa ingest` into a fresh index (read, chunk, embed, write to Chroma, "
+             "build BM25); the LangChain tutorial pipeline, `RecursiveCharacterTextSplitter(chunk_size=1000, "
+             "chunk_overlap=200)` + `HuggingFaceEmbeddings` (the same local all-MiniLM-L6-v2) + "
+             "`Chroma.from_documents`, on the same parsed articles.", ""]
+    for corpus, (raw, ours, tutorial) in ingest["corpora"].items():
+        lines += [f"### {corpus}", ""]
+        lines += _table(
+            ["pipeline", "articles", "chunks", "wall s", "CPU s", "articles/s", "chunks/s", "wall / raw", "CPU / raw"],
+            [[r["name"], r["articles"], r["chunks"], _f(r["wall_s"]), _f(r["cpu_s"]), _f(r["articles_per_s"], 2),
+              _f(r["chunks_per_s"], 1), _f(r.get("vs_raw_wall", 1.0), 2), _f(r.get("vs_raw_cpu", 1.0), 2)]
+             for r in (raw, ours, tutorial)])
+        total = ours["cpu_s"]
+        lines += ["newsqa's CPU time: " + ", ".join(f"{name} {part['cpu_s'] / total:.0%}"
+                                                    for name, part in ours["parts"].items())
+                  + f". The tutorial took {tutorial['wall_s'] / ours['wall_s']:.2f}x newsqa's wall time "
+                    f"({tutorial['cpu_s'] / ours['cpu_s']:.2f}x its CPU time) for "
+                    f"{tutorial['chunks'] / ours['chunks']:.2f}x its chunks.", ""]
+        targets.append([f"{corpus}: ingestion overhead <= 10% over raw embedding (CPU; wall)",
+                        f"{ours['vs_raw_cpu'] - 1:+.0%}; {ours['vs_raw_wall'] - 1:+.0%}",
+                        _met(ours["vs_raw_cpu"] <= 1.10)])
+        targets.append([f"{corpus}: >= 3x faster than the tutorial (wall)",
+                        f"{tutorial['wall_s'] / ours['wall_s']:.2f}x", _met(tutorial["wall_s"] >= 3 * ours["wall_s"])])
+    quality = ingest["quality"]
+    if quality:
+        lines += ["### Retrieval quality on the real corpus's questions", "",
+                  "Questions with evidence; the ranked articles' file names against it (the eval suite's "
+                  "definitions); newsqa through `Engine.retrieve` (hybrid), the tutorial through "
+                  "`similarity_search(k=10)`.", ""]
+        lines += _table(["pipeline", "hit@5", "MRR@10"],
+                        [[name, _f(q["hit@5"], 3), _f(q["mrr@10"], 3)] for name, q in quality.items()])
+        ours, tutorial = quality["newsqa"], quality["LangChain tutorial"]
+        targets.append(["hit@5 and MRR@10 equal or better than the tutorial",
+                        f"{ours['hit@5']:.3f} vs {tutorial['hit@5']:.3f}; {ours['mrr@10']:.3f} vs "
+                        f"{tutorial['mrr@10']:.3f}",
+                        _met(ours["hit@5"] >= tutorial["hit@5"] and ours["mrr@10"] >= tutorial["mrr@10"])])
+    return lines
+
+
+def _levers(rows: list[dict]) -> list[str]:
+    lines = ["## Levers", "",
+             "Speed on the synthetic sample, quality (hit@5 / MRR@10) on the real corpus's questions.", ""]
+    table = []
+    for row in rows:
+        change = row["after"] / row["before"] if row["before"] else None
+        quality = ""
+        if "quality" in row:
+            quality = "; ".join(f"{name}: {q['hit@5']:.3f} / {q['mrr@10']:.3f} ({q['chunks']} chunks)"
+                                for name, q in row["quality"].items())
+        if "cosine_to_torch" in row:
+            quality += f"; mean cosine to the torch vectors {row['cosine_to_torch']:.3f}; export {row['export_s']:.0f} s"
+        table.append([row["lever"], f"{_f(row['before'], 1)} {row['unit']}", f"{_f(row['after'], 1)} {row['unit']}",
+                      f"{change:.2f}x" if change else "n/a", quality])
+    return lines + _table(["lever", "before", "after", "after / before", "quality"], table)
+
+
+def _scale(scale: dict, plot: Path, out: Path, targets: list[list]) -> list[str]:
+    points = scale["points"]
+    lines = ["## Index size", "",
+             "One collection grown through the sizes with synthetic chunks (recombined real sentences; vectors "
+             "mixed from two real chunk vectors plus noise), written through `Index.write` in batches of 5,000 "
+             "chunks; at each size a fresh process opens the index and asks every question once untimed "
+             "(model and BM25 load), then times `Engine.retrieve` and an extractive `Engine.ask` on each. "
+             "Peak RSS is that process's; disk is the index folder (Chroma and BM25).", ""]
+    rows = []
+    for p in points:
+        q = p["query"]
+        rows.append([f"{p['chunks']:,}", _f(p["build_seconds"]), _f(p["lexical_seconds"]), _f(p["disk_mb"]),
+                     f"{q['retrieve_ms']['p50']:.0f} / {q['retrieve_ms']['p95']:.0f}",
+                     f"{q['ask_ms']['p50']:.0f} / {q['ask_ms']['p95']:.0f}", _f(q["peak_rss_mb"], 0),
+                     _f(q["open_and_first_answer_s"])])
+    lines += _table(["chunks", "build s (added)", "BM25 rebuild s", "disk MB", "retrieve ms p50 / p95",
+                     "ask ms p50 / p95", "peak RSS MB", "open + first answer s"], rows)
+    if scale["stopped"]:
+        lines += [f"Sweep {scale['stopped']}.", ""]
+    if points:
+        _plot(points, plot)
+        lines += [f"![latency against index size]({Path(_relative(plot, out.parent))})", ""]
+    if len(points) >= 2:
+        first, last = points[0], points[-1]
+        growth = last["query"]["retrieve_ms"]["p50"] / first["query"]["retrieve_ms"]["p50"]
+        size = last["chunks"] / first["chunks"]
+        lines += [f"From {first['chunks']:,} to {last['chunks']:,} chunks ({size:,.0f}x), retrieve p50 grew "
+                  f"{growth:.2f}x.", ""]
+        targets.append([f"latency grows sub-linearly ({first['chunks']:,} -> {last['chunks']:,} chunks)",
+                        f"{growth:.2f}x for {size:,.0f}x", _met(growth < size)])
+    at_100k = next((p for p in points if p["chunks"] == 100_000), None)
+    if at_100k:
+        targets.append(["retrieve p50 <= 30 ms at 100k chunks", f"{at_100k['query']['retrieve_ms']['p50']:.0f} ms",
+                        _met(at_100k["query"]["retrieve_ms"]["p50"] <= 30)])
+        targets.append(["peak RSS < 2 GB at 100k chunks", f"{at_100k['query']['peak_rss_mb']:,.0f} MB",
+                        _met(at_100k["query"]["peak_rss_mb"] < 2048)])
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _plot(points: list[dict], plot: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write the file only
+    import matplotlib.pyplot as plt
+
+    sizes = [p["chunks"] for p in points]
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=100)
+    for name, key, colour in (("retrieve", "retrieve_ms", "tab:blue"), ("extractive ask", "ask_ms", "tab:orange")):
+        axes.plot(sizes, [p["query"][key]["p50"] for p in points], "o-", color=colour, label=f"{name} p50")
+        axes.plot(sizes, [p["query"][key]["p95"] for p in points], "o--", color=colour, alpha=0.6,
+                  label=f"{name} p95")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("chunks in the index")
+    axes.set_ylabel("latency, ms")
+    axes.set_title("newsqa query latency against index size")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(plot)
+    plt.close(figure)

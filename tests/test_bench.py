@@ -1,0 +1,161 @@
+"""`newsqa bench`: its corpora, its report, its parts against real indexes, and its command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.settings import Settings
+from conftest import QUAIL
+from eval import bench_corpus, bench_report, bench_scale
+
+SENTENCES = [f"Sentence number {n} tells of harbour {n % 7} and its ferry timetable." for n in range(60)]
+
+
+def test_synthetic_articles_are_distinct_dated_and_read_like_the_real_ones(tmp_path: Path):
+    paths = bench_corpus.write_articles(tmp_path / "a", 12, SENTENCES, seed=3)
+    articles = bench_corpus.read_articles(tmp_path / "a")
+    assert len(paths) == len(articles) == 12
+    assert len({a.content_hash for a in articles}) == 12 and len({a.title for a in articles}) == 12
+    assert all(a.published and a.source in bench_corpus.SOURCES for a in articles)
+    used = {s for a in articles for s in bench_corpus.sentences_of([a])}
+    assert used <= set(SENTENCES)  # recombined, not invented
+    again = bench_corpus.write_articles(tmp_path / "b", 12, SENTENCES, seed=3)
+    assert [p.read_text() for p in again] == [p.read_text() for p in paths]  # the same seed, the same corpus
+
+
+def test_synthetic_chunks_are_whole_articles_with_unit_vectors_near_the_real_ones():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(20, 384))
+    real /= np.linalg.norm(real, axis=1, keepdims=True)
+    source = bench_corpus.SyntheticChunks(SENTENCES, real.astype(np.float32), per_article=4)
+    chunks, vectors = source.batch(first_article=10, articles=6)
+    assert len(chunks) == 24 and vectors.shape == (24, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Each vector leans towards real ones: its best cosine with a real vector is far above chance.
+    assert (vectors @ real.T).max(axis=1).min() > 0.5
+    assert len({c.id for c in chunks}) == 24
+    for chunk in chunks:
+        assert chunk.article.body[chunk.start:chunk.end] == chunk.text
+        assert chunk.count == 4
+    # The next batch continues the numbering: no article is written twice.
+    more, _ = source.batch(first_article=16, articles=1)
+    assert not {c.article.id for c in more} & {c.article.id for c in chunks}
+
+
+def _ingest_row(name: str, wall: float, cpu: float, chunks: int, raw: tuple[float, float] | None) -> dict:
+    row = {"name": name, "articles": 10, "chunks": chunks, "wall_s": wall, "cpu_s": cpu,
+           "articles_per_s": 10 / wall, "chunks_per_s": chunks / wall,
+           "parts": {"embed": {"wall_s": wall * 0.9, "cpu_s": cpu * 0.9}, "write": {"wall_s": wall * 0.1,
+                                                                                   "cpu_s": cpu * 0.1}}}
+    if raw:
+        row["vs_raw_wall"], row["vs_raw_cpu"] = wall / raw[0], cpu / raw[1]
+    return row
+
+
+def test_report_tables_targets_and_plot(tmp_path: Path):
+    point = lambda chunks, p50: {"chunks": chunks, "build_seconds": 1.0, "lexical_seconds": 0.5, "disk_mb": 2.0,  # noqa: E731
+                                 "query": {"retrieve_ms": {"p50": p50, "p95": p50 * 2},
+                                           "ask_ms": {"p50": p50 * 3, "p95": p50 * 4},
+                                           "peak_rss_mb": 900.0, "open_and_first_answer_s": 4.0, "questions": 5}}
+    results = {
+        "command": "newsqa bench X", "started": "today", "seconds": 60,
+        "machine": {"cpus": 2, "torch_threads": 2, "load_average": (1.0, 1.0, 1.0)}, "model_load_s": 2.0,
+        "tutorial_model_load_s": 2.5,
+        "ingest": {"corpora": {"real": [_ingest_row("raw", 10, 20, 50, None), _ingest_row("newsqa", 10.5, 21, 50, (10, 20)),
+                                        _ingest_row("LangChain tutorial", 40, 80, 60, (10, 20))]},
+                   "quality": {"newsqa": {"hit@5": 0.9, "mrr@10": 0.8},
+                               "LangChain tutorial": {"hit@5": 0.85, "mrr@10": 0.82}}},
+        "scale": {"points": [point(1000, 10.0), point(100_000, 25.0)], "stopped": "stopped before 1,000,000 chunks"},
+    }
+    out, plot = tmp_path / "BENCHMARKS.md", tmp_path / "docs" / "latency.png"
+    bench_report.write(results, out, plot)
+    text = out.read_text()
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert "![latency against index size](docs/latency.png)" in text
+    assert "| newsqa | 10 | 50 | 10.5 | 21.0 | 0.95 | 4.8 | 1.05 | 1.05 |" in text
+    assert "The tutorial took 3.81x newsqa's wall time" in text
+    targets = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |") for line in text.splitlines()
+               if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| no |"))}
+    assert targets["real: ingestion overhead <= 10% over raw embedding (CPU; wall)"] == "yes"
+    assert targets["real: >= 3x faster than the tutorial (wall)"] == "yes"
+    assert targets["hit@5 and MRR@10 equal or better than the tutorial"] == "no"  # MRR 0.80 < 0.82
+    assert targets["retrieve p50 <= 30 ms at 100k chunks"] == "yes"
+    assert targets["latency grows sub-linearly (1,000 -> 100,000 chunks)"] == "yes"
+    assert "Sweep stopped before 1,000,000 chunks." in text
+    assert "```\nnewsqa bench X\n```" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "/no/such/folder"], "must hold articles/ and questions.jsonl"),
+    (["bench", str(QUAIL), "--sizes", "0,10"], "--sizes: sizes must be positive"),
+    (["bench", str(QUAIL), "--only", "ingest,speed"], "unknown bench part(s): speed"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path: Path, monkeypatch):
+    if not QUAIL.exists():
+        pytest.skip("quail_news dataset not found")
+    monkeypatch.setenv("NEWSQA_INDEX", str(tmp_path / "index"))
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error
+
+
+@pytest.mark.slow
+def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(30, 384))
+    real /= np.linalg.norm(real, axis=1, keepdims=True)
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(["Which harbour has a ferry timetable?", "What does sentence 12 tell?"]))
+    settings = Settings(index=tmp_path / "index", collection="sweep")
+    source = bench_corpus.SyntheticChunks(SENTENCES, real.astype(np.float32))
+    points, stopped = bench_scale.sweep(settings, [100, 400], source, questions, budget_seconds=3600, log=print)
+    assert [p.chunks for p in points] == [100, 400]
+    assert points[1].disk_mb > points[0].disk_mb
+    for p in points:
+        assert p.query["questions"] == 2 and p.query["peak_rss_mb"] > 100
+        assert p.query["retrieve_ms"]["p95"] >= p.query["retrieve_ms"]["p50"] > 0
+    assert stopped == ""
+    # A budget nothing fits in: the first size is built, the next is skipped, and the report says why.
+    points, stopped = bench_scale.sweep(settings.model_copy(update={"collection": "sweep-small"}), [100, 100_000],
+                                        source, questions, budget_seconds=0.001, log=print)
+    assert [p.chunks for p in points] == [100] and stopped.startswith("stopped before 100,000 chunks")
+
+
+@pytest.mark.slow
+def test_onnx_int8_vectors_agree_with_the_model(tmp_path: Path):
+    from app.embedding import Embedder
+    from eval.bench_ingest import embedding_agreement
+    from eval.bench_onnx import OnnxEmbedder, export_int8
+
+    embedder = Embedder("all-MiniLM-L6-v2")
+    onnx = OnnxEmbedder(embedder, export_int8(embedder, tmp_path / "onnx"))
+    texts = SENTENCES[:10] + ["A much longer text about a ferry that " * 20]
+    vectors = onnx.encode(texts)
+    assert vectors.shape == (11, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedding_agreement(embedder.encode(texts), vectors) > 0.9
+    assert onnx.window == embedder.window
+
+
+@pytest.mark.slow
+def test_bench_command_end_to_end(tmp_path: Path):
+    if not QUAIL.exists():
+        pytest.skip("quail_news dataset not found")
+    out, plot, data = tmp_path / "B.md", tmp_path / "p.png", tmp_path / "r.json"
+    code = main(["--index", str(tmp_path / "user-index"), "bench", str(QUAIL), "--synthetic-articles", "4",
+                 "--lever-articles", "2", "--sizes", "300,600", "--out", str(out), "--plot", str(plot),
+                 "--json", str(data), "--only", "ingest,scale,chat"])
+    assert code == 0
+    results = json.loads(data.read_text())
+    raw, ours, tutorial = results["ingest"]["corpora"]["quail_news"]
+    assert ours["articles"] == raw["articles"] == tutorial["articles"] == 30
+    assert ours["chunks"] == raw["chunks"]  # the raw anchor embeds exactly what newsqa embeds
+    assert 0 < results["ingest"]["quality"]["newsqa"]["hit@5"] <= 1
+    assert [p["chunks"] for p in results["scale"]["points"]] == [300, 600]
+    assert results["chat"]["first_answer_s"] >= results["chat"]["port_open_s"] > 0
+    assert "## Ingestion" in out.read_text() and plot.exists()
+    assert not (tmp_path / "user-index").exists()  # the user's index is never touched
