@@ -36,8 +36,9 @@ class Embedder:
         try:
             return SentenceTransformer(resolve_model_path(self.model_name), device=self.device)
         except OSError as error:
+            reason = " ".join(str(error).split())  # the hub's messages run over several lines
             raise RuntimeError(
-                f"cannot load embedding model {self.model_name!r} ({error}); set NEWSQA_EMBEDDING_MODEL "
+                f"cannot load embedding model {self.model_name!r} ({reason}); set NEWSQA_EMBEDDING_MODEL "
                 "to a local sentence-transformers folder, or unset it for the bundled default"
             ) from error
 

@@ -134,6 +134,18 @@ def test_ingest_list_remove(newsqa):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model", ["/nowhere/model", "some-org/model-not-on-this-machine"])
+def test_missing_embedding_model_is_one_clear_line_and_no_download(newsqa, model):
+    result = newsqa("--embedding-model", model, "ingest", str(ARTICLES / "harbor_plain.txt"))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"newsqa: cannot load embedding model {model!r} (")
+    assert line.endswith("set NEWSQA_EMBEDDING_MODEL to a local sentence-transformers folder, "
+                         "or unset it for the bundled default")
+    assert result.network == []
+
+
+@pytest.mark.slow
 def test_bad_setting_is_one_clear_line(newsqa):
     result = newsqa("--collection", "ab", "list")
     assert result.returncode == 2
