@@ -207,6 +207,8 @@ class Retriever:
         as_of = as_of or date.today()
         frame = resolve(question, as_of)
         filters = filters or Filters()
+        if filters.since and filters.until and filters.since > filters.until:
+            raise ValueError(f"since ({filters.since}) is after until ({filters.until})")
         sources = source_names(filters.source, self.sources()) if filters.source else []
         if filters.source and not sources:
             return []

@@ -262,6 +262,8 @@ def test_engine_retrieve_defaults_and_bad_input(dated_engine):
         dated_engine.retrieve("   ")
     with pytest.raises(ValueError, match="k must be"):
         dated_engine.retrieve("harbor bridge", k=0)
+    with pytest.raises(ValueError, match=r"since \(2024-05-01\) is after until \(2024-04-01\)"):
+        dated_engine.retrieve("harbor bridge", filters=Filters(since=date(2024, 5, 1), until=date(2024, 4, 1)))
     with pytest.raises(ValueError, match="retrieval mode"):
         dated_engine.retriever.retrieve("harbor bridge", mode="sparse")
 
