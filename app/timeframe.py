@@ -4,8 +4,9 @@
 `resolve` finds such phrases ("today", "yesterday", "this week", "last month", "in March",
 "in 2023", "since May 3", "the past 10 days", "two weeks ago", "on Monday", ...) and returns the
 publication window they mean, whether the question asks for the most recent news ("recently",
-"latest"), and the question with the phrases taken out: words such as "yesterday" name no topic,
-and left in they make the matching prefer any article that happens to say "yesterday".
+"latest"), and the question with its relative phrases taken out: "yesterday" names no topic, and
+left in it makes the matching prefer any article that happens to say "yesterday". Weekdays, dates,
+months and years stay, because articles name them too ("said on Saturday").
 
 Weeks start on Monday. "last week/month/year" is the previous calendar period; "the past week"
 and "the last 3 days" are rolling periods ending on the "as of" date.
