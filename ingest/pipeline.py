@@ -66,23 +66,25 @@ class Ingestor:
         limits = Limits(max_bytes=int(self.settings.max_file_mb * 1e6), timeout=self.settings.fetch_timeout)
         pending: list[Article] = []
         seen_content: dict[str, str] = {}  # content hash -> source, for duplicates within this run
-        with Loader(limits) as loader, tqdm(items, desc="ingest", unit="file", disable=None if progress is None
-                                            else not progress) as bar:
-            for item in bar:
+        # Updated by hand, not iterated: an iterated bar closes after the last file, before the last batch.
+        with Loader(limits) as loader, tqdm(total=len(items), desc="ingest", unit="file",
+                                            disable=None if progress is None else not progress) as bar:
+            for item in items:
                 loaded = [item] if isinstance(item, Failure) else loader.load(item)
                 for result in loaded:
                     if isinstance(result, Failure):
                         report.outcomes.append(Outcome("failed", result.source, reason=result.reason))
                     else:
                         pending.append(result)
+                bar.update()
                 if sum(len(a.body) for a in pending) > self.settings.ingest_batch_chars:
-                    report.outcomes += self._index_batch(pending, seen_content)
+                    report.outcomes += self._index_batch(pending, seen_content, bar)
                     pending = []
-            report.outcomes += self._index_batch(pending, seen_content)
+            report.outcomes += self._index_batch(pending, seen_content, bar)
         self.index.lexical()  # brought up to date now, not on the first question
         return report
 
-    def _index_batch(self, articles: list[Article], seen_content: dict[str, str]) -> list[Outcome]:
+    def _index_batch(self, articles: list[Article], seen_content: dict[str, str], bar: tqdm) -> list[Outcome]:
         if not articles:
             return []
         articles = list({a.id: a for a in articles}.values())  # the same origin twice: the last wins
@@ -104,11 +106,12 @@ class Ingestor:
             if status in ("added", "updated"):
                 to_write.append(article)
             seen_content.setdefault(article.content_hash, source)
-        chunks: list[Chunk] = []
-        for article in to_write:
-            chunks += self.chunk(article)
-        if chunks:
+        if to_write:
+            # Loading the model and embedding are the slow part: say so, or the bar would sit still.
+            bar.set_postfix_str(f"embedding {len(to_write)} articles")
+            chunks: list[Chunk] = [c for article in to_write for c in self.chunk(article)]
             self.index.write(chunks, self.embedder.encode([c.embed_text for c in chunks]))
+            bar.set_postfix_str("")
         return outcomes
 
     def chunk(self, article: Article) -> list[Chunk]:
