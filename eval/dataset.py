@@ -137,7 +137,7 @@ def _question(record: dict, defaults: dict) -> Question:
 
 def _text(record: dict, key: str) -> str:
     value = record.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "id":
+    if key == "id" and type(value) is int:  # numbered datasets
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise BadLine(f"'{key}' is missing or not a non-empty string")

@@ -95,3 +95,10 @@ def test_the_projects_own_sets_meet_the_brief():
     dated = sets["dated"]
     assert all(q.question_date for q in dated.questions)
     assert any("last week" in q.question for q in dated.questions)
+
+
+def test_numeric_ids_are_read_as_text_but_not_booleans(tmp_path):
+    lines = [json.dumps({**QUESTION, "id": 7}), json.dumps({**QUESTION, "id": True})]
+    loaded = dataset.load(write(tmp_path, lines))
+    assert [q.id for q in loaded.questions] == ["7"]
+    assert [p.line for p in loaded.problems] == [2]
