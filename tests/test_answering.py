@@ -80,7 +80,7 @@ class FakeBackend:
             raise self.error
 
 
-def run(engine, backend, question="Where will the talks take place?", history=()) -> tuple[list[str], Answer]:
+def run(engine, backend, question="Where are the talks with the U.S. set to start?", history=()) -> tuple[list[str], Answer]:
     *texts, answer = answering.stream(engine, backend, question, history)
     assert all(isinstance(t, str) for t in texts) and isinstance(answer, Answer)
     return texts, answer
