@@ -1,12 +1,13 @@
 """Dense-only, BM25-only and hybrid retrieval compared on one eval dataset.
 
-    python -m eval.compare_retrieval DATASET [--articles DIR] [--depth N] [--rrf-k K]
+    python -m eval.compare_retrieval DATASET [--articles DIR] [--depth N] [--rrf-k K] [--misses]
 
 DATASET is a folder holding questions.jsonl and articles/ (or a questions file with --articles).
 For each answerable question with evidence, the passages retrieved (as the user gets them, by the
 question's date when it has one) are scored at the article level: hit@5, whether one of the first
 five passages comes from an evidence article; MRR@10, the mean of 1 / rank of the first such
 passage within ten. The index of the articles is built once and kept (see eval.indexes).
+--misses lists, for each mode, the questions whose evidence is not among the first five passages.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from eval.metrics import hit_at, mean, mrr_at, percentile
 LABELS = {"dense": "dense (embeddings)", "lexical": "BM25", "hybrid": "hybrid (fused)"}
 
 
-def compare(engine, questions, modes=("dense", "lexical", "hybrid")) -> dict[str, dict[str, float]]:
-    """hit@5, MRR@10 and the median retrieval time of each mode over the questions."""
+def compare(engine, questions, modes=("dense", "lexical", "hybrid")) -> dict[str, dict]:
+    """hit@5 (as a share and a count), MRR@10 and the median retrieval time of each mode over the
+    questions, and the questions it misses at 5 with the rank of their first evidence passage
+    within ten (None: not within ten)."""
     figures = {}
     for mode in modes:
-        hits, ranks, times = [], [], []
+        hits, ranks, times, misses = [], [], [], []
         for question in questions:
             started = time.perf_counter()
             passages = engine.retriever.retrieve(question.question, as_of=question.question_date, k=10, mode=mode)
@@ -36,14 +39,28 @@ def compare(engine, questions, modes=("dense", "lexical", "hybrid")) -> dict[str
             files = [p.file for p in passages]
             hits.append(hit_at(files, question.evidence, 5))
             ranks.append(mrr_at(files, question.evidence, 10))
-        figures[mode] = {"hit@5": mean(hits), "mrr@10": mean(ranks), "ms_p50": percentile(times, 50)}
+            if not hits[-1]:
+                rank = next((n for n, f in enumerate(files[:10], start=1) if f in question.evidence), None)
+                misses.append((question, rank))
+        figures[mode] = {"hit@5": mean(hits), "hits": sum(hits), "mrr@10": mean(ranks),
+                         "ms_p50": percentile(times, 50), "misses": misses}
     return figures
 
 
-def table(figures: dict[str, dict[str, float]], count: int) -> str:
-    lines = [f"{'retrieval':<20} {'hit@5':>6} {'MRR@10':>7} {'ms p50':>7}   ({count} questions)"]
+def table(figures: dict[str, dict], count: int) -> str:
+    lines = [f"{'retrieval':<20} {'hit@5':>6} {'hits':>5} {'MRR@10':>7} {'ms p50':>7}   ({count} questions)"]
     for mode, row in figures.items():
-        lines.append(f"{LABELS[mode]:<20} {row['hit@5']:>6.3f} {row['mrr@10']:>7.3f} {row['ms_p50']:>7.1f}")
+        lines.append(f"{LABELS[mode]:<20} {row['hit@5']:>6.3f} {row['hits']:>5} {row['mrr@10']:>7.3f} "
+                     f"{row['ms_p50']:>7.1f}")
+    return "\n".join(lines)
+
+
+def missed(figures: dict[str, dict]) -> str:
+    """The questions each mode misses at 5: id, rank of the first evidence passage (- past ten), question."""
+    lines = []
+    for mode, row in figures.items():
+        lines.append(f"missed by {LABELS[mode]}: {len(row['misses'])}")
+        lines.extend(f"  {question.id}  rank {rank or '-'}  {question.question}" for question, rank in row["misses"])
     return "\n".join(lines)
 
 
@@ -54,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, help="candidates each side brings to the fusion (NEWSQA_RETRIEVAL_DEPTH)")
     parser.add_argument("--rrf-k", type=float, help="reciprocal rank fusion constant (NEWSQA_RRF_K)")
     parser.add_argument("--lexical-weight", type=float, help="weight of BM25 in the fusion (NEWSQA_LEXICAL_WEIGHT)")
+    parser.add_argument("--misses", action="store_true", help="list the questions each mode misses at 5")
     args = parser.parse_args(argv)
 
     questions_file = args.dataset / QUESTIONS_FILE if args.dataset.is_dir() else args.dataset
@@ -75,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{dataset.name}: depth {settings.retrieval_depth}, rrf k {settings.rrf_k:g}, "
           f"BM25 weight {settings.lexical_weight:g}, passages of up to {settings.passage_chunks} chunks")
-    print(table(compare(engine, questions), len(questions)))
+    figures = compare(engine, questions)
+    print(table(figures, len(questions)))
+    if args.misses:
+        print(missed(figures))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +14,8 @@ from app.index import StoredChunk
 from app.retrieval import (MODES, Retriever, confidence, excluded_days, fuse, merge_passages, merge_text,
                            metadata_filter, reciprocal_rank_fusion, source_names)
 from app.timeframe import TimeFrame
+from eval.compare_retrieval import compare, missed
+from eval.dataset import Question
 from tests.conftest import make_settings
 
 # -- fusion
@@ -302,3 +305,27 @@ def test_seed_question_finds_geneva_first(seed_engine):
     passages = seed_engine.retrieve("Where will the talks with the U.S. take place?")
     assert passages and "Geneva" in passages[0].text
     assert passages[0].rank == 1 and passages[0].file == "000_416442306511e572.txt"
+
+
+# -- the comparison of modes
+
+
+def test_compare_counts_hits_and_names_the_misses_with_their_rank():
+    ranked = {  # files each mode retrieves, best first, for questions q1 and q2
+        "dense": {"q1": ["x", "x", "x", "x", "x", "x", "a"], "q2": ["b"]},
+        "lexical": {"q1": ["a"], "q2": ["x"] * 12 + ["b"]},
+    }
+
+    def retrieve(question, as_of, k, mode):
+        return [SimpleNamespace(file=f) for f in ranked[mode][question][:k]]
+
+    engine = SimpleNamespace(retriever=SimpleNamespace(retrieve=retrieve))
+    questions = [Question(name, name, (), (evidence,), True) for name, evidence in (("q1", "a"), ("q2", "b"))]
+    figures = compare(engine, questions, modes=("dense", "lexical"))
+    assert figures["dense"]["hits"] == figures["lexical"]["hits"] == 1
+    assert figures["dense"]["mrr@10"] == pytest.approx((1 / 7 + 1) / 2)
+    assert figures["lexical"]["mrr@10"] == pytest.approx(0.5)
+    assert [(q.id, rank) for q, rank in figures["dense"]["misses"]] == [("q1", 7)]
+    assert [(q.id, rank) for q, rank in figures["lexical"]["misses"]] == [("q2", None)]
+    assert missed(figures).splitlines() == ["missed by dense (embeddings): 1", "  q1  rank 7  q1",
+                                            "missed by BM25: 1", "  q2  rank -  q2"]
