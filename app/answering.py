@@ -42,20 +42,26 @@ def is_refusal(text: str) -> bool:
     return _words(REFUSAL) in _words(re.sub(r"\[[\d,\s]+\]", "", text))
 
 
-def stream(engine: Engine, backend: LLMBackend | None, question: str, history: Sequence[tuple[str, str]] = (),
-           as_of: date | None = None, filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
-    """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at most."""
+def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
+           filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
+    """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at
+    most. The LLM is `engine.backend` (None: extractive); one that cannot even be set up is a failure
+    like any other."""
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
     started = time.perf_counter()
     timings: dict[str, float] = {}
     failure = None  # why the LLM could not answer, when it could not
+    try:
+        backend: LLMBackend | None = engine.backend
+    except LLMError as error:
+        backend, failure = None, str(error)
 
     standalone = question
     if history:
         step = time.perf_counter()
-        if backend is not None:
+        if backend is not None and failure is None:
             try:
                 standalone = backend.condense(question, history).strip() or question
             except LLMError as error:
@@ -90,9 +96,9 @@ def stream(engine: Engine, backend: LLMBackend | None, question: str, history: S
     yield replace(answer, backend=_backend_label(backend, failure), timings=timings)
 
 
-def ask(engine: Engine, backend: LLMBackend | None, question: str, history: Sequence[tuple[str, str]] = (),
-        as_of: date | None = None, filters: Filters | None = None, k: int | None = None) -> Answer:
-    *_, answer = stream(engine, backend, question, history, as_of, filters, k)
+def ask(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
+        filters: Filters | None = None, k: int | None = None) -> Answer:
+    *_, answer = stream(engine, question, history, as_of, filters, k)
     return answer
 
 

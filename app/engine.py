@@ -60,7 +60,9 @@ class Engine:
 
     @cached_property
     def backend(self):
-        """The LLM backend that writes answers (None: extractive); chosen, and for `auto` probed, once."""
+        """The LLM backend that writes answers (None: extractive); chosen, and for `auto` probed, once.
+        A malformed NEWSQA_LLM is a ValueError; a backend that cannot be set up an LLMError (not
+        cached: the next question tries again), which answering turns into an extractive answer."""
         from app.llm import select_backend
 
         return select_backend(self.settings)
@@ -70,11 +72,11 @@ class Engine:
         """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest first."""
         from app import answering
 
-        return answering.ask(self, self.backend, question, history, as_of, filters, k)
+        return answering.ask(self, question, history, as_of, filters, k)
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
                filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
         """The answer text so far (cumulative) while it is written, then the full Answer."""
         from app import answering
 
-        return answering.stream(self, self.backend, question, history, as_of, filters, k)
+        return answering.stream(self, question, history, as_of, filters, k)

@@ -40,7 +40,8 @@ class FakeIndex:
 
 
 class FakeEngine:
-    def __init__(self, passages: Sequence[Passage] = (PASSAGE,), indexed: int = 1):
+    def __init__(self, backend=None, passages: Sequence[Passage] = (PASSAGE,), indexed: int = 1):
+        self.backend = backend
         self.passages = list(passages)
         self.index = FakeIndex(indexed)
         self.embedder = BagOfWords()
@@ -80,15 +81,15 @@ class FakeBackend:
             raise self.error
 
 
-def run(engine, backend, question="Where are the talks with the U.S. set to start?", history=()) -> tuple[list[str], Answer]:
-    *texts, answer = answering.stream(engine, backend, question, history)
+def run(engine, question="Where are the talks with the U.S. set to start?", history=()) -> tuple[list[str], Answer]:
+    *texts, answer = answering.stream(engine, question, history)
     assert all(isinstance(t, str) for t in texts) and isinstance(answer, Answer)
     return texts, answer
 
 
 def test_the_llm_answer_streams_cumulatively_and_ends_with_a_cited_answer():
     backend = FakeBackend(["The talks ", "are in Geneva ", "[1]."])
-    texts, answer = run(FakeEngine(), backend)
+    texts, answer = run(FakeEngine(backend))
     assert texts == ["The talks ", "The talks are in Geneva ", "The talks are in Geneva [1]."]
     assert answer.answer == "The talks are in Geneva [1]."
     assert not answer.refused and answer.backend == "fake:model"
@@ -99,20 +100,20 @@ def test_the_llm_answer_streams_cumulatively_and_ends_with_a_cited_answer():
 
 
 def test_markers_to_missing_passages_are_removed_and_an_uncited_answer_is_flagged():
-    _, answer = run(FakeEngine(), FakeBackend(["Geneva [4]."]))
+    _, answer = run(FakeEngine(FakeBackend(["Geneva [4]."])))
     assert answer.answer == "Geneva."
     assert answer.citations == ()
     assert answer.warnings == ("the answer cites none of the articles",)
 
 
 def test_the_refusal_sentence_is_a_refusal():
-    _, answer = run(FakeEngine(), FakeBackend([REFUSAL]))
+    _, answer = run(FakeEngine(FakeBackend([REFUSAL])))
     assert answer.refused and answer.citations == () and answer.backend == "fake:model"
 
 
 def test_an_llm_down_before_answering_gives_the_extractive_answer_marked_as_fallback():
     backend = FakeBackend(fail_after=0)
-    texts, answer = run(FakeEngine(), backend)
+    texts, answer = run(FakeEngine(backend))
     assert answer.backend == "extractive (fallback: fake:model: cannot reach the server)"
     assert "Geneva" in answer.answer and not answer.refused
     assert [c.file for c in answer.citations] == ["seed.txt"]
@@ -122,22 +123,22 @@ def test_an_llm_down_before_answering_gives_the_extractive_answer_marked_as_fall
 
 def test_an_llm_failing_mid_answer_is_replaced_by_the_extractive_answer():
     backend = FakeBackend(["The talks ", "are in"], fail_after=2, error=LLMError("fake:model: timed out after 1 s"))
-    texts, answer = run(FakeEngine(), backend)
+    texts, answer = run(FakeEngine(backend))
     assert texts[:2] == ["The talks ", "The talks are in"]
     assert texts[-1] == answer.answer and "Geneva" in answer.answer
     assert answer.backend == "extractive (fallback: fake:model: timed out after 1 s)"
 
 
 def test_an_empty_llm_answer_falls_back():
-    _, answer = run(FakeEngine(), FakeBackend(["  "]))
+    _, answer = run(FakeEngine(FakeBackend(["  "])))
     assert answer.backend == "extractive (fallback: fake:model returned an empty answer)"
 
 
 def test_a_follow_up_is_condensed_by_the_llm_and_the_standalone_question_retrieved():
-    engine = FakeEngine()
     backend = FakeBackend(["Geneva [1]."], condensed="When will the talks with the U.S. start?")
+    engine = FakeEngine(backend)
     history = [("Where will the talks take place?", "Geneva [1].")]
-    _, answer = run(engine, backend, "And when?", history)
+    _, answer = run(engine, "And when?", history)
     assert backend.condensed_from == [("And when?", tuple(history))]
     assert engine.queries == backend.streamed == ["When will the talks with the U.S. start?"]
     assert answer.question == "And when?"
@@ -147,14 +148,14 @@ def test_a_follow_up_is_condensed_by_the_llm_and_the_standalone_question_retriev
 
 def test_without_history_nothing_is_condensed():
     backend = FakeBackend(["Geneva [1]."])
-    run(FakeEngine(), backend)
+    run(FakeEngine(backend))
     assert backend.condensed_from == []
 
 
 def test_a_failing_condense_uses_the_rule_based_rewrite_and_the_extractive_answer():
-    engine = FakeEngine()
     backend = FakeBackend(["never streamed"], condense_error=LLMError("fake:model: cannot reach the server"))
-    _, answer = run(engine, backend, "And when?", [("Where will the talks take place?", "Geneva [1].")])
+    engine = FakeEngine(backend)
+    _, answer = run(engine, "And when?", [("Where will the talks take place?", "Geneva [1].")])
     assert engine.queries == ["When will the talks take place?"]
     assert backend.streamed == []
     assert answer.backend.startswith("extractive (fallback: ")
@@ -162,23 +163,80 @@ def test_a_failing_condense_uses_the_rule_based_rewrite_and_the_extractive_answe
 
 def test_extractive_mode_rewrites_follow_ups_by_rule():
     engine = FakeEngine()
-    _, answer = run(engine, None, "And when?", [("Where will the talks take place?", "Geneva [1].")])
+    _, answer = run(engine, "And when?", [("Where will the talks take place?", "Geneva [1].")])
     assert engine.queries == ["When will the talks take place?"]
     assert answer.backend == "extractive"
 
 
 def test_no_passages_is_a_refusal_without_asking_the_llm():
     backend = FakeBackend(["Geneva [1]."])
-    _, answer = run(FakeEngine(passages=()), backend)
+    _, answer = run(FakeEngine(backend, passages=()))
     assert answer.refused and answer.answer == NOT_ANSWERED
     assert backend.streamed == []
 
 
 def test_an_empty_index_says_how_to_fill_it():
-    _, answer = run(FakeEngine(passages=(), indexed=0), None)
+    _, answer = run(FakeEngine(passages=(), indexed=0))
     assert answer.refused and "newsqa ingest" in answer.answer
+
+
+class UnusableBackendEngine(FakeEngine):
+    @property
+    def backend(self):
+        raise LLMError("llamacpp:missing.gguf: no such model file")
+
+    @backend.setter
+    def backend(self, value):
+        pass
+
+
+def test_a_backend_that_cannot_be_set_up_gives_the_extractive_answer():
+    _, answer = run(UnusableBackendEngine())
+    assert answer.backend == "extractive (fallback: llamacpp:missing.gguf: no such model file)"
+    assert "Geneva" in answer.answer and answer.citations
 
 
 def test_an_empty_question_is_an_error():
     with pytest.raises(ValueError, match="empty"):
-        answering.ask(FakeEngine(), None, "   ")
+        answering.ask(FakeEngine(), "   ")
+
+
+@pytest.mark.slow
+def test_a_real_llama_cpp_model_answers_through_the_engine(seed_engine, tiny_gguf):
+    """The tiny random-weight model (gibberish, no markers; its window holds the seed article, which
+    is mostly byte tokens in its small vocabulary) run in process over the seed index:
+    condensed, streamed, and its uncited answer flagged, not refused and not replaced."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (CI installs it)")
+    from app.engine import Engine
+
+    engine = Engine(seed_engine.settings.model_copy(update={
+        "llm": f"llamacpp:{tiny_gguf}", "llm_context_tokens": 4096, "llm_max_tokens": 24}))
+    history = [("Who is Andrew Rasiulis?", "A defence expert. [1]")]
+    *texts, answer = engine.stream("What does he think?", history=history)
+    assert answer.backend == f"llamacpp:{tiny_gguf.name}"
+    assert texts and all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+    assert answer.answer == texts[-1].strip()
+    assert answer.standalone_question and answer.standalone_question != "What does he think?"
+    assert not answer.refused and answer.citations == ()
+    assert "the answer cites none of the articles" in answer.warnings
+    assert answer.passages and set(answer.timings) == {"condense", "retrieve", "generate", "total"}
+
+
+@pytest.mark.slow
+def test_an_llm_server_that_is_down_gives_the_extractive_answer(seed_engine):
+    """A real OpenAI-compatible client against a port nobody listens on."""
+    import socket
+
+    from pydantic import SecretStr
+
+    from app.engine import Engine
+
+    with socket.socket() as probe:  # a port that was free a moment ago, and is closed now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = Engine(seed_engine.settings.model_copy(update={
+        "llm": "openai:any-model", "openai_base_url": f"http://127.0.0.1:{port}/v1", "openai_api_key": SecretStr("unused"),
+        "llm_timeout": 5.0}))
+    answer = engine.ask("Where will the talks with the U.S. take place?")
+    assert answer.backend.startswith("extractive (fallback: openai:any-model: ")
+    assert "Geneva" in answer.answer and [c.file for c in answer.citations] == ["000_416442306511e572.txt"]
