@@ -2,11 +2,11 @@
 
     python -m eval.measure_extractive [QUESTIONS.jsonl ARTICLES_FOLDER] [--k K] [--sweep]
 
-For every question: retrieve as the engine does, score the passage sentences, keep the best
-score and the answer the sentences would give. Then, for the threshold in app.extractive (and
-with --sweep for a range of thresholds): the refusal rate on unanswerable questions, the
-false-refusal rate on answerable ones, and answer containment (a gold answer appears in the
-answer, normalised as the eval suite does; a refusal contains nothing).
+For every question: retrieve as the engine does, score the passage sentences, keep the
+strongest evidence (what the refusal rests on) and the answer the sentences would give. Then, for
+the threshold in app.extractive (and with --sweep for a range of thresholds): the refusal rate on
+unanswerable questions, the false-refusal rate on answerable ones, and answer containment (a gold
+answer appears in the answer, normalised as the eval suite does; a refusal contains nothing).
 """
 
 from __future__ import annotations
