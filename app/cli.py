@@ -77,9 +77,8 @@ def _date(text: str) -> date:
 
 def _print_sources(answer) -> None:
     for c in answer.citations:
-        when = f", {c.published.isoformat()}" if c.published else ""
-        where = c.url or c.file
-        print(f"  [{c.number}] {c.title} ({c.source or 'unknown source'}{when}){f'  {where}' if where else ''}")
+        about = ", ".join(part for part in (c.source, c.published.isoformat() if c.published else "") if part)
+        print(f"  [{c.number}] {c.title}{f' ({about})' if about else ''}  {c.url or c.file}".rstrip())
         print(f"      \"{c.sentence.strip()}\"")
 
 
@@ -103,7 +102,8 @@ def _print_streamed(parts):
         if part.citations:
             print("Sources:")
             _print_sources(part)
-        print(f"({part.backend}, {part.timings.get('total', 0) / 1000:.1f} s)")
+        read_as = f"; read as: {part.standalone_question}" if part.standalone_question != part.question else ""
+        print(f"({part.backend}, {part.timings.get('total', 0) / 1000:.1f} s{read_as})")
         return part
 
 

@@ -61,7 +61,7 @@ def test_interactive_ask_keeps_the_conversation_for_follow_ups(seed_engine: Engi
     assert "Canadian Global Affairs Institute" in done.stdout
     assert "bleed concessions" in done.stdout
     assert done.stdout.count("Sources:") == 2
-    assert "(extractive, " in done.stdout
+    assert "; read as: What does Andrew Rasiulis think Russia's strategy is?)" in done.stdout
 
 
 def test_a_bad_date_is_a_one_line_error(tmp_path: Path):
