@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?", help="the question; none: ask interactively")
     ask.add_argument("--as-of", type=_date, metavar="DATE", help="answer as on this day (YYYY-MM-DD): later "
                      "articles are left out and \"last week\" counts from it (default: today)")
-    ask.add_argument("--source", metavar="S", help="only articles from this source")
+    ask.add_argument("--source", metavar="S", help="only articles from source S (its name, or a part of "
+                     "it; case ignored)")
     ask.add_argument("--since", type=_date, metavar="DATE", help="only articles published on or after DATE")
     ask.add_argument("--until", type=_date, metavar="DATE", help="only articles published on or before DATE")
     ask.add_argument("--llm", metavar="BACKEND", help="answer backend: auto, extractive, ollama:MODEL, "
