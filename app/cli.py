@@ -191,9 +191,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         dataset=Path(args.dataset), out=Path(args.out), plot=Path(args.plot), json=Path(args.json) if args.json else None,
         work=Path(args.work) if args.work else None, synthetic_articles=args.synthetic_articles,
         lever_articles=args.lever_articles, sizes=sizes, budget_minutes=args.budget_minutes,
+        scale_questions=args.scale_questions,
         parts=tuple(args.only.split(",")) if args.only else bench.PARTS,
         command=f"newsqa bench {args.dataset} --synthetic-articles {args.synthetic_articles} --lever-articles "
-                f"{args.lever_articles} --sizes {args.sizes} --budget-minutes {args.budget_minutes:g}"
+                f"{args.lever_articles} --sizes {args.sizes} --budget-minutes {args.budget_minutes:g} "
+                f"--scale-questions {args.scale_questions}"
                 + (f" --only {args.only}" if args.only else ""))
     return bench.run(_settings(args), options)
 
@@ -294,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="index sizes in chunks, comma-separated (default 1000,10000,100000,1000000)")
     benchmark.add_argument("--budget-minutes", type=float, default=30.0, metavar="MIN",
                            help="skip a size whose build would take longer than this at the rate seen (default 30)")
+    benchmark.add_argument("--scale-questions", type=_positive, default=40, metavar="N",
+                           help="questions timed at each index size (default 40)")
     benchmark.add_argument("--only", metavar="PARTS", help="comma-separated parts to run: ingest, levers, scale, chat")
     benchmark.set_defaults(run=cmd_bench)
 

@@ -36,6 +36,7 @@ class Options:
     lever_articles: int = 200
     sizes: list[int] = field(default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000])
     budget_minutes: float = 30.0
+    scale_questions: int = 40  # timed at each size, spread over the question set
     parts: tuple[str, ...] = PARTS
     command: str = ""
 
@@ -88,7 +89,8 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
         log("scale: encoding the real chunks the synthetic vectors are mixed from")
         vectors = embedder.encode(bench_ingest.chunk_texts(real, settings, embedder))
         questions_json = work / "questions.json"
-        questions_json.write_text(json.dumps([q.question for q in questions]))
+        step = max(1, len(questions) // options.scale_questions)
+        questions_json.write_text(json.dumps([q.question for q in questions[::step][:options.scale_questions]]))
         points, stopped = bench_scale.sweep(
             settings.model_copy(update={"index": work / "scale", "collection": "bench-scale"}), options.sizes,
             bench_corpus.SyntheticChunks(sentences, vectors), questions_json, options.budget_minutes * 60, log)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -83,6 +82,15 @@ def run_query_process(settings: Settings, questions_file: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Read from /proc (Linux): getrusage's ru_maxrss survives
+    exec, so a process started by a large one would report its parent's peak instead of its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95))}
 
@@ -106,7 +114,7 @@ def measure_queries(questions: list[str]) -> dict:
         ask_ms.append((time.perf_counter() - t) * 1000)
     return {"open_and_first_answer_s": first_answer, "retrieve_ms": percentiles(retrieve_ms),
             "ask_ms": percentiles(ask_ms), "questions": len(questions),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 if __name__ == "__main__":
