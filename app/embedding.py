@@ -19,16 +19,21 @@ def resolve_model_path(name: str) -> str:
 
 
 class Embedder:
-    def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 64, threads: int = 0):
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
+        self.threads = threads  # 0: torch's default
 
     @cached_property
     def model(self):
         # Imported here: torch and transformers take seconds to import, and many commands never embed.
+        import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
+
+        if self.threads:
+            torch.set_num_threads(self.threads)  # process-wide: torch runs nothing else here
 
         # Its "Loading weights" bar would print on every start; ingestion keeps its own bar.
         transformers_logging.disable_progress_bar()

@@ -24,7 +24,8 @@ class Engine:
     @cached_property
     def embedder(self) -> Embedder:
         s = self.settings
-        return Embedder(s.embedding_model, device=s.device, batch_size=s.embedding_batch_size)
+        return Embedder(s.embedding_model, device=s.device, batch_size=s.embedding_batch_size,
+                        threads=s.embedding_threads)
 
     @cached_property
     def index(self) -> Index:

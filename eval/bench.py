@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from app.embedding import Embedder
 from app.settings import Settings
 from eval import bench_corpus, bench_ingest, bench_report, bench_scale
@@ -62,7 +64,7 @@ def run(settings: Settings, options: Options) -> int:
 def _run(settings: Settings, options: Options, work: Path, articles_folder: Path, questions_file: Path) -> int:
     started = time.perf_counter()
     settings = settings.model_copy(update={"chroma_url": None, "llm": "extractive"})
-    results: dict = {"command": options.command, "machine": machine(),
+    results: dict = {"command": options.command,
                      "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     questions = load(questions_file).questions
     real = bench_corpus.read_articles(articles_folder)
@@ -70,9 +72,11 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
 
     log("loading the embedding model")
     with timed() as model_load:
-        embedder = Embedder(settings.embedding_model, settings.device, settings.embedding_batch_size)
+        embedder = Embedder(settings.embedding_model, settings.device, settings.embedding_batch_size,
+                            settings.embedding_threads)
         embedder.encode(["warm up"])
     results["model_load_s"] = model_load.wall
+    results["machine"] = machine()  # after the model load, which sets torch's threads
 
     synthetic = work / "synthetic"
     if "ingest" in options.parts or "levers" in options.parts:
@@ -169,6 +173,8 @@ def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path
     rows.append({"lever": "batching by length (raw encode)", "before": in_order.cpu, "after": sorted_.cpu,
                  "unit": "CPU s"})
 
+    rows += thread_rows(embedder, texts, [q.question for q in questions[:40]])
+
     log("levers: no overlap between chunks")
     no_overlap = settings.model_copy(update={"chunk_overlap_tokens": 0})
     fewer = bench_ingest.chunk_texts(sample, no_overlap, embedder)
@@ -196,6 +202,31 @@ def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path
                                            **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine),
                                                                             questions)}}})
     return rows
+
+
+def thread_rows(embedder: Embedder, texts: list[str], questions: list[str]) -> list[dict]:
+    """torch's default threads (one a core) against the one thread newsqa sets, in wall time: on a
+    busy machine threads that wait on each other can cost more than they bring."""
+    import os
+
+    import torch
+
+    figures = {}
+    for threads in (os.cpu_count(), 1):
+        log(f"levers: {threads} torch thread(s)")
+        torch.set_num_threads(threads)
+        single = []
+        for question in questions:
+            with timed() as spent:
+                embedder.encode([question])
+            single.append(spent.wall * 1000)
+        figures[threads] = (bench_ingest.encode_raw(texts, embedder).wall, float(np.percentile(single, 50)))
+    torch.set_num_threads(embedder.threads or os.cpu_count())
+    many = os.cpu_count()
+    return [{"lever": f"1 torch thread instead of {many} (raw encode, wall)", "before": figures[many][0],
+             "after": figures[1][0], "unit": "s"},
+            {"lever": f"1 torch thread instead of {many} (one question, p50)", "before": figures[many][1],
+             "after": figures[1][1], "unit": "ms"}]
 
 
 def chat_start(settings: Settings, work: Path, articles_folder: Path, question: str, embedder: Embedder) -> dict:

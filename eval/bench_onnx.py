@@ -58,7 +58,10 @@ class OnnxEmbedder(Embedder):
         self.__dict__["model"] = base.model  # the tokenizer and the window come from the loaded model
         import onnxruntime
 
-        self._session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        if base.threads:
+            options.intra_op_num_threads = base.threads  # as torch is told, for a fair comparison
+        self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)

@@ -159,3 +159,18 @@ def test_bench_command_end_to_end(tmp_path: Path):
     assert results["chat"]["first_answer_s"] >= results["chat"]["port_open_s"] > 0
     assert "## Ingestion" in out.read_text() and plot.exists()
     assert not (tmp_path / "user-index").exists()  # the user's index is never touched
+
+
+@pytest.mark.slow
+def test_the_embedding_model_runs_on_the_threads_it_is_given(tmp_path: Path):
+    import torch
+
+    from app.engine import Engine
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as torch starts on a 2-core machine
+    try:
+        Engine(Settings(index=tmp_path / "index", embedding_threads=1)).embedder.encode(["one thread"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
