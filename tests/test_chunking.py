@@ -14,8 +14,10 @@ from app.settings import Settings
 from ingest.chunking import chunk_article, chunk_header
 from ingest.sources import Limits, Loader, expand
 
+from conftest import QUAIL
+
 ROOT = Path(__file__).resolve().parent.parent
-QUAIL_ARTICLES = ROOT.parent / "shared" / "datasets" / "quail_news" / "articles"
+QUAIL_ARTICLES = QUAIL / "articles"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "articles"
 
 
