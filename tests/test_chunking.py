@@ -16,7 +16,6 @@ from ingest.sources import Limits, Loader, expand
 
 from conftest import QUAIL
 
-ROOT = Path(__file__).resolve().parent.parent
 QUAIL_ARTICLES = QUAIL / "articles"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "articles"
 
