@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(pip install 'newsqa[bench]'). Works in a throw-away folder; the user's index is not touched.")
     benchmark.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles/ and questions.jsonl")
     benchmark.add_argument("--out", default="BENCHMARKS.md", help="Markdown report (default BENCHMARKS.md)")
-    benchmark.add_argument("--plot", default="docs/benchmarks-latency.png", help="latency plot (PNG)")
+    benchmark.add_argument("--plot", default="eval/results/benchmarks-latency.png", help="latency plot (PNG)")
     benchmark.add_argument("--json", metavar="OUT", help="also write every figure as JSON")
     benchmark.add_argument("--work", metavar="DIR", help="keep the indexes here (default: a temporary folder)")
     benchmark.add_argument("--synthetic-articles", type=_positive, default=500, metavar="N",

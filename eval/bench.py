@@ -31,7 +31,7 @@ PARTS = ("ingest", "levers", "scale", "chat")
 class Options:
     dataset: Path  # a folder with articles/ and questions.jsonl (the eval format)
     out: Path = Path("BENCHMARKS.md")
-    plot: Path = Path("docs/benchmarks-latency.png")
+    plot: Path = Path("eval/results/benchmarks-latency.png")
     json: Path | None = None
     work: Path | None = None  # None: a temporary folder, removed at the end
     synthetic_articles: int = 500
