@@ -79,6 +79,8 @@ def chunk_metadata(chunk: Chunk) -> dict:
         "chunk_count": chunk.count,
         "char_start": chunk.start,
         "char_end": chunk.end,
+        # Chroma has no "field is missing" test, so date windows that keep undated articles ask for this.
+        "dated": article.published is not None,
     }
     if article.published:
         metadata["published"] = article.published.isoformat()
@@ -162,9 +164,7 @@ class Index:
             )
         keep = {c.id for c in chunks}
         article_ids = sorted({c.article.id for c in chunks})
-        stale = [i for i in self._chunk_ids(article_ids) if i not in keep]
-        if stale:
-            self._collection.delete(ids=stale)
+        self._delete([i for i in self._chunk_ids(article_ids) if i not in keep])
         self._bump_revision()
 
     def remove(self, article_id: str) -> int:
@@ -172,44 +172,60 @@ class Index:
         ids = self._chunk_ids([article_id])
         if ids:
             self._bump_revision()
-            self._collection.delete(ids=ids)
+            self._delete(ids)
             self._bump_revision()
         return len(ids)
 
-    # -- reads
+    def _delete(self, ids: list[str]) -> None:
+        for part in self._parts(ids):
+            self._collection.delete(ids=part)
+
+    # -- reads, each request naming and returning at most a page (`_batch`) of records
+
+    def _parts(self, values: Sequence) -> Iterator[list]:
+        for start in range(0, len(values), self._batch):
+            yield list(values[start:start + self._batch])
+
+    def _pages(self, include: list[str], where: dict | None = None) -> Iterator[dict]:
+        """The records `where` admits (all when None), as Chroma `get` results of a page each."""
+        offset = 0
+        while True:
+            page = self._collection.get(where=where, include=include, limit=self._batch, offset=offset)
+            yield page
+            if len(page["ids"]) < self._batch:
+                return
+            offset += self._batch
+
+    def _metadatas(self, where: dict) -> Iterator[dict]:
+        for page in self._pages(["metadatas"], where):
+            yield from page["metadatas"]
 
     def _chunk_ids(self, article_ids: list[str]) -> list[str]:
-        if not article_ids:
-            return []
-        return self._collection.get(where={"article_id": {"$in": article_ids}}, include=[])["ids"]
+        return [i for part in self._parts(article_ids)
+                for page in self._pages([], {"article_id": {"$in": part}}) for i in page["ids"]]
 
     def complete_articles(self, article_ids: list[str]) -> dict[str, str]:
         """Of these articles, those stored whole: id to content hash. An article whose chunks are
         missing or of mixed versions (a write cut short) is left out, so it gets written again."""
-        if not article_ids:
-            return {}
-        result = self._collection.get(where={"article_id": {"$in": article_ids}}, include=["metadatas"])
         chunks: dict[str, list[dict]] = {}
-        for metadata in result["metadatas"]:
-            chunks.setdefault(metadata["article_id"], []).append(metadata)
+        for part in self._parts(article_ids):
+            for metadata in self._metadatas({"article_id": {"$in": part}}):
+                chunks.setdefault(metadata["article_id"], []).append(metadata)
+        # Chunks written before the `dated` field count as incomplete: ingesting again adds it.
         return {
             article_id: stored[0]["content_hash"]
             for article_id, stored in chunks.items()
-            if len({m["content_hash"] for m in stored}) == 1
+            if len({m["content_hash"] for m in stored}) == 1 and all("dated" in m for m in stored)
             and sorted(m["chunk_index"] for m in stored) == list(range(stored[0]["chunk_count"]))
         }
 
     def articles_with_content(self, content_hashes: list[str]) -> dict[str, str]:
         """For each content hash already indexed, the id of the article holding it."""
-        if not content_hashes:
-            return {}
-        result = self._collection.get(where={"$and": [{"content_hash": {"$in": content_hashes}},
-                                                      {"chunk_index": 0}]}, include=["metadatas"])
-        return {m["content_hash"]: m["article_id"] for m in result["metadatas"]}
+        return {m["content_hash"]: m["article_id"] for part in self._parts(content_hashes)
+                for m in self._metadatas({"$and": [{"content_hash": {"$in": part}}, {"chunk_index": 0}]})}
 
     def articles(self) -> list[StoredArticle]:
-        result = self._collection.get(where={"chunk_index": 0}, include=["metadatas"])
-        return sorted((_stored_article(m) for m in result["metadatas"]),
+        return sorted(map(_stored_article, self._metadatas({"chunk_index": 0})),
                       key=lambda a: (a.published or date.min, a.title), reverse=True)
 
     def find_articles(self, key: str) -> list[StoredArticle]:
@@ -225,15 +241,15 @@ class Index:
 
     def all_chunks(self) -> Iterator[StoredChunk]:
         """Every chunk in the collection, read a page at a time."""
-        for offset in range(0, self._collection.count(), self._batch):
-            page = self._collection.get(include=["documents", "metadatas"], limit=self._batch, offset=offset)
+        for page in self._pages(["documents", "metadatas"]):
             yield from map(StoredChunk, page["ids"], page["documents"], page["metadatas"])
 
     def chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
-        if not ids:  # Chroma refuses an empty id list
-            return []
-        result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
-        by_id = {i: StoredChunk(i, d, m) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])}
+        by_id = {}
+        for part in self._parts(ids):  # no request for an empty list: Chroma refuses one
+            result = self._collection.get(ids=part, include=["documents", "metadatas"])
+            by_id.update((i, StoredChunk(i, d, m)) for i, d, m in zip(result["ids"], result["documents"],
+                                                                      result["metadatas"]))
         return [by_id[i] for i in ids if i in by_id]
 
     # -- retrieval reads: `where` is a Chroma metadata filter, so every side is filtered alike
@@ -243,19 +259,19 @@ class Index:
         result = self._collection.query(query_embeddings=[embedding], n_results=k, where=where, include=["distances"])
         return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0])]
 
-    def ids(self, where: dict) -> set[str]:
-        """Ids of the chunks `where` admits."""
-        return set(self._collection.get(where=where, include=[])["ids"])
+    def admits_any(self, where: dict) -> bool:
+        """Whether `where` admits at least one chunk."""
+        return bool(self._collection.get(where=where, include=[], limit=1)["ids"])
 
-    def published_days(self) -> list[int]:
-        """The distinct publication days (YYYYMMDD) of the indexed articles, undated ones aside; read
-        once a revision (every question needs them, and reading them grows with the articles)."""
-        revision = self.revision()
-        if self._published_days is None or self._published_days[0] != revision:
-            result = self._collection.get(where={"chunk_index": 0}, include=["metadatas"])
-            self._published_days = (revision, sorted({m["published_day"] for m in result["metadatas"]
-                                                      if "published_day" in m}))
-        return self._published_days[1]
+    def ids_if_few(self, where: dict) -> set[str] | None:
+        """Ids of the chunks `where` admits when they fit in one page, else None."""
+        ids = self._collection.get(where=where, include=[], limit=self._batch)["ids"]
+        return set(ids) if len(ids) < self._batch else None
+
+    def admitted(self, ids: Sequence[str], where: dict) -> set[str]:
+        """Of these chunk ids, those `where` admits."""
+        return {i for part in self._parts(ids)
+                for i in self._collection.get(ids=part, where=where, include=[])["ids"]}
 
     # -- lexical index
 
@@ -268,8 +284,6 @@ class Index:
         return self._lexical
 
     def _rebuild_lexical(self, revision: str) -> LexicalIndex:
-        chunks = list(self.all_chunks())
-        lexical = LexicalIndex.build(revision, [c.id for c in chunks],
-                                     [f"{c.metadata['title']}\n{c.text}" for c in chunks])
+        lexical = LexicalIndex.build(revision, ((c.id, f"{c.metadata['title']}\n{c.text}") for c in self.all_chunks()))
         lexical.save(self._lexical_folder)
         return lexical

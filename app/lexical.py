@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import bm25s
@@ -17,6 +19,9 @@ import numpy as np
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
+# Texts tokenised at a time while building: enough to keep the tokeniser busy, few enough that a
+# page of texts is small beside the index itself.
+BUILD_PAGE = 5000
 
 
 def tokenize(texts: list[str], *, as_ids: bool):
@@ -30,11 +35,22 @@ class LexicalIndex:
     bm25: bm25s.BM25 | None  # None when the collection is empty
 
     @classmethod
-    def build(cls, revision: str, ids: list[str], texts: list[str]) -> LexicalIndex:
+    def build(cls, revision: str, documents: Iterable[tuple[str, str]]) -> LexicalIndex:
+        """From (chunk id, text) pairs, taken and tokenised a page at a time: only the token ids of
+        the texts read so far are kept (a small array each), never all the texts at once."""
+        ids: list[str] = []
+        token_ids: list[np.ndarray] = []
+        vocabulary: dict[str, int] = {}
+        pairs = iter(documents)
+        while page := list(islice(pairs, BUILD_PAGE)):
+            ids += [chunk_id for chunk_id, _ in page]
+            for tokens in tokenize([text for _, text in page], as_ids=False):
+                token_ids.append(np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in tokens),
+                                             dtype=np.int32, count=len(tokens)))
         if not ids:
             return cls(revision, [], None)
         bm25 = bm25s.BM25()
-        bm25.index(tokenize(texts, as_ids=True), show_progress=False)
+        bm25.index((token_ids, vocabulary), show_progress=False)
         return cls(revision, ids, bm25)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:

@@ -2,7 +2,8 @@
 its confidence on the question), filtered by date and source.
 
 Both sides see the same Chroma `where` filter: the embedding search pushes it down into Chroma, and
-BM25 hits are kept only when Chroma admits their ids under it. Filters are strict about dates
+BM25 hits are kept only when Chroma admits their ids under it. The filter names date bounds, never
+lists of days or ids, so its size does not grow with the index. Filters are strict about dates
 (an undated article is not "since March"), but the "as of" date and a window read from the
 question are not: they drop dated articles outside them and keep undated ones, which may well
 belong there. Neighbouring chunks of one article among the results are merged into one passage.
@@ -76,10 +77,39 @@ def source_names(wanted: str, known: Sequence[str]) -> list[str]:
     return exact or [name for name in known if folded in name.casefold()]
 
 
+@dataclass(frozen=True)
+class Window:
+    """Publication days kept by the "as of" date and the question's own time phrases: dated chunks
+    outside it are left out, undated ones kept."""
+
+    earliest: int | None  # YYYYMMDD; None: no lower bound
+    latest: int
+
+    @classmethod
+    def of(cls, as_of: date, frame: TimeFrame) -> Window:
+        latest = day_number(min(as_of, frame.until) if frame.until else as_of)
+        return cls(day_number(frame.since) if frame.since else None, latest)
+
+    def inside(self) -> list[dict]:
+        lower = [] if self.earliest is None else [{"published_day": {"$gte": self.earliest}}]
+        return lower + [{"published_day": {"$lte": self.latest}}]
+
+    def outside(self) -> dict:
+        """The `where` of dated chunks outside the window."""
+        later = {"published_day": {"$gt": self.latest}}
+        return later if self.earliest is None else {"$or": [{"published_day": {"$lt": self.earliest}}, later]}
+
+
+def _all(clauses: list[dict]) -> dict | None:
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 def metadata_filter(*, sources: Sequence[str] = (), since: date | None = None, until: date | None = None,
-                    excluded_days: Sequence[int] = ()) -> dict | None:
-    """The Chroma `where` for the sources, the publication window, and publication days to leave
-    out (undated chunks have no `published_day`, so `$nin` keeps them while `$gte`/`$lte` do not)."""
+                    window: Window | None = None) -> dict | None:
+    """The Chroma `where` for the sources and the publication bounds, strict (undated chunks have no
+    `published_day`, so `$gte`/`$lte` leave them out), and a window that keeps undated chunks."""
     clauses: list[dict] = []
     if sources:
         clauses.append({"source": {"$in": list(sources)}})
@@ -87,20 +117,9 @@ def metadata_filter(*, sources: Sequence[str] = (), since: date | None = None, u
         clauses.append({"published_day": {"$gte": day_number(since)}})
     if until:
         clauses.append({"published_day": {"$lte": day_number(until)}})
-    if excluded_days:
-        clauses.append({"published_day": {"$nin": list(excluded_days)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def excluded_days(days: Sequence[int], as_of: date, frame: TimeFrame) -> list[int]:
-    """Of the publication days in the index, those after `as_of` or outside the question's window."""
-    latest = day_number(as_of)
-    if frame.until:
-        latest = min(latest, day_number(frame.until))
-    earliest = day_number(frame.since) if frame.since else 0
-    return [d for d in days if not earliest <= d <= latest]
+    if window is not None:
+        clauses.append({"$or": [{"dated": False}, _all(window.inside())]})
+    return _all(clauses)
 
 
 @dataclass
@@ -191,6 +210,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self._sources: tuple[str, list[str]] | None = None  # (index revision, source names)
+        self._windows: tuple[str, dict[Window, bool]] = ("", {})  # (index revision, window: leaves any out)
 
     def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
                  k: int | None = None, mode: str | None = None) -> list[Passage]:
@@ -212,8 +232,9 @@ class Retriever:
         sources = source_names(filters.source, self.sources()) if filters.source else []
         if filters.source and not sources:
             return []
+        window = Window.of(as_of, frame)
         where = metadata_filter(sources=sources, since=filters.since, until=filters.until,
-                                excluded_days=excluded_days(self.index.published_days(), as_of, frame))
+                                window=window if self._leaves_out_any(window) else None)
         max_chunks = self.settings.passage_chunks
         reach = k * max_chunks  # enough chunks to fill k passages, however they merge
         ranked = self.rank(frame.query, where, mode, reach)
@@ -229,6 +250,17 @@ class Retriever:
         if self._sources is None or self._sources[0] != revision:
             self._sources = (revision, sorted({a.source for a in self.index.articles() if a.source}))
         return self._sources[1]
+
+    def _leaves_out_any(self, window: Window) -> bool:
+        """Whether some dated chunk lies outside the window, read once a revision of the index: most
+        questions are asked as of today about older news, and then filtering would only cost time."""
+        revision = self.index.revision()
+        if self._windows[0] != revision:
+            self._windows = (revision, {})
+        known = self._windows[1]
+        if window not in known:
+            known[window] = self.index.admits_any(window.outside())
+        return known[window]
 
     def rank(self, query: str, where: dict | None, mode: str, reach: int) -> list[tuple[str, float]]:
         """At least `reach` chunk ids (as many as there are) and their scores, best first: one
@@ -249,9 +281,23 @@ class Retriever:
         lexical = self.index.lexical()
         if where is None:
             return lexical.search(query, depth)
-        # Rank everything, then keep what the filter admits: the best admitted hits may lie deep.
-        admitted = self.index.ids(where)
-        return [(i, s) for i, s in lexical.search(query, len(lexical.ids)) if i in admitted][:depth]
+        # The best admitted hits may lie deep: search ever deeper until `depth` of them pass. A filter
+        # that admits few chunks is read whole; otherwise only the new hits are checked in Chroma.
+        few = self.index.ids_if_few(where)
+        if few == set():
+            return []
+        kept: list[tuple[str, float]] = []
+        checked: set[str] = set()
+        reach = depth
+        while True:
+            hits = lexical.search(query, reach)
+            new = [(i, s) for i, s in hits if i not in checked]
+            admitted = few if few is not None else self.index.admitted([i for i, _ in new], where)
+            kept += [(i, s) for i, s in new if i in admitted]
+            checked.update(i for i, _ in new)
+            if len(kept) >= depth or len(hits) < reach:
+                return sorted(kept, key=lambda hit: -hit[1])[:depth]
+            reach *= 4
 
     def _prefer_recent(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Fuse the ranking with a newest-first ranking of the same chunks (undated ones last)."""

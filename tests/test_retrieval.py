@@ -11,8 +11,8 @@ import pytest
 from app.documents import Filters
 from app.engine import Engine
 from app.index import StoredChunk
-from app.retrieval import (MODES, Retriever, confidence, excluded_days, fuse, merge_passages, merge_text,
-                           metadata_filter, reciprocal_rank_fusion, source_names)
+from app.retrieval import (MODES, Retriever, Window, confidence, fuse, merge_passages, merge_text, metadata_filter,
+                           reciprocal_rank_fusion, source_names)
 from app.timeframe import TimeFrame
 from eval.compare_retrieval import compare, missed
 from eval.dataset import Question
@@ -78,11 +78,15 @@ def test_fuse_puts_candidates_past_the_depth_after_the_fused_head():
 def test_metadata_filter():
     assert metadata_filter() is None
     assert metadata_filter(sources=["VOA"]) == {"source": {"$in": ["VOA"]}}
-    assert metadata_filter(since=date(2024, 1, 2), until=date(2024, 3, 4), excluded_days=[20240201]) == {"$and": [
-        {"published_day": {"$gte": 20240102}},
-        {"published_day": {"$lte": 20240304}},
-        {"published_day": {"$nin": [20240201]}},
-    ]}
+    assert metadata_filter(since=date(2024, 1, 2), until=date(2024, 3, 4), window=Window(20240201, 20240220)) == {
+        "$and": [
+            {"published_day": {"$gte": 20240102}},
+            {"published_day": {"$lte": 20240304}},
+            {"$or": [{"dated": False}, {"$and": [{"published_day": {"$gte": 20240201}},
+                                                 {"published_day": {"$lte": 20240220}}]}]},
+        ]}
+    assert metadata_filter(window=Window(None, 20240220)) == {
+        "$or": [{"dated": False}, {"published_day": {"$lte": 20240220}}]}
 
 
 def test_source_names_ignore_case_and_take_a_part_of_the_name():
@@ -94,13 +98,14 @@ def test_source_names_ignore_case_and_take_a_part_of_the_name():
     assert source_names("Nobody", known) == []
 
 
-def test_excluded_days_are_those_after_as_of_or_outside_the_question_window():
-    days = [20240101, 20240301, 20240315, 20240320, 20240401]
-    assert excluded_days(days, date(2024, 3, 20), TimeFrame()) == [20240401]
+def test_window_ends_at_as_of_or_the_question_window():
+    assert Window.of(date(2024, 3, 20), TimeFrame()) == Window(None, 20240320)
     march = TimeFrame(since=date(2024, 3, 1), until=date(2024, 3, 31))
-    assert excluded_days(days, date(2024, 3, 16), march) == [20240101, 20240320, 20240401]
-    assert excluded_days(days, date(2024, 12, 31), TimeFrame(until=date(2024, 2, 1))) == [
-        20240301, 20240315, 20240320, 20240401]
+    assert Window.of(date(2024, 3, 16), march) == Window(20240301, 20240316)
+    assert Window.of(date(2024, 12, 31), TimeFrame(until=date(2024, 2, 1))) == Window(None, 20240201)
+    assert Window(None, 20240201).outside() == {"published_day": {"$gt": 20240201}}
+    assert Window(20240301, 20240316).outside() == {"$or": [{"published_day": {"$lt": 20240301}},
+                                                            {"published_day": {"$gt": 20240316}}]}
 
 
 # -- merging neighbouring chunks
