@@ -8,7 +8,7 @@ from datetime import date
 from functools import cached_property
 
 from app.documents import Answer, Filters, Passage
-from app.embedding import Embedder
+from app.embedding import Embedder, embedding_label, make_embedder
 from app.index import Index, StoredArticle
 from app.retrieval import Retriever
 from app.settings import Settings
@@ -23,13 +23,11 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        s = self.settings
-        return Embedder(s.embedding_model, device=s.device, batch_size=s.embedding_batch_size,
-                        threads=s.embedding_threads)
+        return make_embedder(self.settings)
 
     @cached_property
     def index(self) -> Index:
-        return Index(self.settings, self.settings.embedding_model)
+        return Index(self.settings, embedding_label(self.settings))
 
     def add(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
         """Index files, folders, URLs and feeds; idempotent."""

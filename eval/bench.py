@@ -8,6 +8,7 @@ go to BENCHMARKS.md (tables and a plot) and, when asked, to JSON.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.embedding import Embedder
+from app.embedding import Embedder, make_embedder
 from app.settings import Settings
 from eval import bench_corpus, bench_ingest, bench_report, bench_scale
 from eval.bench_ingest import IngestRun, Timing, timed
@@ -72,11 +73,10 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
 
     log("loading the embedding model")
     with timed() as model_load:
-        embedder = Embedder(settings.embedding_model, settings.device, settings.embedding_batch_size,
-                            settings.embedding_threads)
+        embedder = make_embedder(settings)
         embedder.encode(["warm up"])
     results["model_load_s"] = model_load.wall
-    results["machine"] = machine()  # after the model load, which sets torch's threads
+    results["machine"] = machine(settings)
 
     synthetic = work / "synthetic"
     if "ingest" in options.parts or "levers" in options.parts:
@@ -110,12 +110,9 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
     return 0
 
 
-def machine() -> dict:
-    import os
-
-    import torch
-
-    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+def machine(settings: Settings) -> dict:
+    return {"cpus": os.cpu_count(), "embedding_backend": settings.embedding_backend,
+            "embedding_threads": settings.embedding_threads or os.cpu_count(), "python": platform.python_version(),
             "load_average": os.getloadavg()}
 
 
@@ -131,6 +128,10 @@ def _run_dict(run: IngestRun, raw: Timing | None = None) -> dict:
 def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions,
               results: dict) -> dict:
     """Per corpus: raw embedding, newsqa, the tutorial; then both indexes of the real corpus scored."""
+    import torch
+
+    # The tutorial's torch gets the threads newsqa's model gets: the same share of the machine.
+    torch.set_num_threads(settings.embedding_threads or os.cpu_count())
     log("loading the tutorial's HuggingFaceEmbeddings")
     with timed() as tutorial_load:
         embeddings = bench_ingest.tutorial_embeddings()
@@ -161,71 +162,72 @@ def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[
 def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path, synthetic: Path, count: int,
            questions) -> list[dict]:
     """Each lever's before and after: speed on `count` synthetic articles, quality on the real ones."""
-    from eval import bench_onnx
-
     sample = bench_corpus.read_articles(synthetic)[:count]
     texts = bench_ingest.chunk_texts(sample, settings, embedder)
     rows = []
 
-    log(f"levers: length-sorted against in-order batches ({len(texts)} chunks)")
-    in_order = bench_ingest.encode_raw(texts, embedder, sort_by_length=False)
-    sorted_ = bench_ingest.encode_raw(texts, embedder)
-    rows.append({"lever": "batching by length (raw encode)", "before": in_order.cpu, "after": sorted_.cpu,
-                 "unit": "CPU s"})
+    def variant(**changes) -> tuple[Settings, Embedder]:
+        changed = settings.model_copy(update=changes)
+        other = make_embedder(changed)
+        other.encode(["warm up"])
+        return changed, other
 
-    rows += thread_rows(embedder, texts, [q.question for q in questions[:40]])
+    def scored(label: str, variant_settings: Settings, variant_embedder: Embedder) -> dict:
+        run, engine = bench_ingest.ingest_ours(
+            real_folder, variant_settings.model_copy(update={"index": work / f"lever-{label}"}), variant_embedder)
+        return {"cpu_s": run.time.cpu, "chunks": run.chunks,
+                **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions)}
+
+    log("levers: the torch backend's batching")
+    torch_settings, torch_embedder = variant(embedding_backend="torch")
+    in_order = bench_ingest.encode_raw(texts, torch_embedder, sort_by_length=False)
+    by_length = bench_ingest.encode_raw(texts, torch_embedder)
+    rows.append({"lever": "torch: batching by length (raw encode)", "before": in_order.cpu, "after": by_length.cpu,
+                 "unit": "CPU s"})
+    _, large = variant(embedding_backend="torch", embedding_batch_size=64)
+    rows.append({"lever": f"torch: batches of {torch_embedder.batch_size} instead of 64 (raw encode)",
+                 "before": bench_ingest.encode_raw(texts, large).cpu, "after": by_length.cpu, "unit": "CPU s"})
+
+    rows += thread_rows(settings, texts, [q.question for q in questions[:40]])
 
     log("levers: no overlap between chunks")
     no_overlap = settings.model_copy(update={"chunk_overlap_tokens": 0})
     fewer = bench_ingest.chunk_texts(sample, no_overlap, embedder)
-    scored = {}
-    for label, variant in (("overlap", settings), ("no overlap", no_overlap)):
-        run, engine = bench_ingest.ingest_ours(real_folder, variant.model_copy(update={"index": work / f"lever-{label}"}),
-                                               embedder)
-        scored[label] = {"cpu_s": run.time.cpu, "chunks": run.chunks,
-                         **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions)}
     rows.append({"lever": "no overlap (chunk_overlap_tokens 40 -> 0)", "before": len(texts), "after": len(fewer),
-                 "unit": "chunks", "quality": scored})
+                 "unit": "chunks", "quality": {"overlap": scored("overlap", settings, embedder),
+                                               "no overlap": scored("no-overlap", no_overlap, embedder)}})
 
-    log("levers: ONNX int8")
+    log("levers: the ONNX int8 backend against torch")
     with timed() as export:
-        onnx_file = bench_onnx.export_int8(embedder, work / "onnx")
-    onnx = bench_onnx.OnnxEmbedder(embedder, onnx_file)
-    onnx.encode(["warm up"])
-    int8 = bench_ingest.encode_raw(texts, onnx)
-    agreement = bench_ingest.embedding_agreement(embedder.encode(texts[:256]), onnx.encode(texts[:256]))
-    run, engine = bench_ingest.ingest_ours(real_folder, settings.model_copy(update={"index": work / "lever-onnx"}), onnx)
-    rows.append({"lever": "ONNX int8 (raw encode)", "before": sorted_.cpu, "after": int8.cpu, "unit": "CPU s",
-                 "export_s": export.wall, "cosine_to_torch": agreement,
-                 "quality": {"overlap": scored["overlap"],
-                             "onnx int8": {"cpu_s": run.time.cpu, "chunks": run.chunks,
-                                           **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine),
-                                                                            questions)}}})
+        variant(model_cache=work / "models")  # into a fresh cache: the one-off export, timed
+    rows.append({"lever": "ONNX int8 backend instead of torch (raw encode)",
+                 "before": by_length.cpu, "after": bench_ingest.encode_raw(texts, embedder).cpu, "unit": "CPU s",
+                 "export_s": export.wall,
+                 "cosine_to_torch": bench_ingest.embedding_agreement(torch_embedder.encode(texts[:256]),
+                                                                     embedder.encode(texts[:256])),
+                 "quality": {"torch": scored("torch", torch_settings, torch_embedder),
+                             settings.embedding_backend: scored("default", settings, embedder)}})
     return rows
 
 
-def thread_rows(embedder: Embedder, texts: list[str], questions: list[str]) -> list[dict]:
-    """torch's default threads (one a core) against the one thread newsqa sets, in wall time: on a
-    busy machine threads that wait on each other can cost more than they bring."""
-    import os
-
-    import torch
-
+def thread_rows(settings: Settings, texts: list[str], questions: list[str]) -> list[dict]:
+    """One thread for the embedding model against one a core, in wall time: on a busy machine threads
+    that wait on each other can cost more than they bring."""
     figures = {}
     for threads in (os.cpu_count(), 1):
-        log(f"levers: {threads} torch thread(s)")
-        torch.set_num_threads(threads)
+        log(f"levers: {threads} embedding thread(s)")
+        embedder = make_embedder(settings.model_copy(update={"embedding_threads": threads}))
+        embedder.encode(["warm up"])
         single = []
         for question in questions:
             with timed() as spent:
                 embedder.encode([question])
             single.append(spent.wall * 1000)
         figures[threads] = (bench_ingest.encode_raw(texts, embedder).wall, float(np.percentile(single, 50)))
-    torch.set_num_threads(embedder.threads or os.cpu_count())
     many = os.cpu_count()
-    return [{"lever": f"1 torch thread instead of {many} (raw encode, wall)", "before": figures[many][0],
+    return [{"lever": f"1 embedding thread instead of {many} (raw encode, wall)", "before": figures[many][0],
              "after": figures[1][0], "unit": "s"},
-            {"lever": f"1 torch thread instead of {many} (one question, p50)", "before": figures[many][1],
+            {"lever": f"1 embedding thread instead of {many} (one question, p50)", "before": figures[many][1],
              "after": figures[1][1], "unit": "ms"}]
 
 

@@ -20,7 +20,8 @@ def _f(value: float | None, digits: int = 1) -> str:
 def write(results: dict, out: Path, plot: Path) -> None:
     lines = ["# Benchmarks", "",
              f"One run of `{results['command']}`, started {results['started']}, {results['seconds'] / 60:.0f} min; "
-             f"{results['machine']['cpus']} CPUs (torch threads {results['machine']['torch_threads']}), load average "
+             f"{results['machine']['cpus']} CPUs; embedding backend {results['machine']['embedding_backend']} on "
+             f"{results['machine']['embedding_threads']} thread(s), and the tutorial's torch on as many; load average "
              f"at the start {', '.join(f'{x:.1f}' for x in results['machine']['load_average'])}. "
              "Every figure of a table comes from this one run; compare them as ratios. Wall time counts "
              "what a user waits; CPU time (all threads of the process) is the steadier figure on a shared machine.",

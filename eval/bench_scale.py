@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.embedding import embedding_label
 from app.index import Index
 from app.settings import Settings
 from eval.bench_corpus import SyntheticChunks
@@ -51,7 +52,7 @@ def sweep(settings: Settings, sizes: list[int], source: SyntheticChunks, questio
           budget_seconds: float, log) -> tuple[list[SizePoint], str]:
     """Grow one index through `sizes`, measuring at each; stops before a size whose build would take
     longer than `budget_seconds` at the rate seen so far. Returns the points and why it stopped early."""
-    index = Index(settings, settings.embedding_model)
+    index = Index(settings, embedding_label(settings))
     points: list[SizePoint] = []
     rate = None  # chunks a second, from the last build
     for size in sizes:

@@ -1,7 +1,7 @@
 """Indexes of an eval set's own articles, kept apart from the user's index.
 
 Each lives in Settings.eval_cache under a key made of the folder's content and the settings that
-shape an index (embedding model, chunk sizes), so a second run on the same folder reuses it and an
+shape an index (embedding model and backend, chunk sizes), so a second run on the same folder reuses it and an
 edited article or another model gets a fresh one. A `complete` marker is written only after an
 ingest without failures; an index without it is brought up to date again (ingest is idempotent).
 """
@@ -12,6 +12,7 @@ import hashlib
 import sys
 from pathlib import Path
 
+from app.embedding import embedding_label
 from app.engine import Engine
 from app.settings import Settings
 
@@ -21,7 +22,7 @@ COMPLETE_MARKER = "complete"
 def fingerprint(folder: Path, settings: Settings) -> str:
     """A digest of every file under `folder` (relative path and bytes) and the index-shaping settings."""
     digest = hashlib.sha256()
-    digest.update(f"{settings.embedding_model}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
+    digest.update(f"{embedding_label(settings)}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())

@@ -64,7 +64,7 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
                                            "peak_rss_mb": 900.0, "open_and_first_answer_s": 4.0, "questions": 5}}
     results = {
         "command": "newsqa bench X", "started": "today", "seconds": 60,
-        "machine": {"cpus": 2, "torch_threads": 2, "load_average": (1.0, 1.0, 1.0)}, "model_load_s": 2.0,
+        "machine": {"cpus": 2, "embedding_backend": "onnx-int8", "embedding_threads": 1, "load_average": (1.0, 1.0, 1.0)}, "model_load_s": 2.0,
         "tutorial_model_load_s": 2.5,
         "ingest": {"corpora": {"real": [_ingest_row("raw", 10, 20, 50, None), _ingest_row("newsqa", 10.5, 21, 50, (10, 20)),
                                         _ingest_row("LangChain tutorial", 40, 80, 60, (10, 20))]},
@@ -127,21 +127,6 @@ def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_onnx_int8_vectors_agree_with_the_model(tmp_path: Path):
-    from app.embedding import Embedder
-    from eval.bench_ingest import embedding_agreement
-    from eval.bench_onnx import OnnxEmbedder, export_int8
-
-    embedder = Embedder("all-MiniLM-L6-v2")
-    onnx = OnnxEmbedder(embedder, export_int8(embedder, tmp_path / "onnx"))
-    texts = SENTENCES[:10] + ["A much longer text about a ferry that " * 20]
-    vectors = onnx.encode(texts)
-    assert vectors.shape == (11, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedding_agreement(embedder.encode(texts), vectors) > 0.9
-    assert onnx.window == embedder.window
-
-
-@pytest.mark.slow
 def test_bench_command_end_to_end(tmp_path: Path):
     if not QUAIL.exists():
         pytest.skip("quail_news dataset not found")
@@ -159,18 +144,3 @@ def test_bench_command_end_to_end(tmp_path: Path):
     assert results["chat"]["first_answer_s"] >= results["chat"]["port_open_s"] > 0
     assert "## Ingestion" in out.read_text() and plot.exists()
     assert not (tmp_path / "user-index").exists()  # the user's index is never touched
-
-
-@pytest.mark.slow
-def test_the_embedding_model_runs_on_the_threads_it_is_given(tmp_path: Path):
-    import torch
-
-    from app.engine import Engine
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)  # as torch starts on a 2-core machine
-    try:
-        Engine(Settings(index=tmp_path / "index", embedding_threads=1)).embedder.encode(["one thread"])
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.documents import Article
-from app.embedding import Embedder
+from app.embedding import Embedder, load_sentence_transformer, make_embedder
 from app.sentences import split_sentences
 from app.settings import Settings
 from ingest.chunking import chunk_article, chunk_header
@@ -105,8 +105,13 @@ def test_header_carries_title_and_date():
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
-    settings = Settings()
-    return Embedder(settings.embedding_model)
+    return make_embedder(Settings())
+
+
+@pytest.fixture(scope="module")
+def model_tokenizer():
+    """The model's tokenizer as sentence-transformers loads it: an independent count to check against."""
+    return load_sentence_transformer(Settings().embedding_model).tokenizer
 
 
 def real_articles() -> list[Article]:
@@ -117,7 +122,7 @@ def real_articles() -> list[Article]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(200, 40), (254, 40), (1000, 0)])
-def test_no_embedded_text_is_cut_off_by_the_model(embedder, max_tokens, overlap):
+def test_no_embedded_text_is_cut_off_by_the_model(embedder, model_tokenizer, max_tokens, overlap):
     articles = real_articles()
     assert len(articles) >= 10
     budget = min(max_tokens, embedder.window - 2)  # what the pipeline passes
@@ -125,20 +130,20 @@ def test_no_embedded_text_is_cut_off_by_the_model(embedder, max_tokens, overlap)
         chunks = chunk_article(art, embedder.count_tokens, budget, overlap)
         assert chunks, art.title
         assert_well_formed(chunks, art)
-        with_specials = embedder.tokenizer([c.embed_text for c in chunks], truncation=False)["input_ids"]
+        with_specials = model_tokenizer([c.embed_text for c in chunks], truncation=False)["input_ids"]
         assert max(len(ids) for ids in with_specials) <= min(budget + 2, embedder.window), art.title
         if overlap:
             assert all(b.start < a.end for a, b in zip(chunks, chunks[1:])), art.title
 
 
 @pytest.mark.slow
-def test_run_on_text_without_sentence_ends_fits_the_window(embedder):
+def test_run_on_text_without_sentence_ends_fits_the_window(embedder, model_tokenizer):
     # Word pieces, not words: long numbers and rare words count several pieces each.
     art = article(" ".join(f"Zwischenergebnis{n}x{n * 7919}" for n in range(600)), title="Tabelle")
     chunks = chunk_article(art, embedder.count_tokens, embedder.window - 2, 40)
     assert len(chunks) > 1
     assert_well_formed(chunks, art)
-    sizes = [len(ids) for ids in embedder.tokenizer([c.embed_text for c in chunks])["input_ids"]]
+    sizes = [len(ids) for ids in model_tokenizer([c.embed_text for c in chunks])["input_ids"]]
     assert max(sizes) <= embedder.window
 
 

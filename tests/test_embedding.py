@@ -1,0 +1,116 @@
+"""The two embedding backends: the int8 ONNX export against sentence-transformers on torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.embedding import TorchEmbedder, make_embedder
+from app.engine import Engine
+from app.settings import Settings
+from conftest import ROOT, SEEDS
+
+TEXTS = [
+    "Where will the talks with the U.S. take place?",
+    "Russian and American negotiators are to meet in Geneva next month.",
+    "The ferry timetable changes on Monday.",
+    "Shares fell sharply after the central bank raised interest rates for the third time this year.",
+    "A much longer text about a harbour and its ferries, which runs past the model's window. " * 30,
+]
+
+
+@pytest.fixture(scope="module")
+def onnx():
+    return make_embedder(Settings())
+
+
+@pytest.fixture(scope="module")
+def torch_embedder():
+    return make_embedder(Settings(embedding_backend="torch"))
+
+
+@pytest.mark.slow
+def test_onnx_vectors_agree_with_torch(onnx, torch_embedder):
+    ours, exact = onnx.encode(TEXTS), torch_embedder.encode(TEXTS)
+    assert ours.shape == exact.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(ours * exact, axis=1)
+    assert cosines.min() > 0.97, cosines
+    # Agreement that matters for retrieval: every text is still nearest to its own torch vector.
+    assert list(np.argmax(ours @ exact.T, axis=1)) == list(range(len(TEXTS)))
+
+
+@pytest.mark.slow
+def test_onnx_counts_tokens_and_reads_the_window_as_the_model_does(onnx, torch_embedder):
+    assert onnx.window == torch_embedder.window == 256
+    assert onnx.dimension == torch_embedder.dimension == 384
+    assert onnx.count_tokens(TEXTS) == torch_embedder.count_tokens(TEXTS)
+    assert onnx.count_tokens(TEXTS)[-1] > 256  # counting is not cut at the window
+    # ...and encoding still is: a text past the window gets the vector of its first 256 word pieces.
+    cut = onnx.encode([TEXTS[-1], TEXTS[-1] + " Completely different closing words about rockets."])
+    assert np.allclose(cut[0], cut[1], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_vector_does_not_depend_on_the_texts_encoded_with_it(onnx):
+    together = onnx.encode(TEXTS * 3)
+    alone = np.stack([onnx.encode([text])[0] for text in TEXTS])
+    assert np.allclose(together, np.tile(alone, (3, 1)), atol=1e-6)  # companions do not shift a vector
+    assert onnx.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_the_export_is_made_once_and_then_loads_without_torch(tmp_path: Path):
+    cache = tmp_path / "models"
+    make_embedder(Settings(model_cache=cache)).encode(["first use exports the model"])
+    assert [p.name for p in cache.iterdir()] and not list(cache.glob("*.partial"))
+    script = ("import sys; from pathlib import Path; from app.settings import Settings; "
+              "from app.embedding import make_embedder; "
+              f"v = make_embedder(Settings(model_cache=Path({str(cache)!r}))).encode(['hello']); "
+              "print(v.shape, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "(1, 384) False"
+    assert "preparing" not in done.stderr  # no second export
+
+
+@pytest.mark.slow
+def test_a_failed_export_leaves_nothing_behind(tmp_path: Path, monkeypatch):
+    import onnxruntime.quantization
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", fail)
+    cache = tmp_path / "models"
+    with pytest.raises(RuntimeError, match="disk full"):
+        make_embedder(Settings(model_cache=cache)).encode(["x"])
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_each_backend_runs_on_the_threads_it_is_given():
+    import torch
+
+    onnx = make_embedder(Settings(embedding_threads=1))
+    onnx.encode(["one thread"])
+    assert onnx._session.get_session_options().intra_op_num_threads == 1
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as torch starts on a 2-core machine
+    try:
+        TorchEmbedder("all-MiniLM-L6-v2", "cpu", 8, threads=1).encode(["one thread"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_an_index_refuses_vectors_of_another_backend(tmp_path: Path):
+    built = Engine(Settings(index=tmp_path / "index", embedding_backend="torch"))
+    assert built.add([str(SEEDS)], progress=False).ok
+    with pytest.raises(RuntimeError, match="NEWSQA_EMBEDDING_BACKEND"):
+        Engine(Settings(index=tmp_path / "index")).retrieve("Where will the talks take place?")
