@@ -121,14 +121,16 @@ class Index:
         stored_model = (self._collection.metadata or {}).get("embedding_model")
         if stored_model and stored_model != embedding_model:
             raise RuntimeError(f"the index at {settings.index} was built with embedding model {stored_model!r}, "
-                               f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION")
+                               f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION, or the settings "
+                               "it was built with (NEWSQA_EMBEDDING_MODEL, NEWSQA_EMBEDDING_BACKEND)")
         self._embedding_model = embedding_model
         # A server's collection is shared by many machines; each keeps its lexical cache locally.
         where = settings.index / "lexical" / (short_hash(settings.chroma_url) if settings.chroma_url else "local")
         self._lexical_folder = where / settings.collection
         self._lexical: LexicalIndex | None = None
         self._revision: tuple[float, str] | None = None  # (when read, revision)
-        self._published_days: tuple[str, list[int]] | None = None  # (revision, days)
+        # Also the most ids or values any one request names: SQLite refuses a statement with more than
+        # 32,766 variables, and Chroma turns a listed id, a listed value or a returned record into one.
         self._batch = self._client.get_max_batch_size()
 
     # -- revision: bumped around every write, so readers can tell the collection has changed

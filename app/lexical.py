@@ -11,17 +11,22 @@ import json
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 _STEMMER = Stemmer.Stemmer("english")
 # Texts tokenised at a time while building: enough to keep the tokeniser busy, few enough that a
 # page of texts is small beside the index itself.
 BUILD_PAGE = 5000
+# Shorter terms are not corrected: one typo away from a short word lies another real word.
+SHORTEST_CORRECTED = 4
 
 
 def tokenize(texts: list[str], *, as_ids: bool):
@@ -53,15 +58,35 @@ class LexicalIndex:
         bm25.index((token_ids, vocabulary), show_progress=False)
         return cls(revision, ids, bm25)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Chunk ids and BM25 scores, best first; chunks sharing no term with the query are left out."""
+    def search(self, query: str | list[str], k: int) -> list[tuple[str, float]]:
+        """Chunk ids and BM25 scores for a query (text, or terms as `tokenize` makes them), best
+        first; chunks sharing no term with the query are left out."""
         if self.bm25 is None or k <= 0:
             return []
-        tokens = tokenize([query], as_ids=False)
-        if not tokens[0]:
+        terms = tokenize([query], as_ids=False)[0] if isinstance(query, str) else query
+        if not terms:
             return []
-        documents, scores = self.bm25.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        documents, scores = self.bm25.retrieve([terms], k=min(k, len(self.ids)), show_progress=False, n_threads=1)
         return [(self.ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
+
+    @cached_property
+    def _terms(self) -> list[str]:
+        return list(self.bm25.vocab_dict) if self.bm25 is not None else []
+
+    def corrected(self, query: str) -> list[str] | None:
+        """The query's terms with each one the index lacks replaced by an indexed term one typo away
+        (a letter added, dropped, changed, or two neighbours swapped: most misspellings), or None
+        when no term was replaced."""
+        if self.bm25 is None:
+            return None
+        terms, changed = tokenize([query], as_ids=False)[0], False
+        for n, term in enumerate(terms):
+            if term in self.bm25.vocab_dict or len(term) < SHORTEST_CORRECTED:
+                continue
+            match = process.extractOne(term, self._terms, scorer=OSA.distance, score_cutoff=1)
+            if match:
+                terms[n], changed = match[0], True
+        return terms if changed else None
 
     def save(self, folder: Path) -> None:
         """Written beside the target and swapped in, so a crash leaves the old copy or none, never half."""

@@ -1,5 +1,7 @@
 """Hybrid retrieval: embedding and BM25 candidates, fused by reciprocal rank (each side weighted by
-its confidence on the question), filtered by date and source.
+its confidence on the question), filtered by date and source. When the question holds a word the
+index lacks but one typo away from one it holds ("Masschusetts"), BM25 candidates for the corrected
+question join as a third side.
 
 Both sides see the same Chroma `where` filter: the embedding search pushes it down into Chroma, and
 BM25 hits are kept only when Chroma admits their ids under it. The filter names date bounds, never
@@ -52,19 +54,21 @@ def confidence(scored: Sequence[tuple[str, float]], rank: int = CONFIDENCE_RANK)
 
 
 def fuse(dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]], *, depth: int, rrf_k: float,
-         lexical_weight: float) -> list[tuple[str, float]]:
+         lexical_weight: float, corrected: Sequence[tuple[str, float]] = ()) -> list[tuple[str, float]]:
     """Embedding and BM25 candidates (id, score; best first) into one ranking.
 
     The first `depth` of each side are fused by reciprocal rank, each side weighted by its
     confidence on this query: a BM25 ranking that matched only common words is flat, and then the
-    embeddings lead. Deeper candidates (there when many passages are asked for) follow in their own
-    fused order, never above those."""
-    weights = [confidence(dense), lexical_weight * confidence(lexical)]
-    dense_ids, lexical_ids = [i for i, _ in dense], [i for i, _ in lexical]
-    head = reciprocal_rank_fusion([dense_ids[:depth], lexical_ids[:depth]], weights, rrf_k)
+    embeddings lead. `corrected`, BM25 candidates for the query with its typos corrected, joins as
+    a third side weighted like BM25: beside the query as typed, not instead of it, since a
+    "correction" of a word the articles just do not use is a guess. Deeper candidates (there when
+    many passages are asked for) follow in their own fused order, never above those."""
+    weights = [confidence(dense), lexical_weight * confidence(lexical), lexical_weight * confidence(corrected)]
+    rankings = [[i for i, _ in side] for side in (dense, lexical, corrected)]
+    head = reciprocal_rank_fusion([ranking[:depth] for ranking in rankings], weights, rrf_k)
     taken = {i for i, _ in head}
     floor = head[-1][1] if head else 0.0
-    tail = [(i, min(score, floor)) for i, score in reciprocal_rank_fusion([dense_ids, lexical_ids], weights, rrf_k)
+    tail = [(i, min(score, floor)) for i, score in reciprocal_rank_fusion(rankings, weights, rrf_k)
             if i not in taken]
     return head + tail
 
@@ -271,13 +275,15 @@ class Retriever:
         if mode == "lexical":
             return self._lexical(query, depth, where)
         settings = self.settings
+        corrected = self.index.lexical().corrected(query)
         return fuse(self._dense(query, depth, where), self._lexical(query, depth, where),
-                    depth=settings.retrieval_depth, rrf_k=settings.rrf_k, lexical_weight=settings.lexical_weight)
+                    depth=settings.retrieval_depth, rrf_k=settings.rrf_k, lexical_weight=settings.lexical_weight,
+                    corrected=self._lexical(corrected, depth, where) if corrected else ())
 
     def _dense(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
         return self.index.dense(self.embedder.encode([query])[0], depth, where)
 
-    def _lexical(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
+    def _lexical(self, query: str | list[str], depth: int, where: dict | None) -> list[tuple[str, float]]:
         lexical = self.index.lexical()
         if where is None:
             return lexical.search(query, depth)

@@ -1,9 +1,10 @@
 """Indexes of an eval set's own articles, kept apart from the user's index.
 
 Each lives in Settings.eval_cache under a key made of the folder's content and the settings that
-shape an index (embedding model and backend, chunk sizes), so a second run on the same folder reuses it and an
-edited article or another model gets a fresh one. A `complete` marker is written only after an
-ingest without failures; an index without it is brought up to date again (ingest is idempotent).
+shape an index (embedding model and backend, chunk sizes) and the code that builds one, so a second
+run on the same folder reuses it and an edited article, another model or changed chunking code gets a
+fresh one. A `complete` marker is written only after an ingest without failures; an index without it
+is brought up to date again (ingest is idempotent).
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from app.engine import Engine
 from app.settings import Settings
 
 COMPLETE_MARKER = "complete"
+ROOT = Path(__file__).resolve().parent.parent
+# The code that decides what an index holds (reading, chunking, embedding, metadata): a change to
+# it must not be measured on an index the old code built.
+INDEX_CODE = (*sorted((ROOT / "ingest").glob("*.py")), ROOT / "app" / "index.py", ROOT / "app" / "embedding.py",
+              ROOT / "app" / "onnx_model.py", ROOT / "app" / "sentences.py")
 
 
 def fingerprint(folder: Path, settings: Settings) -> str:
-    """A digest of every file under `folder` (relative path and bytes) and the index-shaping settings."""
+    """A digest of every file under `folder` (relative path and bytes), the index-shaping settings
+    and the code that builds an index."""
     digest = hashlib.sha256()
     digest.update(f"{embedding_label(settings)}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
+    for code in INDEX_CODE:
+        digest.update(code.read_bytes())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())

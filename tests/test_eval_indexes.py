@@ -27,3 +27,19 @@ def test_fingerprint_follows_content_names_and_index_settings(tmp_path):
     assert fingerprint(folder, settings.model_copy(update={"chunk_tokens": 100})) != edited
     assert fingerprint(folder, settings.model_copy(update={"embedding_model": "/models/other"})) != edited
     assert fingerprint(folder, settings.model_copy(update={"llm": "extractive"})) == edited  # answers only
+    assert fingerprint(folder, settings.model_copy(update={"embedding_backend": "torch"})) != edited
+
+
+def test_fingerprint_follows_the_code_that_builds_an_index(tmp_path, monkeypatch):
+    from eval import indexes
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.md").write_text("first")
+    settings = Settings(index=tmp_path / "index")
+    key = fingerprint(folder, settings)
+    chunking = tmp_path / "chunking.py"
+    chunking.write_text("# another way to chunk")
+    monkeypatch.setattr(indexes, "INDEX_CODE", (*indexes.INDEX_CODE[:-1], chunking))
+    assert fingerprint(folder, settings) != key
+    assert any(p.name == "chunking.py" for p in indexes.INDEX_CODE[:-1])

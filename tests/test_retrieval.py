@@ -62,6 +62,17 @@ def test_fuse_lets_the_surer_side_lead():
     assert fuse(sure, [("t1", 9.0), ("t2", 1.0)], depth=3, rrf_k=5, lexical_weight=2.0)[0][0] == "t1"
 
 
+def test_fuse_adds_the_typo_corrected_ranking_beside_the_query_as_typed():
+    dense = [("a", 0.9), ("b", 0.5), ("c", 0.4)]
+    typed = [("b", 2.0), ("a", 1.9)]  # the misspelt name matched nothing: only common words count
+    corrected = [("c", 9.0), ("b", 1.0)]  # the corrected name finds the chunk that holds it
+    plain = fuse(dense, typed, depth=3, rrf_k=5, lexical_weight=2.0)
+    with_correction = fuse(dense, typed, depth=3, rrf_k=5, lexical_weight=2.0, corrected=corrected)
+    assert [i for i, _ in plain][0] != "c" and [i for i, _ in with_correction][0] == "c"
+    # No correction: the same fusion as before, to the score.
+    assert fuse(dense, typed, depth=3, rrf_k=5, lexical_weight=2.0, corrected=()) == plain
+
+
 def test_fuse_puts_candidates_past_the_depth_after_the_fused_head():
     dense = [("a", 0.9), ("b", 0.5), ("deep-both", 0.4)]
     lexical = [("c", 5.0), ("d", 1.0), ("deep-both", 0.5)]
