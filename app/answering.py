@@ -79,7 +79,7 @@ def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (
     if backend is not None and failure is None and passages:
         text = ""
         try:
-            for delta in backend.stream(standalone, passages):
+            for delta in backend.stream(standalone, passages, as_of):
                 text += delta
                 yield text
             if not text.strip():

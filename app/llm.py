@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -81,21 +82,22 @@ class LLMBackend:
     def prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return count_message_tokens(messages, self.count_tokens)
 
-    def answer_messages(self, question: str, passages: Sequence[Passage]) -> list[BaseMessage]:
+    def answer_messages(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> list[BaseMessage]:
         return load_template("answer").format_messages(
-            question=question.strip(), passages=passage_block(passages), refusal=REFUSAL
+            question=question.strip(), passages=passage_block(passages), refusal=REFUSAL,
+            as_of=(as_of or date.today()).isoformat(),
         )
 
     def condense_messages(self, question: str, history: Sequence[tuple[str, str]]) -> list[BaseMessage]:
         return load_template("condense").format_messages(question=question.strip(), history=conversation_block(history))
 
-    def fit_passages(self, question: str, passages: Sequence[Passage]) -> list[Passage]:
+    def fit_passages(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> list[Passage]:
         """The best-ranked passages whose prompt fits the window: the lowest-ranked are dropped
         whole, never cut. The answer's [n] markers number this list."""
         with self._errors():
             kept = longest_fitting_prefix(
                 len(passages),
-                lambda n: self.prompt_tokens(self.answer_messages(question, passages[:n])) <= self.prompt_budget,
+                lambda n: self.prompt_tokens(self.answer_messages(question, passages[:n], as_of)) <= self.prompt_budget,
             )
         if passages and not kept:
             raise LLMError(f"{self.name}: not even one passage fits the model's context window "
@@ -123,14 +125,15 @@ class LLMBackend:
         self._check(standalone)
         return standalone
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        """The answer as text deltas, built from `fit_passages(question, passages)` and citing them
-        as [1], [2]; exactly REFUSAL when they do not hold the answer. An LLMError may come after
-        some deltas (a server that stops, an answer that turns out empty or garbled)."""
+    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str]:
+        """The answer as text deltas, built from `fit_passages(question, passages, as_of)` and citing
+        them as [1], [2]; exactly REFUSAL when they do not hold the answer. `as_of` (default today) is
+        the date the question's time words are read from. An LLMError may come after some deltas (a
+        server that stops, an answer that turns out empty or garbled)."""
         if not passages:
             yield REFUSAL
             return
-        messages = self.answer_messages(question, self.fit_passages(question, passages))
+        messages = self.answer_messages(question, self.fit_passages(question, passages, as_of), as_of)
         produced = []
         with self._errors():
             for delta in self._chain.stream(messages):

@@ -71,7 +71,7 @@ class FakeBackend:
             raise self.condense_error
         return self.condensed
 
-    def stream(self, question: str, passages) -> Iterator[str]:
+    def stream(self, question: str, passages, as_of=None) -> Iterator[str]:
         self.streamed.append(question)
         for number, piece in enumerate(self.pieces):
             if number == self.fail_after:

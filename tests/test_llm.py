@@ -69,6 +69,15 @@ def test_stream_delivers_the_answer_in_pieces_from_a_prompt_of_numbered_passages
         assert p.text in user.content
 
 
+def test_the_prompt_gives_the_as_of_date_the_question_is_read_from():
+    backend, recorder = fake_backend("Geneva [1].", "Geneva [1].")
+    list(backend.stream("Where are the talks next week?", PASSAGES, as_of=date(2024, 10, 5)))
+    list(backend.stream("Where are the talks next week?", PASSAGES))
+    (asked_then, _), (asked_today, _) = recorder.calls
+    assert "asked as of 2024-10-05" in asked_then.content
+    assert f"asked as of {date.today().isoformat()}" in asked_today.content
+
+
 def test_lowest_ranked_passages_are_dropped_whole_to_fit_the_window():
     probe, _ = fake_backend()
     sizes = [probe.prompt_tokens(probe.answer_messages("Where?", PASSAGES[:n])) for n in (1, 2, 3)]

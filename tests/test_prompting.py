@@ -42,7 +42,7 @@ def test_template_without_role_lines_is_refused(text):
 
 
 def test_shipped_templates_take_the_values_the_chains_fill():
-    assert set(load_template("answer").input_variables) == {"passages", "question", "refusal"}
+    assert set(load_template("answer").input_variables) == {"as_of", "passages", "question", "refusal"}
     assert set(load_template("condense").input_variables) == {"history", "question"}
 
 
