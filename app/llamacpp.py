@@ -9,9 +9,11 @@ prompt can be fitted to the window exactly.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
@@ -19,11 +21,35 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 
+class Deadline:
+    """A logits processor that ends a generation running past `seconds`: llama.cpp calls it before
+    every token (reading the prompt is not cut). Past the deadline only the end-of-text token can
+    come, and `check` raises; raising in here would be lost in llama.cpp's C callback."""
+
+    def __init__(self, seconds: float, end_token: int):
+        self.seconds = seconds
+        self.end_token = end_token
+        self.until = time.monotonic() + seconds
+        self.passed = False
+
+    def __call__(self, input_ids, scores):
+        if time.monotonic() > self.until:
+            self.passed = True
+            scores[:] = -np.inf
+            scores[self.end_token] = 0.0
+        return scores
+
+    def check(self) -> None:
+        if self.passed:
+            raise TimeoutError(f"no answer within {self.seconds:g} s")
+
+
 class ChatLlamaCpp(BaseChatModel):
     model_path: str
     n_ctx: int = 4096
     temperature: float = 0.0
     max_tokens: int = 512
+    timeout: float | None = None  # seconds a generation may take; None: no limit
 
     _llama: Any = PrivateAttr(default=None)
     _loading: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -48,14 +74,19 @@ class ChatLlamaCpp(BaseChatModel):
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def _complete(self, messages: list[BaseMessage], stop: list[str] | None, stream: bool):
-        """Call with `_generating` held."""
+        """The completion (or its stream) and the deadline to check once it is read; call with
+        `_generating` held."""
+        from llama_cpp import LogitsProcessorList
+
+        deadline = Deadline(self.timeout or float("inf"), self.llama.token_eos())
         return self.llama.create_chat_completion(
             messages=convert_to_openai_messages(messages),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stop=stop or [],
             stream=stream,
-        )
+            logits_processor=LogitsProcessorList([deadline]),
+        ), deadline
 
     def _generate(
         self,
@@ -65,7 +96,8 @@ class ChatLlamaCpp(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         with self._generating:
-            response = self._complete(messages, stop, stream=False)
+            response, deadline = self._complete(messages, stop, stream=False)
+        deadline.check()
         text = response["choices"][0]["message"].get("content") or ""
         usage = response["usage"]
         message = AIMessage(content=text, usage_metadata={
@@ -83,7 +115,8 @@ class ChatLlamaCpp(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         with self._generating:
-            for part in self._complete(messages, stop, stream=True):
+            parts, deadline = self._complete(messages, stop, stream=True)
+            for part in parts:
                 text = part["choices"][0]["delta"].get("content")
                 if not text:
                     continue
@@ -91,3 +124,4 @@ class ChatLlamaCpp(BaseChatModel):
                 if run_manager:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
+            deadline.check()

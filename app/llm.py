@@ -261,8 +261,7 @@ def openai_backend(settings: Settings, model: str) -> LLMBackend:
 
 
 def llamacpp_backend(settings: Settings, path: str) -> LLMBackend:
-    """llama.cpp in this process; the model loads on first use. No timeout applies: there is no
-    server to wait for."""
+    """llama.cpp in this process; the model loads on first use. The timeout bounds each generation."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise LLMError("llamacpp: llama-cpp-python is not installed: pip install 'newsqa[llamacpp]' "
                        "(or make install-llamacpp)")
@@ -272,6 +271,8 @@ def llamacpp_backend(settings: Settings, path: str) -> LLMBackend:
     from app.llamacpp import ChatLlamaCpp
 
     chat = ChatLlamaCpp(model_path=str(model_path), n_ctx=settings.llm_context_tokens,
-                        temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens)
+                        temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
+                        timeout=settings.llm_timeout)
     return LLMBackend(f"llamacpp:{model_path.name}", chat, window=settings.llm_context_tokens,
-                      max_tokens=settings.llm_max_tokens, count_tokens=chat.count_tokens)
+                      max_tokens=settings.llm_max_tokens, count_tokens=chat.count_tokens,
+                      timeout=settings.llm_timeout)

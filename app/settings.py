@@ -102,7 +102,8 @@ class Settings(BaseSettings):
                                                                "OPENAI_API_KEY.")
     openai_model: str = Field("gpt-4o-mini", description="Model `auto` uses on the OpenAI-compatible server.")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM server to connect or "
-                                                       "send its next piece of the answer.")
+                                                       "send its next piece of the answer; for llamacpp:, the "
+                                                       "most one answer may take.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM.")
     llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens; kept free in the window.")
     llm_context_tokens: int = Field(8192, ge=512, description="Context window of llamacpp: and openai: "

@@ -75,6 +75,18 @@ def test_in_process_model_refuses_a_prompt_that_was_not_fitted(local):
         local.model.invoke(local.answer_messages(QUESTION, passages(8)))
 
 
+def test_in_process_generation_past_the_timeout_is_an_error(tmp_path: Path, tiny_gguf: Path):
+    slow = select_backend(Settings(index=tmp_path, llm=f"llamacpp:{tiny_gguf}", llm_context_tokens=2048,
+                                   llm_max_tokens=MAX_TOKENS, llm_timeout=1e-6))
+    with pytest.raises(LLMError, match=r"no answer within 1e-06 s \(NEWSQA_LLM_TIMEOUT\)"):
+        list(slow.stream(QUESTION, passages(1)))
+    with pytest.raises(LLMError, match="no answer within"):
+        slow.condense("And then?", [(QUESTION, "Geneva.")])
+    # The model is still usable afterwards, by a backend with time to answer.
+    slow.model.timeout = 60
+    assert is_gibberish_of_the_model("".join(slow.stream(QUESTION, passages(1))))
+
+
 def test_in_process_condense_returns_one_line(local):
     standalone = local.condense("What does he think Russia's strategy is?",
                                 [("Who is Andrew Rasiulis?", "A former Canadian defence official [1].")])
