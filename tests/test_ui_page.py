@@ -136,3 +136,26 @@ def test_delete_removes_the_chosen_article(tmp_path: Path):
     message, *_ = Page(engine).delete("a1", "")
     assert engine.calls == [("remove", "a1")] and message == "Deleted: Talks in Geneva"
     assert Page(engine).delete(None, "")[0].startswith("Choose an article")
+
+
+@pytest.mark.slow
+def test_deleting_an_uploaded_article_deletes_its_copy_once_no_article_needs_it(tmp_path: Path):
+    from app.engine import Engine
+    from app.settings import Settings
+
+    engine = Engine(Settings(index=tmp_path / "index"))
+    single, pair = tmp_path / "single.txt", tmp_path / "pair.jsonl"
+    single.write_text("Ferry strike\nThe ferry crews walked out on Monday.\n")
+    pair.write_text('{"title": "Harbour opens", "text": "The new harbour opened."}\n'
+                    '{"title": "Harbour closes", "text": "The old harbour closed."}\n')
+    page = Page(engine)
+    page.add_files([str(single), str(pair)], "", progress=no_progress)
+    library = tmp_path / "index" / "library"
+    by_title = {a.title: a.id for a in engine.articles()}
+    assert sorted(p.name for p in library.iterdir()) == ["pair.jsonl", "single.txt"]
+
+    page.delete(by_title["Ferry strike"], "")
+    page.delete(by_title["Harbour opens"], "")
+    assert [p.name for p in library.iterdir()] == ["pair.jsonl"]  # "Harbour closes" still comes from it
+    page.delete(by_title["Harbour closes"], "")
+    assert list(library.iterdir()) == []

@@ -59,6 +59,17 @@ def store_uploads(paths: Sequence[str], settings: Settings) -> list[str]:
     return stored
 
 
+def forget_uploads(removed: Sequence[StoredArticle], remaining: Sequence[StoredArticle], settings: Settings) -> None:
+    """Delete the library copies of the removed articles' files, unless a remaining article still
+    comes from that file (a JSONL upload holds several)."""
+    folder = library_folder(settings)
+    still_used = {a.file for a in remaining}
+    for article in removed:
+        copy = folder / article.file
+        if article.file and article.file not in still_used and copy.is_file():
+            copy.unlink()
+
+
 def _slug(title: str) -> str:
     words = re.findall(r"\w+", title.lower())
     return "-".join(words)[:80].strip("-") or "article"

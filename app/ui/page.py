@@ -174,6 +174,7 @@ class Page:
         if not article_id:
             return ("Choose an article to delete (click its row or pick it from the list).", *self.library_view(search))
         removed = self.engine.remove(article_id)
+        library.forget_uploads(removed, self.engine.articles(), self.settings)
         message = "\n".join(f"Deleted: {a.title}" for a in removed) or f"Not found: {article_id}"
         return (message, *self.library_view(search))
 
