@@ -92,6 +92,13 @@ def test_api_markdown_lists_sources_by_title_after_the_answer():
     ]
 
 
+def test_api_markdown_keeps_the_warnings():
+    text = render.api_markdown(answer(warnings=["quotation not found in the passages: \"ten days\""],
+                                      citations=(citation(),)))
+    assert text.startswith("Talks start [1].\n\n> ⚠ Quotation not found in the passages: &quot;ten days&quot;\n\n")
+    assert text.endswith("(2024-03-05, Wire)")
+
+
 def test_status_line_explains_how_to_connect_an_llm_only_in_extractive_mode():
     extractive = render.status_line("extractive", 1)
     assert "1 article indexed" in extractive and "NEWSQA_LLM=ollama:MODEL" in extractive

@@ -35,11 +35,15 @@ def link_markers(text: str, turn: int) -> str:
     return MARKER.sub(linked, text)
 
 
-def chat_markdown(answer: Answer, turn: int) -> str:
-    """The finished answer for the chat: linked markers, then its warnings (an LLM that failed, a
-    quotation not in the passages)."""
+def warning_notes(answer: Answer) -> str:
+    """The answer's warnings (an LLM that failed, a quotation not in the passages) as Markdown quotes."""
     notes = [warning[0].upper() + warning[1:] for warning in answer.warnings if warning]
-    return link_markers(answer.answer, turn) + "".join(f"\n\n> ⚠ {escape(note)}" for note in notes)
+    return "".join(f"\n\n> ⚠ {escape(note)}" for note in notes)
+
+
+def chat_markdown(answer: Answer, turn: int) -> str:
+    """The finished answer for the chat: linked markers, then its warnings."""
+    return link_markers(answer.answer, turn) + warning_notes(answer)
 
 
 def highlighted_passage(citation: Citation, context: int = PASSAGE_CONTEXT) -> str:
@@ -86,8 +90,8 @@ def sources_panel(blocks: Sequence[str]) -> str:
 
 
 def api_markdown(answer: Answer) -> str:
-    """The `/ask` result: the answer, then its sources by title."""
-    lines = [answer.answer]
+    """The `/ask` result: the answer and its warnings, then its sources by title."""
+    lines = [answer.answer + warning_notes(answer)]
     if answer.citations:
         lines += ["", "**Sources**", ""]
         for c in answer.citations:
