@@ -72,11 +72,15 @@ def export(model_name: str, target: Path) -> None:
                               dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in inputs}, "embedding": {0: "batch"}},
                               opset_version=17, dynamo=False)
         # Per channel: one scale per output column keeps vectors at cosine 0.994 to torch's (0.95 per tensor).
-        logging.disable(logging.WARNING)  # its advice to pre-process the graph is for static quantisation
+        # Its advice to pre-process the graph is for static quantisation; and its root-logger call would
+        # leave a handler behind that prints every library's debug messages.
+        handlers = list(logging.root.handlers)
+        logging.disable(logging.WARNING)
         try:
             quantize_dynamic(str(full), str(staging / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True)
         finally:
             logging.disable(logging.NOTSET)
+            logging.root.handlers = handlers
         full.unlink()
         model.tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
         (staging / DESCRIPTION_FILE).write_text(json.dumps({

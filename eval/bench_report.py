@@ -74,8 +74,9 @@ def _ingest(results: dict, targets: list[list]) -> list[str]:
         targets.append([f"{corpus}: ingestion overhead <= 10% over raw embedding (CPU; wall)",
                         f"{ours['vs_raw_cpu'] - 1:+.0%}; {ours['vs_raw_wall'] - 1:+.0%}",
                         _met(ours["vs_raw_cpu"] <= 1.10)])
-        targets.append([f"{corpus}: >= 3x faster than the tutorial (wall)",
-                        f"{tutorial['wall_s'] / ours['wall_s']:.2f}x", _met(tutorial["wall_s"] >= 3 * ours["wall_s"])])
+        targets.append([f"{corpus}: >= 3x faster than the tutorial (wall; CPU)",
+                        f"{tutorial['wall_s'] / ours['wall_s']:.2f}x; {tutorial['cpu_s'] / ours['cpu_s']:.2f}x",
+                        _met(tutorial["wall_s"] >= 3 * ours["wall_s"] and tutorial["cpu_s"] >= 3 * ours["cpu_s"])])
     quality = ingest["quality"]
     if quality:
         lines += ["### Retrieval quality on the real corpus's questions", "",

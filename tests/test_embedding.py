@@ -65,9 +65,13 @@ def test_a_vector_does_not_depend_on_the_texts_encoded_with_it(onnx):
 
 @pytest.mark.slow
 def test_the_export_is_made_once_and_then_loads_without_torch(tmp_path: Path):
+    import logging
+
     cache = tmp_path / "models"
+    handlers = list(logging.root.handlers)
     make_embedder(Settings(model_cache=cache)).encode(["first use exports the model"])
     assert [p.name for p in cache.iterdir()] and not list(cache.glob("*.partial"))
+    assert logging.root.handlers == handlers  # the quantiser's logging set-up does not outlive it
     script = ("import sys; from pathlib import Path; from app.settings import Settings; "
               "from app.embedding import make_embedder; "
               f"v = make_embedder(Settings(model_cache=Path({str(cache)!r}))).encode(['hello']); "
