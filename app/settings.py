@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(1, ge=0, description="CPU threads of the embedding model; 0: one a core. One "
                                                        "keeps work fast when other work shares the cores (on a "
                                                        "busy 2-core machine, torch's two threads made a question "
-                                                       "50x slower, onnxruntime's two made ingestion 1.5x slower); "
+                                                       "50x slower, onnxruntime's two made ingestion 1.5 to 1.9x slower); "
                                                        "on an idle machine more threads ingest faster, so bulk "
                                                        "ingestion there may set 0.")
     chunk_tokens: int = Field(200, ge=32, description="Largest chunk, in the embedding model's word pieces "
