@@ -13,8 +13,8 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import shutil
+import sys
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -120,14 +120,26 @@ class OnnxEmbedder(Embedder):
         return onnxruntime.InferenceSession(str(self._file(MODEL_FILE)), options,
                                             providers=["CPUExecutionProvider"])
 
-    @cached_property
-    def _tokenizer(self):
+    def _load_tokenizer(self, truncate: bool):
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self._file(TOKENIZER_FILE)))
         tokenizer.no_padding()  # texts run one at a time
-        tokenizer.enable_truncation(self.window)
+        if truncate:
+            tokenizer.enable_truncation(self.window)
+        else:
+            tokenizer.no_truncation()
         return tokenizer
+
+    # Two tokenizers, since truncation is a setting of the tokenizer object: switching one back and
+    # forth would race when the chat page counts an upload's tokens while it answers a question.
+    @cached_property
+    def _tokenizer(self):
+        return self._load_tokenizer(truncate=True)
+
+    @cached_property
+    def _counter(self):
+        return self._load_tokenizer(truncate=False)  # counting a text longer than the window is the point
 
     @property
     def window(self) -> int:
@@ -138,11 +150,7 @@ class OnnxEmbedder(Embedder):
         return self._description["dimension"]
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        self._tokenizer.no_truncation()  # counting a text longer than the window is the point here
-        try:
-            return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
-        finally:
-            self._tokenizer.enable_truncation(self.window)
+        return [len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=False)]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         # One text a run: nothing is padded, and a text's vector does not depend on the texts beside it
