@@ -19,7 +19,7 @@ from datetime import date
 
 from app.documents import Filters, Passage
 from app.embedding import Embedder
-from app.index import Index, StoredChunk, day_number
+from app.index import OVERSAMPLE_LIMIT, Index, StoredChunk, day_number
 from app.settings import Settings
 from app.timeframe import TimeFrame, resolve
 
@@ -287,11 +287,10 @@ class Retriever:
         lexical = self.index.lexical()
         if where is None:
             return lexical.search(query, depth)
-        # The best admitted hits may lie deep: search ever deeper until `depth` of them pass. A filter
-        # that admits few chunks is read whole; otherwise only the new hits are checked in Chroma.
-        few = self.index.ids_if_few(where)
-        if few == set():
-            return []
+        # The best admitted hits may lie deep: search ever deeper until `depth` of them pass, checking
+        # only the new hits. Once the search is deep, a filter that admits few chunks is read whole
+        # instead (a narrow filter would otherwise have every hit checked).
+        few: set[str] | None = None
         kept: list[tuple[str, float]] = []
         checked: set[str] = set()
         reach = depth
@@ -304,6 +303,8 @@ class Retriever:
             if len(kept) >= depth or len(hits) < reach:
                 return sorted(kept, key=lambda hit: -hit[1])[:depth]
             reach *= 4
+            if few is None and reach > OVERSAMPLE_LIMIT:
+                few = self.index.ids_if_few(where)
 
     def _prefer_recent(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Fuse the ranking with a newest-first ranking of the same chunks (undated ones last)."""

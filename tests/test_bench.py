@@ -60,6 +60,7 @@ def _ingest_row(name: str, wall: float, cpu: float, chunks: int, raw: tuple[floa
 def test_report_tables_targets_and_plot(tmp_path: Path):
     point = lambda chunks, p50: {"chunks": chunks, "build_seconds": 1.0, "lexical_seconds": 0.5, "disk_mb": 2.0,  # noqa: E731
                                  "query": {"retrieve_ms": {"p50": p50, "p95": p50 * 2},
+                                           "filtered_retrieve_ms": {"p50": p50 + 1, "p95": p50 * 2 + 1},
                                            "ask_ms": {"p50": p50 * 3, "p95": p50 * 4},
                                            "peak_rss_mb": 900.0, "open_and_first_answer_s": 4.0, "questions": 5}}
     results = {
@@ -119,6 +120,7 @@ def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
     for p in points:
         assert p.query["questions"] == 2 and p.query["peak_rss_mb"] > 100
         assert p.query["retrieve_ms"]["p95"] >= p.query["retrieve_ms"]["p50"] > 0
+        assert p.query["filtered_retrieve_ms"]["p95"] >= p.query["filtered_retrieve_ms"]["p50"] > 0
     assert stopped == ""
     # A budget nothing fits in: the first size is built, the next is skipped, and the report says why.
     points, stopped = bench_scale.sweep(settings.model_copy(update={"collection": "sweep-small"}), [100, 100_000],

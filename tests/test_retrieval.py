@@ -11,6 +11,7 @@ import pytest
 from app.documents import Filters
 from app.engine import Engine
 from app.index import StoredChunk
+from app.index import admits
 from app.retrieval import (MODES, Retriever, Window, confidence, fuse, merge_passages, merge_text, metadata_filter,
                            reciprocal_rank_fusion, source_names)
 from app.timeframe import TimeFrame
@@ -208,6 +209,42 @@ def dated_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     report = engine.add([str(folder / "articles")], progress=False)
     assert report.counts()["added"] == len(ARTICLES)
     return engine
+
+
+@pytest.mark.slow
+def test_filters_judged_here_admit_what_chroma_admits(dated_engine):
+    # Filtered searches judge candidates' metadata in Python (Chroma's own filtering reads every
+    # chunk's metadata); every filter newsqa builds must admit exactly what Chroma admits.
+    collection = dated_engine.index._collection
+    every = collection.get(include=["metadatas"])
+    windows = [Window(None, 20240301), Window(20240201, 20240320), Window(20240401, 20240410)]
+    filters = [metadata_filter(sources=sources, since=since, until=until, window=window)
+               for sources in ([], ["Coast Daily"], ["Coast Daily", "Inland Times"])
+               for since, until in ((None, None), (date(2024, 2, 1), None), (None, date(2024, 3, 1)))
+               for window in (None, *windows)]
+    assert sum(f is not None for f in filters) == len(filters) - 1
+    for where in filter(None, filters):
+        by_chroma = set(collection.get(where=where, include=[])["ids"])
+        by_us = {i for i, m in zip(every["ids"], every["metadatas"]) if admits(where, m)}
+        assert by_us == by_chroma, where
+        assert dated_engine.index.admitted(every["ids"], where) == by_chroma
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit", [2, 64])
+def test_a_filtered_embedding_search_finds_what_chromas_own_filtering_finds(dated_engine, limit, monkeypatch):
+    from app import index
+
+    # The question is nearest to Coast Daily articles, so few unfiltered candidates pass the filter.
+    # Limit 2: the search stops widening and leaves the filter to Chroma; 64: it widens to every chunk.
+    monkeypatch.setattr(index, "OVERSAMPLE", 2)
+    monkeypatch.setattr(index, "OVERSAMPLE_LIMIT", limit)
+    question = dated_engine.embedder.encode(["Tolls planned on the harbor bridge to pay for the repairs"])[0]
+    where = metadata_filter(sources=["Inland Times"])
+    chroma = dated_engine.index._collection.query(query_embeddings=[question], n_results=2, where=where,
+                                                  include=[])["ids"][0]
+    assert len(chroma) == 2
+    assert [i for i, _ in dated_engine.index.dense(question, 2, where)] == chroma
 
 
 def files(engine: Engine, question: str, mode: str = "hybrid", **kwargs) -> set[str]:
