@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from urllib.parse import urlparse
 
 import chromadb
@@ -33,8 +32,8 @@ from app.settings import Settings
 # them is left to Chroma.
 OVERSAMPLE = 4
 OVERSAMPLE_LIMIT = 2048
-_COMPARISONS = {"$eq": operator.eq, "$ne": operator.ne, "$gt": operator.gt, "$gte": operator.ge,
-                "$lt": operator.lt, "$lte": operator.le}
+# Only operators whose meaning on a missing field is plain (it fails them); `$ne` and `$nin` are not.
+_COMPARISONS = {"$eq": operator.eq, "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
 
 # The revision is read from Chroma at most once in this many seconds: another process's write is
 # seen within it, and a busy reader does not ask Chroma (a round trip to a server) on every question.
