@@ -77,7 +77,12 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are refused.")
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
     ingest_batch_chars: int = Field(250_000, ge=1000, description="Article text embedded and written at a time: "
-                                                                 "an interrupted ingest loses at most one batch.")
+                                                                 "an interrupted ingest loses at most the batches "
+                                                                 "being embedded.")
+    ingest_processes: int = Field(1, ge=0, description="Child processes that embed while this one reads, chunks "
+                                                       "and writes, in an ingest of more than one batch (each "
+                                                       "with NEWSQA_EMBEDDING_THREADS threads); 0: embed in this "
+                                                       "process.")
     top_k: int = Field(5, ge=1, description="Passages retrieved for a question.")
     retrieval: Literal["hybrid", "dense", "lexical"] = Field(
         "hybrid", description="hybrid: embedding and BM25 candidates fused; dense or lexical: one side alone.")

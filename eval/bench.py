@@ -118,8 +118,7 @@ def machine(settings: Settings) -> dict:
 
 def _run_dict(run: IngestRun, raw: Timing | None = None) -> dict:
     row = {"name": run.name, "articles": run.articles, "chunks": run.chunks, "wall_s": run.time.wall,
-           "cpu_s": run.time.cpu, **run.rates(),
-           "parts": {k: {"wall_s": v.wall, "cpu_s": v.cpu} for k, v in run.parts.items()}}
+           "cpu_s": run.time.cpu, **run.rates(), "cpu_parts": run.cpu_parts}
     if raw:
         row["vs_raw_wall"], row["vs_raw_cpu"] = run.time.wall / raw.wall, run.time.cpu / raw.cpu
     return row
@@ -148,9 +147,14 @@ def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[
         log(f"ingest {name}: newsqa")
         ours, engine = bench_ingest.ingest_ours(folder, settings.model_copy(update={"index": work / f"ours-{number}"}),
                                                 embedder)
+        log(f"ingest {name}: newsqa, embedding in this process")
+        in_process, _ = bench_ingest.ingest_ours(
+            folder, settings.model_copy(update={"index": work / f"ours-here-{number}", "ingest_processes": 0}),
+            embedder, "newsqa, embedding in this process (NEWSQA_INGEST_PROCESSES=0)")
         log(f"ingest {name}: LangChain tutorial")
         tutorial, store = bench_ingest.ingest_tutorial(articles, embeddings, work / f"tutorial-{number}")
-        out[name] = [_run_dict(raw_run), _run_dict(ours, raw), _run_dict(tutorial, raw)]
+        out[name] = {"raw": _run_dict(raw_run), "newsqa": _run_dict(ours, raw),
+                     "newsqa in process": _run_dict(in_process, raw), "tutorial": _run_dict(tutorial, raw)}
         if number == 0:  # the real corpus has the questions
             log("quality: scoring both indexes on the questions")
             quality = {"newsqa": bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions),

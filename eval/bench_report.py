@@ -58,25 +58,26 @@ def _ingest(results: dict, targets: list[list]) -> list[str]:
              "build BM25); the LangChain tutorial pipeline, `RecursiveCharacterTextSplitter(chunk_size=1000, "
              "chunk_overlap=200)` + `HuggingFaceEmbeddings` (the same local all-MiniLM-L6-v2) + "
              "`Chroma.from_documents`, on the same parsed articles.", ""]
-    for corpus, (raw, ours, tutorial) in ingest["corpora"].items():
+    for corpus, rows in ingest["corpora"].items():
+        ours, tutorial = rows["newsqa"], rows["tutorial"]
         lines += [f"### {corpus}", ""]
         lines += _table(
             ["pipeline", "articles", "chunks", "wall s", "CPU s", "articles/s", "chunks/s", "wall / raw", "CPU / raw"],
             [[r["name"], r["articles"], r["chunks"], _f(r["wall_s"]), _f(r["cpu_s"]), _f(r["articles_per_s"], 2),
               _f(r["chunks_per_s"], 1), _f(r.get("vs_raw_wall", 1.0), 2), _f(r.get("vs_raw_cpu", 1.0), 2)]
-             for r in (raw, ours, tutorial)])
-        total = ours["cpu_s"]
-        lines += ["newsqa's CPU time: " + ", ".join(f"{name} {part['cpu_s'] / total:.0%}"
-                                                    for name, part in ours["parts"].items())
-                  + f". The tutorial took {tutorial['wall_s'] / ours['wall_s']:.2f}x newsqa's wall time "
-                    f"({tutorial['cpu_s'] / ours['cpu_s']:.2f}x its CPU time) for "
-                    f"{tutorial['chunks'] / ours['chunks']:.2f}x its chunks.", ""]
-        targets.append([f"{corpus}: ingestion overhead <= 10% over raw embedding (CPU; wall)",
-                        f"{ours['vs_raw_cpu'] - 1:+.0%}; {ours['vs_raw_wall'] - 1:+.0%}",
-                        _met(ours["vs_raw_cpu"] <= 1.10)])
-        targets.append([f"{corpus}: >= 3x faster than the tutorial (wall; CPU)",
-                        f"{tutorial['wall_s'] / ours['wall_s']:.2f}x; {tutorial['cpu_s'] / ours['cpu_s']:.2f}x",
-                        _met(tutorial["wall_s"] >= 3 * ours["wall_s"] and tutorial["cpu_s"] >= 3 * ours["cpu_s"])])
+             for r in rows.values()])
+        for row in (ours, rows["newsqa in process"]):
+            lines += [f"- {row['name']}, CPU time: " + ", ".join(f"{part} {cpu / row['cpu_s']:.0%}"
+                                                              for part, cpu in row["cpu_parts"].items()) + "."]
+        lines += ["", f"The tutorial took {tutorial['wall_s'] / ours['wall_s']:.2f}x newsqa's wall time "
+                      f"({tutorial['cpu_s'] / ours['cpu_s']:.2f}x its CPU time) for "
+                      f"{tutorial['chunks'] / ours['chunks']:.2f}x its chunks.", ""]
+        for measure, key in (("CPU", "cpu"), ("wall", "wall")):
+            overhead, speedup = ours[f"vs_raw_{key}"] - 1, tutorial[f"{key}_s"] / ours[f"{key}_s"]
+            targets.append([f"{corpus}: ingestion overhead <= 10% over raw embedding, {measure} time",
+                            f"{overhead:+.0%}", _met(overhead <= 0.10)])
+            targets.append([f"{corpus}: >= 3x faster than the tutorial, {measure} time", f"{speedup:.2f}x",
+                            _met(speedup >= 3)])
     quality = ingest["quality"]
     if quality:
         lines += ["### Retrieval quality on the real corpus's questions", "",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import numpy as np
 from tqdm import tqdm
 
 from app.documents import Article, Chunk
@@ -12,6 +15,7 @@ from app.embedding import Embedder
 from app.index import Index
 from app.settings import Settings
 from ingest.chunking import chunk_article
+from ingest.embedding_workers import EmbeddingWorkers
 from ingest.sources import Failure, Limits, Loader, expand
 
 STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
@@ -53,6 +57,15 @@ class IngestReport:
         return {"counts": self.counts(), "articles": [o.as_dict() for o in self.outcomes]}
 
 
+@dataclass
+class _Run:
+    """What one ingest run has seen and sent on, which the index may not hold yet."""
+
+    seen_content: dict[str, str] = field(default_factory=dict)  # content hash -> source
+    sent: dict[str, str] = field(default_factory=dict)  # article id -> content hash, embedded or being embedded
+    in_flight: deque[tuple[list[Chunk], Future]] = field(default_factory=deque)  # written in this order
+
+
 class Ingestor:
     def __init__(self, settings: Settings, index: Index, embedder: Embedder):
         self.settings = settings
@@ -65,30 +78,62 @@ class Ingestor:
         items = expand(sources)
         limits = Limits(max_bytes=int(self.settings.max_file_mb * 1e6), timeout=self.settings.fetch_timeout)
         pending: list[Article] = []
-        seen_content: dict[str, str] = {}  # content hash -> source, for duplicates within this run
+        run = _Run()
+        workers: EmbeddingWorkers | None = None
         # Updated by hand, not iterated: an iterated bar closes after the last file, before the last batch.
-        with Loader(limits) as loader, tqdm(total=len(items), desc="ingest", unit="file",
-                                            disable=None if progress is None else not progress) as bar:
-            for item in items:
-                loaded = [item] if isinstance(item, Failure) else loader.load(item)
-                for result in loaded:
-                    if isinstance(result, Failure):
-                        report.outcomes.append(Outcome("failed", result.source, reason=result.reason))
-                    else:
-                        pending.append(result)
-                bar.update()
-                if sum(len(a.body) for a in pending) > self.settings.ingest_batch_chars:
-                    report.outcomes += self._index_batch(pending, seen_content, bar)
-                    pending = []
-            report.outcomes += self._index_batch(pending, seen_content, bar)
+        try:
+            with Loader(limits) as loader, tqdm(total=len(items), desc="ingest", unit="file",
+                                                disable=None if progress is None else not progress) as bar:
+                for position, item in enumerate(items, 1):
+                    loaded = [item] if isinstance(item, Failure) else loader.load(item)
+                    for result in loaded:
+                        if isinstance(result, Failure):
+                            report.outcomes.append(Outcome("failed", result.source, reason=result.reason))
+                        else:
+                            pending.append(result)
+                    bar.update()
+                    if sum(len(a.body) for a in pending) > self.settings.ingest_batch_chars:
+                        # More than one batch: worth the children's start-up (about a second).
+                        if workers is None and self.settings.ingest_processes and position < len(items):
+                            workers = EmbeddingWorkers(self.settings, self.settings.ingest_processes)
+                        report.outcomes += self._send(pending, run, workers, bar)
+                        pending = []
+                report.outcomes += self._send(pending, run, workers, bar)
+                self._write(run, keep=0)
+                bar.set_postfix_str("")
+        finally:
+            if workers:
+                workers.close()
         self.index.lexical()  # brought up to date now, not on the first question
         return report
 
-    def _index_batch(self, articles: list[Article], seen_content: dict[str, str], bar: tqdm) -> list[Outcome]:
+    def _send(self, articles: list[Article], run: _Run, workers: EmbeddingWorkers | None,
+              bar: tqdm) -> list[Outcome]:
+        """Classify a batch and send its new and changed articles to be embedded; write the batches
+        embedded before it, keeping as many in flight as there are workers."""
+        outcomes, to_write = self._classify(articles, run)
+        if to_write:
+            # Loading the model and embedding are the slow part: say so, or the bar would sit still.
+            bar.set_postfix_str(f"embedding {len(to_write)} articles")
+            chunks: list[Chunk] = [c for article in to_write for c in self.chunk(article)]
+            texts = [c.embed_text for c in chunks]
+            run.in_flight.append((chunks, workers.submit(texts) if workers else _done(self.embedder.encode(texts))))
+            run.sent.update((a.id, a.content_hash) for a in to_write)
+        self._write(run, keep=workers.processes if workers else 0)
+        return outcomes
+
+    def _write(self, run: _Run, keep: int) -> None:
+        while len(run.in_flight) > keep:
+            chunks, vectors = run.in_flight.popleft()
+            self.index.write(chunks, vectors.result())
+
+    def _classify(self, articles: list[Article], run: _Run) -> tuple[list[Outcome], list[Article]]:
+        """Each article's outcome, and the articles to embed and write."""
         if not articles:
-            return []
+            return [], []
         articles = list({a.id: a for a in articles}.values())  # the same origin twice: the last wins
         stored = self.index.complete_articles([a.id for a in articles])
+        stored.update((a.id, run.sent[a.id]) for a in articles if a.id in run.sent)  # written before these
         known_content = self.index.articles_with_content([a.content_hash for a in articles])
         outcomes, to_write = [], []
         for article in articles:
@@ -98,23 +143,24 @@ class Ingestor:
                 status, reason = "unchanged", ""
             elif article.id in stored:
                 status, reason = "updated", ""
-            elif article.content_hash in seen_content or holder != article.id:
-                status, reason = "duplicate", f"same text as {seen_content.get(article.content_hash) or holder}"
+            elif article.content_hash in run.seen_content or holder != article.id:
+                status, reason = "duplicate", f"same text as {run.seen_content.get(article.content_hash) or holder}"
             else:
                 status, reason = "added", ""
             outcomes.append(Outcome(status, source, article.title, article.id, reason))
             if status in ("added", "updated"):
                 to_write.append(article)
-            seen_content.setdefault(article.content_hash, source)
-        if to_write:
-            # Loading the model and embedding are the slow part: say so, or the bar would sit still.
-            bar.set_postfix_str(f"embedding {len(to_write)} articles")
-            chunks: list[Chunk] = [c for article in to_write for c in self.chunk(article)]
-            self.index.write(chunks, self.embedder.encode([c.embed_text for c in chunks]))
-            bar.set_postfix_str("")
-        return outcomes
+            run.seen_content.setdefault(article.content_hash, source)
+        return outcomes, to_write
 
     def chunk(self, article: Article) -> list[Chunk]:
         max_tokens = min(self.settings.chunk_tokens, self.embedder.window - 2)  # [CLS] and [SEP]
         return chunk_article(article, self.embedder.count_tokens, max_tokens, self.settings.chunk_overlap_tokens)
 
+
+
+def _done(vectors: np.ndarray) -> Future:
+    """Vectors embedded in this process, in the shape of a worker's result."""
+    future: Future = Future()
+    future.set_result(vectors)
+    return future

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.engine import Engine
@@ -300,6 +301,24 @@ def test_ingest_killed_mid_run_then_run_again(tmp_path, sig, record_property):
     assert len(stored) == ARTICLE_COUNT
     files = Counter(a.file for a in engine.articles())
     assert set(files) == {p.name for p in folder.iterdir()} and set(files.values()) == {1}
+
+
+def test_many_batches_are_embedded_in_a_child_process_as_they_would_be_here(tmp_path):
+    folder = tmp_path / "articles"
+    make_articles(folder, 12)
+    stored = {}
+    for processes in (0, 1):
+        settings = make_settings(tmp_path / f"index{processes}", ingest_batch_chars=1000, ingest_processes=processes)
+        engine = Engine(settings)
+        # The folder twice: the second pass meets articles still being embedded, or just written.
+        report = engine.add([str(folder), str(folder)], progress=False)
+        assert report.counts() == {"added": 12, "updated": 0, "unchanged": 12, "duplicate": 0, "failed": 0}
+        assert_consistent(engine.index)
+        # The model itself was loaded only where the embedding happened.
+        assert ("_session" in engine.embedder.__dict__) == (processes == 0)
+        stored[processes] = engine.index._collection.get(include=["embeddings", "documents"])
+    assert stored[1]["ids"] == stored[0]["ids"] and stored[1]["documents"] == stored[0]["documents"]
+    assert np.array_equal(stored[1]["embeddings"], stored[0]["embeddings"])
 
 
 # -- a Chroma server instead of the embedded store
