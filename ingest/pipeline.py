@@ -80,8 +80,9 @@ class Ingestor:
         pending: list[Article] = []
         run = _Run()
         workers: EmbeddingWorkers | None = None
-        # Updated by hand, not iterated: an iterated bar closes after the last file, before the last batch.
         try:
+            # The bar is updated by hand, not iterated: an iterated bar closes after the last file,
+            # before the last batch.
             with Loader(limits) as loader, tqdm(total=len(items), desc="ingest", unit="file",
                                                 disable=None if progress is None else not progress) as bar:
                 for position, item in enumerate(items, 1):
