@@ -24,7 +24,8 @@ def write(results: dict, out: Path, plot: Path) -> None:
              f"{results['machine']['embedding_threads']} thread(s), and the tutorial's torch on as many; load average "
              f"at the start {', '.join(f'{x:.1f}' for x in results['machine']['load_average'])}. "
              "Every figure of a table comes from this one run; compare them as ratios. Wall time counts "
-             "what a user waits; CPU time (all threads of the process) is the steadier figure on a shared machine.",
+             "what a user waits; CPU time (all threads of the process, and of its embedding child processes) is "
+             "the steadier figure on a shared machine.",
              ""]
     targets: list[list] = []
     if "ingest" in results:
@@ -51,11 +52,13 @@ def write(results: dict, out: Path, plot: Path) -> None:
 def _ingest(results: dict, targets: list[list]) -> list[str]:
     ingest = results["ingest"]
     lines = ["## Ingestion", "",
-             "Each corpus three ways, models loaded beforehand (newsqa's model took "
+             "Each corpus four ways, models loaded beforehand (newsqa's model took "
              f"{results['model_load_s']:.1f} s to load, the tutorial's HuggingFaceEmbeddings "
              f"{results.get('tutorial_model_load_s', 0):.1f} s): the raw embedding model encoding newsqa's chunk "
              "texts in one encode loop; `newsqa ingest` into a fresh index (read, chunk, embed, write to Chroma, "
-             "build BM25); the LangChain tutorial pipeline, `RecursiveCharacterTextSplitter(chunk_size=1000, "
+             "build BM25), where an ingest of more than one batch embeds in a child process while the "
+             "ingesting process reads, chunks and writes; the same with the embedding in the ingesting "
+             "process; the LangChain tutorial pipeline, `RecursiveCharacterTextSplitter(chunk_size=1000, "
              "chunk_overlap=200)` + `HuggingFaceEmbeddings` (the same local all-MiniLM-L6-v2) + "
              "`Chroma.from_documents`, on the same parsed articles.", ""]
     for corpus, rows in ingest["corpora"].items():

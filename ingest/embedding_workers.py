@@ -2,8 +2,8 @@
 run in this process while the model embeds.
 
 Processes, not threads: Chroma's writes hold the GIL for their whole duration, so a writing thread
-stalls an embedding thread (a measured overlap of 2%). Each child loads the model on its first
-batch, which makes a failure to load it an ordinary error of that batch.
+stalls an embedding thread (together they hid a quarter of the writing at most). Each child loads
+the model on its first batch, which makes a failure to load it an ordinary error of that batch.
 """
 
 from __future__ import annotations
