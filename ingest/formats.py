@@ -138,6 +138,8 @@ def parse_text(data: bytes, origin: Origin) -> list[Article]:
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _MARKDOWN_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
+# libyaml's safe loader where the PyYAML wheel has it: 6x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
@@ -147,7 +149,7 @@ def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
     match = _FRONT_MATTER.match(text)
     if match:
         try:
-            meta = yaml.safe_load(match.group(1)) or {}
+            meta = yaml.load(match.group(1), Loader=_YAML_LOADER) or {}
         except yaml.YAMLError as error:
             raise BadInput(f"malformed YAML front matter: {str(error).splitlines()[0]}") from None
         if not isinstance(meta, dict):
