@@ -59,7 +59,7 @@ def export(model_name: str, target: Path) -> None:
         def forward(self, *tensors):
             features = dict(zip(inputs, tensors))
             # Texts run one at a time, never padded, so the transformer is traced without the padding
-            # mask, whose handling took 15% of a run's CPU time; pooling still reads the mask (all ones).
+            # mask, whose handling took a sixth of a run's CPU time; pooling still reads the mask (all ones).
             features = self.model[0](features, attention_mask=None)
             for module in list(self.model)[1:]:
                 features = module(features)
