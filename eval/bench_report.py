@@ -174,8 +174,10 @@ def _plot(points: list[dict], plot: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = [p["chunks"] for p in points]
-    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=100)
-    for name, key, colour in (("retrieve", "retrieve_ms", "tab:blue"), ("extractive ask", "ask_ms", "tab:orange")):
+    figure, axes = plt.subplots(figsize=(9, 4.2), dpi=100)
+    for name, key, colour in (("retrieve", "retrieve_ms", "tab:blue"),
+                              ("retrieve, date filter", "filtered_retrieve_ms", "tab:green"),
+                              ("extractive ask", "ask_ms", "tab:orange")):
         axes.plot(sizes, [p["query"][key]["p50"] for p in points], "o-", color=colour, label=f"{name} p50")
         axes.plot(sizes, [p["query"][key]["p95"] for p in points], "o--", color=colour, alpha=0.6,
                   label=f"{name} p95")
@@ -185,7 +187,7 @@ def _plot(points: list[dict], plot: Path) -> None:
     axes.set_ylabel("latency, ms")
     axes.set_title("newsqa query latency against index size")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.tight_layout()
     plot.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(plot)
