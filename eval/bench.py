@@ -126,7 +126,8 @@ def _run_dict(run: IngestRun, raw: Timing | None = None) -> dict:
 
 def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions,
               results: dict) -> dict:
-    """Per corpus: raw embedding, newsqa, the tutorial; then both indexes of the real corpus scored."""
+    """Per corpus: raw embedding, newsqa (as configured, and embedding in process), the tutorial; then
+    both indexes of the real corpus scored."""
     import torch
 
     # The tutorial's torch gets the threads newsqa's model gets: the same share of the machine.

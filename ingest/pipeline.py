@@ -78,6 +78,7 @@ class Ingestor:
         items = expand(sources)
         limits = Limits(max_bytes=int(self.settings.max_file_mb * 1e6), timeout=self.settings.fetch_timeout)
         pending: list[Article] = []
+        pending_chars = 0
         run = _Run()
         workers: EmbeddingWorkers | None = None
         try:
@@ -92,13 +93,14 @@ class Ingestor:
                             report.outcomes.append(Outcome("failed", result.source, reason=result.reason))
                         else:
                             pending.append(result)
+                            pending_chars += len(result.body)
                     bar.update()
-                    if sum(len(a.body) for a in pending) > self.settings.ingest_batch_chars:
+                    if pending_chars > self.settings.ingest_batch_chars:
                         # More than one batch: worth the children's start-up (about a second).
                         if workers is None and self.settings.ingest_processes and position < len(items):
                             workers = EmbeddingWorkers(self.settings, self.settings.ingest_processes)
                         report.outcomes += self._send(pending, run, workers, bar)
-                        pending = []
+                        pending, pending_chars = [], 0
                 report.outcomes += self._send(pending, run, workers, bar)
                 self._write(run, keep=0)
                 bar.set_postfix_str("")
