@@ -5,7 +5,19 @@ It carries the subject of the conversation into the new question, so that retrie
   Andrew Rasiulis?" -> "What does Andrew Rasiulis think?");
 - a bare question word ("And when?", "Why?") takes the rest of the previous question;
 - "What about X?" asks the previous question again about X;
-- "it", "they", "there"... in a question that names nothing itself get the previous subject added.
+- "it", "this", "that" in a short question that names nothing itself ("Who said that?", "Where is
+  it?", "When did that happen?") stand for what the previous answer stated, so the answer is added,
+  citation markers stripped (an answer citing nothing, a refusal, is not). A long answer is cut
+  down to its sentence sharing most words with the previous question, and a long sentence to its
+  clauses from the first sharing one of them (a leading "Speaking at...", "According to..." is
+  dropped). The previous subject comes too when the answer does not restate it ("In Geneva.").
+  "Who said that?" after "Where will the talks with the U.S. take place?" answered "Speaking during
+  his news conference, the Russian leader welcomed talks with the U.S., which are set to start in
+  Geneva next month. [1]" becomes "Who said that? (the Russian leader welcomed talks with the U.S.,
+  which are set to start in Geneva next month)": the words that find the passage again, and the
+  sentence that answers;
+- "it", "they", "there"... in any other question that names nothing itself get the previous subject
+  added.
 Earlier follow-ups are rewritten first, so the subject carries over several turns.
 """
 
@@ -14,9 +26,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from app.lexical import tokenize
 from app.sentences import split_sentences
 
 _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
+# After an answer, the latest thing said is that answer: a short question pointing back with a
+# singular "it", "this" or "that" asks about its statement ("Who said that?") or something in it
+# ("Where is it?" after "In Geneva."), whatever the previous question was about. So the answer is
+# carried, and the previous subject only when the answer does not restate it. Plural "they",
+# "these" and place "there" more often mean what the previous question named: _OTHER_REFERENCE.
+_STATEMENT_REFERENCE = re.compile(r"\b(it|this|that)\b", re.IGNORECASE)
+# Words at most of a follow-up made of a question word, a verb or two and the reference ("When did
+# that happen?"): longer ones say what they ask about themselves.
+SHORT_FOLLOW_UP_WORDS = 4
+# An answer longer than this is cut down to the sentence, then the clauses, answering the previous
+# question: a whole long answer would outweigh the follow-up's own words in retrieval.
+LONG_ANSWER_WORDS = 20
+_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+# Question words say what is asked, not what about (the tokenizer keeps them).
+_QUESTION_WORDS = set(tokenize(["who whom whose what when where why how which"], as_ids=False)[0])
 _OTHER_REFERENCE = re.compile(r"\b(it|its|they|them|their|theirs|there|this|that|these|those)\b", re.IGNORECASE)
 _WH = r"(who|whom|whose|what|when|where|why|how(?: many| much| long| old)?|which)"
 _BARE_WH = re.compile(rf"^\s*(?:and|but|so)?\s*,?\s*{_WH}\s*\??\s*$", re.IGNORECASE)
@@ -85,6 +114,48 @@ def _subject(question: str) -> str:
     return _LEADING_WH_AUX.sub("", question).strip(" ?")
 
 
+def _content_words(texts: Sequence[str]) -> list[set[str]]:
+    """The stemmed words of each text that say what it is about."""
+    return [set(words) - _QUESTION_WORDS for words in tokenize(list(texts), as_ids=False)]
+
+
+def _leans_on_answer(question: str) -> bool:
+    """A short question that names nothing and points back with "it", "this" or "that"."""
+    return (len(question.split()) <= SHORT_FOLLOW_UP_WORDS and bool(_STATEMENT_REFERENCE.search(question))
+            and not names(question))
+
+
+def _shortened(answer: str, asked: set[str]) -> str:
+    """A long answer cut down to what answers the question whose content words are `asked`: its
+    sentence sharing most of them (the first on a tie: an answer leads with its best), and when that
+    is long too, from the sentence's first clause sharing one."""
+    if len(answer.split()) <= LONG_ANSWER_WORDS:
+        return answer
+    sentences = [answer[span.start:span.end].strip() for span in split_sentences(answer)]
+    shared = [len(words & asked) for words in _content_words(sentences)]
+    sentence = sentences[shared.index(max(shared))]
+    if len(sentence.split()) <= LONG_ANSWER_WORDS:
+        return sentence
+    clauses = _CLAUSE_END.split(sentence)
+    first = next((number for number, words in enumerate(_content_words(clauses)) if words & asked), 0)
+    return " ".join(clauses[first:])
+
+
+def _statement(previous: str, previous_answer: str) -> str:
+    """What the previous answer states, to carry into a follow-up leaning on it; empty when it cites
+    no article (a refusal: it states nothing the articles hold)."""
+    answer = _MARKER.sub("", previous_answer).strip()
+    if not answer or answer == previous_answer.strip():
+        return ""
+    asked = _content_words([previous])[0]
+    statement = _shortened(answer, asked).rstrip(" .")
+    subject = _subject(previous)
+    # An answer that does not restate what was asked ("In Geneva.") needs the subject beside it.
+    if subject and not _content_words([statement])[0] & asked:
+        return f"{subject}: {statement}"
+    return statement
+
+
 def _rewrite_one(question: str, previous: str, previous_answer: str, earlier: Sequence[str]) -> str:
     bare = _BARE_WH.match(question)
     if bare:
@@ -106,6 +177,9 @@ def _rewrite_one(question: str, previous: str, previous_answer: str, earlier: Se
                 return f"{person}'s" if pronoun in {"his", "hers"} else person
             # Only the first: in "How did he warn him?" the second pronoun is someone else.
             return _PERSON_PRONOUN.sub(name_for, question, count=1)
+    statement = _statement(previous, previous_answer) if _leans_on_answer(question) else ""
+    if statement:
+        return f"{question.rstrip()} ({statement})"
     if _OTHER_REFERENCE.search(question) and not names(question):
         subject = _subject(previous)
         if subject:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.followup import names, rewrite
 
 RASIULIS_ANSWER = ("Andrew Rasiulis, a defence expert with the Canadian Global Affairs Institute, said he believes "
@@ -9,6 +11,12 @@ RASIULIS_ANSWER = ("Andrew Rasiulis, a defence expert with the Canadian Global A
 BIDEN_ANSWER = ("U.S. President Joe Biden warned Putin in a conference call earlier this month that Russia will "
                 "face \"severe consequences\" if it attacks Ukraine. [1]")
 TALKS = "Where will the talks with the U.S. take place?"
+# The seed article's sentence, as the extractive answerer gives it to TALKS.
+GENEVA_ANSWER = ("Speaking during his annual marathon news conference with the international media, the Russian "
+                 "leader sounded a positive note by welcoming talks with the U.S., which are set to start in Geneva "
+                 "next month. [1]")
+GENEVA_STATEMENT = ("the Russian leader sounded a positive note by welcoming talks with the U.S., which are set to "
+                    "start in Geneva next month")
 
 
 def test_without_history_the_question_is_unchanged():
@@ -60,3 +68,42 @@ def test_a_question_that_names_its_own_subject_is_unchanged():
 def test_names_skip_question_words_and_sentence_openers():
     assert names("Who is Andrew Rasiulis? The United States and NATO said so.") == \
         ["Andrew Rasiulis", "United States", "NATO"]
+
+
+@pytest.mark.parametrize("follow_up", ["Who said that?", "Where is it?", "When did that happen?", "Who announced it?"])
+def test_a_reference_to_the_previous_answer_carries_its_statement(follow_up):
+    rewritten = rewrite(follow_up, [(TALKS, GENEVA_ANSWER)])
+    assert rewritten == f"{follow_up} ({GENEVA_STATEMENT})"
+    assert "Geneva" in rewritten and "[1]" not in rewritten
+
+
+def test_a_long_answer_is_cut_to_its_sentence_sharing_most_words_with_the_previous_question():
+    answer = ("Moscow expects the discussion to produce quick results, the Kremlin said on Thursday. [1] "
+              "The talks with the U.S. will be held in Geneva, officials said. [2]")
+    assert rewrite("Who said that?", [(TALKS, answer)]) == \
+        "Who said that? (The talks with the U.S. will be held in Geneva, officials said)"
+
+
+def test_an_answer_not_restating_the_question_comes_with_the_previous_subject():
+    assert rewrite("Where is it?", [(TALKS, "In Geneva. [1]")]) == \
+        "Where is it? (the talks with the U.S. take place: In Geneva)"
+
+
+def test_a_refusal_is_not_carried():
+    history = [(TALKS, "The indexed articles do not answer this question.")]
+    assert rewrite("Where is it?", history) == "Where is it? (the talks with the U.S. take place)"
+
+
+@pytest.mark.slow
+def test_who_said_that_finds_the_sentence_of_the_previous_answer_again(seed_engine):
+    """Extractive, over the seed index: the follow-up is read with the previous answer and answered,
+    not refused as it was when it carried only the previous question's subject."""
+    from app.engine import Engine
+
+    engine = Engine(seed_engine.settings.model_copy(update={"llm": "extractive"}))
+    first = engine.ask(TALKS)
+    assert "Geneva" in first.answer
+    answer = engine.ask("Who said that?", history=[(TALKS, first.answer)])
+    assert "Geneva" in answer.standalone_question and "[1]" not in answer.standalone_question
+    assert answer.standalone_question.startswith("Who said that? (")
+    assert not answer.refused
