@@ -75,33 +75,68 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def _print_sources(answer) -> None:
+# ANSI bold, for the asked-for phrase when stdout is a terminal.
+BOLD = ("\033[1m", "\033[0m")
+
+
+def _describe(title: str, source: str, published: str | None, where: str) -> str:
+    about = ", ".join(part for part in (source, published) if part)
+    return f"{title}{f' ({about})' if about else ''}  {where}".rstrip()
+
+
+def _print_sources(answer, bold: bool) -> None:
+    from app.ui.render import mark_phrases
+
     for c in answer.citations:
-        about = ", ".join(part for part in (c.source, c.published.isoformat() if c.published else "") if part)
-        print(f"  [{c.number}] {c.title}{f' ({about})' if about else ''}  {c.url or c.file}".rstrip())
-        print(f"      \"{c.sentence.strip()}\"")
+        published = c.published.isoformat() if c.published else None
+        print(f"  [{c.number}] {_describe(c.title, c.source, published, c.url or c.file)}")
+        phrase = [c.highlight] if bold and c.highlight else []
+        print(f"      \"{mark_phrases(c.sentence, phrase, *BOLD).strip()}\"")
 
 
-def _print_streamed(parts):
-    """Print the answer as it is written, then where it comes from; the Answer. When the LLM fails
-    mid-answer the text starts again with the fallback answer, on a new line."""
-    shown = ""
+def _print_closest(answer) -> None:
+    """The passages nearest a refused question, for the reader to judge the refusal."""
+    closest = answer.as_dict()["closest"]
+    if closest:
+        print("Closest articles:")
+    for p in closest:
+        print(f"  - {_describe(p['title'], p['source'], p['published'], p['url'] or p['file'])}")
+
+
+def _continued(shown: str, text: str) -> str:
+    """What of `text` is already on screen: `shown`, or nothing when `text` does not continue it (the
+    LLM failed mid-answer), which is said on a new line."""
+    if text.startswith(shown):
+        return shown
+    print("\n[the LLM failed; the extractive answer follows]")
+    return ""
+
+
+def _print_streamed(parts, bold: bool = False):
+    """Print the answer as it is written, then where it comes from; the Answer. Each text is printed
+    when the next part comes, so the last one is printed from the Answer: its markers resolved and,
+    with `bold`, its asked-for phrases bold. When the LLM fails mid-answer the text starts again with
+    the fallback answer, on a new line."""
+    from app.ui.render import mark_phrases, phrase_spans
+
+    shown = latest = ""
     for part in parts:
         if isinstance(part, str):
-            if not part.startswith(shown):
-                print("\n[the LLM failed; the extractive answer follows]")
-                shown = ""
-            print(part[len(shown):], end="", flush=True)
-            shown = part
+            shown = _continued(shown, latest)
+            print(latest[len(shown):], end="", flush=True)
+            shown, latest = latest, part
             continue
-        if part.answer != shown:  # resolving the markers may have cleaned the text
-            print(("\r" if not shown else "\n") + part.answer, end="")
-        print()
+        shown = _continued(shown, latest)
+        if not part.answer.startswith(shown):  # resolving the markers cleaned what was shown
+            print()
+            shown = ""
+        print(mark_phrases(part.answer, phrase_spans(part) if bold else [], *BOLD, since=len(shown)))
         for warning in part.warnings:
             print(f"warning: {warning}")
         if part.citations:
             print("Sources:")
-            _print_sources(part)
+            _print_sources(part, bold)
+        _print_closest(part)
         read_as = f"; read as: {part.standalone_question}" if part.standalone_question != part.question else ""
         print(f"({part.backend}, {part.timings.get('total', 0) / 1000:.1f} s{read_as})")
         return part
@@ -113,7 +148,8 @@ def _ask_one(engine, args: argparse.Namespace, filters, question: str, history) 
         answer = engine.ask(question, history=history, as_of=args.as_of, filters=filters)
         print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
         return answer.answer
-    return _print_streamed(engine.stream(question, history=history, as_of=args.as_of, filters=filters)).answer
+    parts = engine.stream(question, history=history, as_of=args.as_of, filters=filters)
+    return _print_streamed(parts, bold=sys.stdout.isatty()).answer
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -272,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--llm", metavar="BACKEND", help="answer backend: auto, extractive, ollama:MODEL, "
                      "openai:MODEL, llamacpp:PATH.gguf (NEWSQA_LLM)")
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON document (question, "
-                     "answer, refused, citations, backend, timings, warnings)")
+                     "answer, refused, citations, backend, timings, warnings; for a refusal, the closest "
+                     "passages)")
     ask.set_defaults(run=cmd_ask)
 
     benchmark = commands.add_parser(

@@ -98,10 +98,14 @@ class Citation:
     sentence: str  # the supporting sentence, a substring of `passage`
     sentence_start: int  # offsets of `sentence` in `passage`
     sentence_end: int
+    # The asked-for phrase (a place, a name, a number...) as offsets in `sentence`; None when no
+    # phrase of the sentence stands out as the answer.
+    highlight: tuple[int, int] | None = None
 
     def as_dict(self) -> dict:
         data = dict(self.__dict__)
         data["published"] = self.published.isoformat() if self.published else None
+        data["highlight"] = list(self.highlight) if self.highlight else None
         return data
 
 
@@ -118,6 +122,16 @@ class Answer:
     warnings: tuple[str, ...] = ()  # e.g. a quotation not found in the passages
 
     def as_dict(self) -> dict:
+        def closest(passage: Passage) -> dict:
+            """A passage of a refused answer, shown so a reader can judge the refusal; its text cut to
+            about 300 characters at a word boundary."""
+            text = " ".join(passage.text.split())
+            if len(text) > 300:
+                text = text[:300].rsplit(" ", 1)[0] + "…"
+            return {"rank": passage.rank, "title": passage.title,
+                    "published": passage.published.isoformat() if passage.published else None,
+                    "source": passage.source, "url": passage.url, "file": passage.file, "text": text}
+
         return {
             "question": self.question,
             "standalone_question": self.standalone_question or self.question,
@@ -127,4 +141,5 @@ class Answer:
             "backend": self.backend,
             "timings": self.timings,
             "warnings": list(self.warnings),
+            "closest": [closest(p) for p in self.passages[:3]] if self.refused else [],
         }

@@ -1,16 +1,21 @@
-"""`newsqa ask` run as a user runs it, in a subprocess, over the seed index."""
+"""`newsqa ask` run as a user runs it, in a subprocess, over the seed index; and how it prints an
+answer, in-process, from a given one."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from app import cli
+from app.documents import Answer, Citation, Filters, Passage
 from app.engine import Engine
 from tests.conftest import SEED_FILE
 
@@ -39,6 +44,7 @@ def test_ask_json_answers_geneva_citing_the_seed_article(seed_engine: Engine, tm
     assert [c["file"] for c in answer["citations"]] == [SEED_FILE.name]
     citation = answer["citations"][0]
     assert "Geneva" in citation["sentence"]
+    assert "highlight" in citation
     assert citation["passage"][citation["sentence_start"]:citation["sentence_end"]] == citation["sentence"]
     assert set(answer["timings"]) >= {"retrieve", "generate", "total"}
 
@@ -51,6 +57,7 @@ def test_ask_json_refuses_an_unrelated_question(seed_engine: Engine, tmp_path: P
     answer = json.loads(done.stdout)
     assert answer["refused"]
     assert answer["citations"] == []
+    assert [c["file"] for c in answer["closest"]] == [SEED_FILE.name]
 
 
 @pytest.mark.slow
@@ -62,6 +69,65 @@ def test_interactive_ask_keeps_the_conversation_for_follow_ups(seed_engine: Engi
     assert "bleed concessions" in done.stdout
     assert done.stdout.count("Sources:") == 2
     assert "; read as: What does Andrew Rasiulis think Russia's strategy is?)" in done.stdout
+    assert "\033[" not in done.stdout  # not a terminal: no bold
+
+
+SENTENCE = "The talks will be held in Geneva."
+GENEVA = Citation(1, "a1", "Talks", date(2024, 1, 9), "Wire", "", "a.txt", SENTENCE, SENTENCE, 0, len(SENTENCE),
+                  highlight=(26, 32))
+
+
+def answer(text: str, citations=(), refused: bool = False, passages=()) -> Answer:
+    return Answer("Where?", text, refused, tuple(citations), "extractive", {"total": 12.0},
+                  standalone_question="Where?", passages=tuple(passages))
+
+
+def passage(rank: int, published: date | None, source: str) -> Passage:
+    return Passage((f"c{rank}",), f"a{rank}", f"Story {rank}", published, source, "", f"s{rank}.txt", "Text.", 0, 5,
+                   1 / rank, rank)
+
+
+ANSWERED = answer(f"{SENTENCE} [1]", [GENEVA])
+REFUSED = answer("The indexed articles do not answer this question.", refused=True, passages=[
+    passage(1, None, "Wire"), passage(2, date(2024, 1, 2), "Wire"), passage(3, date(2024, 1, 3), ""),
+    passage(4, date(2024, 1, 4), "Wire")])
+
+
+class OneAnswer:
+    """An engine that has one answer, whatever the question."""
+
+    def __init__(self, answer: Answer):
+        self.answer = answer
+
+    def ask(self, question, history=(), as_of=None, filters=None):
+        return self.answer
+
+
+def test_ask_json_gives_the_highlight_of_each_citation(capsys):
+    cli._ask_one(OneAnswer(ANSWERED), argparse.Namespace(json=True, as_of=None), Filters(), "Where?", ())
+    [citation] = json.loads(capsys.readouterr().out)["citations"]
+    assert citation["highlight"] == [26, 32] and citation["sentence"][26:32] == "Geneva"
+
+
+def test_a_terminal_shows_the_asked_for_phrase_bold_and_a_pipe_plain_text(capsys):
+    cli._print_streamed([ANSWERED.answer, ANSWERED], bold=True)
+    out = capsys.readouterr().out
+    assert out.startswith("The talks will be held in \033[1mGeneva\033[0m. [1]\n")
+    assert '      "The talks will be held in \033[1mGeneva\033[0m."' in out
+    cli._print_streamed(["The talks", ANSWERED.answer, ANSWERED])
+    assert "\033[" not in capsys.readouterr().out
+
+
+def test_a_refusal_lists_the_closest_articles(capsys):
+    cli._print_streamed([REFUSED.answer, REFUSED])
+    assert capsys.readouterr().out.splitlines() == [
+        "The indexed articles do not answer this question.",
+        "Closest articles:",
+        "  - Story 1 (Wire)  s1.txt",
+        "  - Story 2 (Wire, 2024-01-02)  s2.txt",
+        "  - Story 3 (2024-01-03)  s3.txt",
+        "(extractive, 0.0 s)",
+    ]
 
 
 def test_a_bad_date_is_a_one_line_error(tmp_path: Path):

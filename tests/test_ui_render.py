@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.documents import Answer, Citation
+from app.documents import Answer, Citation, Passage
 from app.index import StoredArticle
 from app.settings import Settings
 from app.ui import library, render
@@ -25,9 +25,21 @@ def citation(number: int = 1, passage: str = "First one. The <key> sentence. Las
     return Citation(**{**values, **fields})
 
 
-def answer(text: str = "Talks start [1].", citations=(citation(),), backend: str = "extractive", warnings=()) -> Answer:
-    return Answer(question="When do <talks> start?", answer=text, refused=False, citations=tuple(citations),
-                  backend=backend, timings={}, warnings=tuple(warnings))
+def answer(text: str = "Talks start [1].", citations=(citation(),), backend: str = "extractive", warnings=(),
+           refused: bool = False, passages=()) -> Answer:
+    return Answer(question="When do <talks> start?", answer=text, refused=refused, citations=tuple(citations),
+                  backend=backend, timings={}, warnings=tuple(warnings), passages=tuple(passages))
+
+
+def passage(rank: int, title: str = "Talks & treaties", text: str = "Talks may start in spring.",
+            url: str = "https://example.org/a?x=1&y=2", published: date | None = date(2024, 3, 5)) -> Passage:
+    return Passage(chunk_ids=(f"c{rank}",), article_id=f"a{rank}", title=title, published=published, source="Wire",
+                   url=url, file=f"a{rank}.txt", text=text, start=0, end=len(text), score=1 / rank, rank=rank)
+
+
+def refusal(*passages: Passage) -> Answer:
+    return answer(text="The indexed articles do not answer this question.", citations=(), refused=True,
+                  passages=passages)
 
 
 def stored(title: str, published: date | None, source: str = "", article_id: str = "id1") -> StoredArticle:
@@ -81,6 +93,52 @@ def test_chat_markdown_shows_warnings_after_the_answer():
                                        backend="extractive (fallback: timed out)"), turn=1)
     assert text.startswith("Talks start [[1]](#source-1-1).")
     assert "⚠ The LLM could not answer: timed out" in text
+
+
+def test_chat_markdown_bolds_the_asked_for_phrase_where_the_answer_quotes_its_sentence():
+    geneva = citation(passage="Talks are set. They will be in Geneva.", sentence="They will be in Geneva.",
+                      highlight=(16, 22))
+    text = render.chat_markdown(answer("Talks are near. They will be in Geneva. [1]", citations=(geneva,)), turn=1)
+    assert text == "Talks are near. They will be in **Geneva**. [[1]](#source-1-1)"
+    # A sentence split with its leading space still places the phrase; a reworded answer bolds nothing.
+    spaced = citation(passage="Set. They meet in Geneva.", sentence=" They meet in Geneva.", highlight=(14, 20))
+    assert render.phrase_spans(answer("They meet in Geneva. [1]", citations=(spaced,))) == [(13, 19)]
+    assert render.chat_markdown(answer("Geneva hosts them [1].", citations=(geneva,)), turn=1) == (
+        "Geneva hosts them [[1]](#source-1-1).")
+
+
+def test_source_card_makes_the_asked_for_phrase_strong_and_keeps_everything_escaped():
+    hostile = citation(title="<script>alert(1)</script>", passage="<b>Before</b>. The <key> sentence. After.",
+                       highlight=(4, 9))
+    html = render.highlighted_passage(hostile)
+    assert html == ('&lt;b&gt;Before&lt;/b&gt;. <mark>The <strong class="nq-answer-phrase">&lt;key&gt;</strong> '
+                    'sentence.</mark> After.')
+    block = render.sources_block(answer(citations=(hostile,)), turn=1)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in block and "<script>" not in block
+    assert "<strong" not in render.highlighted_passage(citation())
+
+
+def test_closest_passages_of_a_refusal_in_its_dict_and_none_for_an_answer():
+    passages = [passage(1, text="word " * 100), passage(2, text="Talks.", published=None), passage(3), passage(4)]
+    closest = refusal(*passages).as_dict()["closest"]
+    assert [p["rank"] for p in closest] == [1, 2, 3]
+    assert closest[1] == {"rank": 2, "title": "Talks & treaties", "published": None, "source": "Wire",
+                          "url": "https://example.org/a?x=1&y=2", "file": "a2.txt", "text": "Talks."}
+    assert closest[0]["published"] == "2024-03-05"
+    assert closest[0]["text"].endswith("word…") and len(closest[0]["text"]) <= 301
+    assert answer(passages=[passage(1)]).as_dict()["closest"] == []
+
+
+def test_refusal_shows_the_closest_articles_as_no_answer_with_safe_links():
+    block = render.sources_block(refusal(passage(1), passage(2, title="<img src=x onerror=alert(1)>",
+                                                             text="<script>x</script> & more",
+                                                             url="javascript:alert(1)")), turn=3)
+    assert "Closest articles (not an answer)" in block and "No source cited." not in block
+    assert block.count('class="nq-source nq-closest"') == 2
+    assert '<a href="https://example.org/a?x=1&amp;y=2" target="_blank"' in block
+    assert "javascript:" not in block and "<img" not in block and "<script>" not in block
+    assert "&lt;script&gt;x&lt;/script&gt; &amp; more" in block and "2024-03-05 · Wire" in block
+    assert "No source cited." in render.sources_block(refusal(), turn=1)
 
 
 def test_api_markdown_lists_sources_by_title_after_the_answer():

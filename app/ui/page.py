@@ -27,7 +27,11 @@ CSS = """
 .nq-number { color: var(--color-accent); }
 .nq-meta { font-size: 0.85em; opacity: 0.75; }
 .nq-passage { margin: 0.3em 0 0; font-size: 0.9em; white-space: pre-line; }
-.nq-passage mark { background: #fde68a; color: inherit; padding: 0 0.1em; }
+/* Dark text on the yellow in both themes: dark mode's light text would not read on it. */
+.nq-passage mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; }
+.nq-answer-phrase { font-weight: 700; color: inherit; }
+.nq-closest-heading { font-weight: 600; margin: 0.3em 0 0.5em; }
+.nq-closest { border-left-style: dashed; }  /* not a source of the answer */
 .nq-none { opacity: 0.7; }
 """
 

@@ -1,10 +1,11 @@
 """Answers and sources as the chat page shows them: Markdown for the chat, HTML for the sources
-panel, Markdown for the `/ask` endpoint. Pure functions of the engine's records."""
+panel, Markdown for the `/ask` endpoint. Pure functions of the engine's records; the asked-for
+phrase helpers serve `newsqa ask` too."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from app.answering import EXTRACTIVE
@@ -35,6 +36,34 @@ def link_markers(text: str, turn: int) -> str:
     return MARKER.sub(linked, text)
 
 
+def phrase_spans(answer: Answer) -> list[tuple[int, int]]:
+    """Where the asked-for phrases lie in the answer text, in order. A citation's highlight is placed
+    through its sentence, which the extractive answer quotes verbatim; an answer that rewords its
+    sentences has none."""
+    spans = set()
+    for citation in answer.citations:
+        quoted = citation.sentence.strip()
+        at = answer.answer.find(quoted) if citation.highlight and quoted else -1
+        if at >= 0:
+            shift = at - (len(citation.sentence) - len(citation.sentence.lstrip()))
+            start, end = citation.highlight
+            spans.add((shift + start, shift + end))
+    return sorted(spans)
+
+
+def mark_phrases(text: str, spans: Sequence[tuple[int, int]], opening: str, closing: str,
+                 piece: Callable[[str], str] = str, since: int = 0) -> str:
+    """`text[since:]` with each span (sorted) between `opening` and `closing`, and every piece of the
+    text passed through `piece` (e.g. `escape`). A span that starts before `since` or inside an
+    earlier one is left plain."""
+    parts, at = [], since
+    for start, end in spans:
+        if start >= at:
+            parts += [piece(text[at:start]), opening, piece(text[start:end]), closing]
+            at = end
+    return "".join(parts) + piece(text[at:])
+
+
 def warning_notes(answer: Answer) -> str:
     """The answer's warnings (an LLM that failed, a quotation not in the passages) as Markdown quotes."""
     notes = [warning[0].upper() + warning[1:] for warning in answer.warnings if warning]
@@ -42,40 +71,63 @@ def warning_notes(answer: Answer) -> str:
 
 
 def chat_markdown(answer: Answer, turn: int) -> str:
-    """The finished answer for the chat: linked markers, then its warnings."""
-    return link_markers(answer.answer, turn) + warning_notes(answer)
+    """The finished answer for the chat: the asked-for phrases bold, linked markers, then its warnings."""
+    bold = mark_phrases(answer.answer, phrase_spans(answer), "**", "**")
+    return link_markers(bold, turn) + warning_notes(answer)
 
 
 def highlighted_passage(citation: Citation, context: int = PASSAGE_CONTEXT) -> str:
-    """The passage as HTML with its supporting sentence marked, cut to about `context` characters
-    either side of it (at a word boundary, with an ellipsis): merged passages run long."""
+    """The passage as HTML with its supporting sentence marked, and the asked-for phrase in it strong,
+    cut to about `context` characters either side of it (at a word boundary, with an ellipsis): merged
+    passages run long."""
     text, start, end = citation.passage, citation.sentence_start, citation.sentence_end
     before, after = text[:start], text[end:]
     if len(before) > context:
         before = "…" + before[-context:].split(" ", 1)[-1]
     if len(after) > context:
         after = after[:context].rsplit(" ", 1)[0] + "…"
-    return f"{escape(before)}<mark>{escape(text[start:end])}</mark>{escape(after)}"
+    phrase = [citation.highlight] if citation.highlight else []
+    sentence = mark_phrases(text[start:end], phrase, '<strong class="nq-answer-phrase">', "</strong>", escape)
+    return f"{escape(before)}<mark>{sentence}</mark>{escape(after)}"
+
+
+def _title(title: str, url: str) -> str:
+    title = escape(title or "untitled")
+    if is_url(url):  # an article's own url field could hold javascript:
+        title = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+    return title
+
+
+def _meta(published: str | None, where: str) -> str:
+    parts = (escape(part) for part in (published or "undated", where) if part)
+    return f'<div class="nq-meta">{" · ".join(parts)}</div>'
 
 
 def _source_card(citation: Citation, turn: int) -> str:
-    title = escape(citation.title or citation.file or "untitled")
-    if is_url(citation.url):  # an article's own url field could hold javascript:
-        title = f'<a href="{escape(citation.url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
-    meta = " · ".join(escape(part) for part in (
-        citation.published.isoformat() if citation.published else "undated",
-        citation.source or citation.file,
-    ) if part)
+    published = citation.published.isoformat() if citation.published else None
     return (f'<div class="nq-source" id="{source_anchor(turn, citation.number)}">'
-            f'<div class="nq-source-title"><span class="nq-number">[{citation.number}]</span> {title}</div>'
-            f'<div class="nq-meta">{meta}</div>'
+            f'<div class="nq-source-title"><span class="nq-number">[{citation.number}]</span> '
+            f'{_title(citation.title or citation.file, citation.url)}</div>'
+            f'{_meta(published, citation.source or citation.file)}'
             f'<blockquote class="nq-passage">{highlighted_passage(citation)}</blockquote></div>')
 
 
+def _closest_card(passage: dict) -> str:
+    """A passage near a refused question (an entry of `Answer.as_dict()["closest"]`)."""
+    return (f'<div class="nq-source nq-closest">'
+            f'<div class="nq-source-title">{_title(passage["title"] or passage["file"], passage["url"])}</div>'
+            f'{_meta(passage["published"], passage["source"] or passage["file"])}'
+            f'<blockquote class="nq-passage">{escape(passage["text"])}</blockquote></div>')
+
+
 def sources_block(answer: Answer, turn: int) -> str:
-    """One answer's sources, headed by its question."""
+    """One answer's sources, headed by its question; for a refusal, the closest articles, so the reader
+    can judge it, said not to be an answer."""
     if answer.citations:
         cards = "".join(_source_card(c, turn) for c in answer.citations)
+    elif closest := answer.as_dict()["closest"]:
+        cards = ('<p class="nq-closest-heading">Closest articles (not an answer)</p>'
+                 + "".join(_closest_card(p) for p in closest))
     else:
         cards = '<p class="nq-none">No source cited.</p>'
     return (f'<section class="nq-answer-sources" id="sources-{turn}">'
