@@ -14,7 +14,6 @@ from app.index import StoredChunk
 from app.index import admits
 from app.retrieval import (MODES, Retriever, Window, confidence, fuse, merge_passages, merge_text, metadata_filter,
                            reciprocal_rank_fusion, source_names)
-from app.timeframe import TimeFrame
 from eval.compare_retrieval import compare, missed
 from eval.dataset import Question
 from tests.conftest import make_settings
@@ -110,11 +109,8 @@ def test_source_names_ignore_case_and_take_a_part_of_the_name():
     assert source_names("Nobody", known) == []
 
 
-def test_window_ends_at_as_of_or_the_question_window():
-    assert Window.of(date(2024, 3, 20), TimeFrame()) == Window(None, 20240320)
-    march = TimeFrame(since=date(2024, 3, 1), until=date(2024, 3, 31))
-    assert Window.of(date(2024, 3, 16), march) == Window(20240301, 20240316)
-    assert Window.of(date(2024, 12, 31), TimeFrame(until=date(2024, 2, 1))) == Window(None, 20240201)
+def test_window_ends_at_as_of():
+    assert Window.of(date(2024, 3, 20)) == Window(None, 20240320)
     assert Window(None, 20240201).outside() == {"published_day": {"$gt": 20240201}}
     assert Window(20240301, 20240316).outside() == {"$or": [{"published_day": {"$lt": 20240301}},
                                                             {"published_day": {"$gt": 20240316}}]}
@@ -281,16 +277,27 @@ def test_source_and_date_filters_are_strict(dated_engine, mode):
         "reopens.md", "closes.md", "tolls.md"}
 
 
+def ranked_files(engine: Engine, question: str, **kwargs) -> list[str]:
+    return [p.file for p in engine.retriever.retrieve(question, k=10, **kwargs)]
+
+
 @pytest.mark.slow
-def test_a_window_in_the_question_narrows_the_dated_articles(dated_engine):
-    assert files(dated_engine, "What happened to the harbor bridge in March?", as_of=date(2024, 4, 30)) == {
-        "reopens.md", "history.md"}
-    assert files(dated_engine, "What happened to the harbor bridge last month?", as_of=date(2024, 2, 10)) == {
-        "closes.md", "history.md"}
-    # Intersected with the filters: March, but only until March 5, leaves no dated article, and the
-    # explicit date filter leaves out the undated one.
-    assert files(dated_engine, "What happened to the harbor bridge in March?", as_of=date(2024, 4, 30),
-                 filters=Filters(until=date(2024, 3, 5))) == set()
+def test_a_period_in_the_question_is_preferred_not_cut(dated_engine):
+    as_of = date(2024, 4, 30)
+    in_march = ranked_files(dated_engine, "What happened to the harbor bridge in March?", as_of=as_of)
+    plain = ranked_files(dated_engine, "What happened to the harbor bridge?", as_of=as_of)
+    # The March article leads, and nothing published by the "as of" date is left out.
+    assert in_march[0] == "reopens.md"
+    assert set(in_march) == set(plain) == set(ARTICLES)
+    last_month = ranked_files(dated_engine, "What happened to the harbor bridge last month?", as_of=date(2024, 2, 10))
+    assert last_month[0] == "closes.md"
+    assert set(last_month) == {"closes.md", "history.md"}  # the "as of" date still cuts
+    # A period no article falls in ("this week", the articles being older) empties nothing.
+    assert set(ranked_files(dated_engine, "What happened to the harbor bridge this week?",
+                            as_of=date(2024, 3, 20))) == {"reopens.md", "closes.md", "inspection.md", "history.md"}
+    # Explicit filters stay strict: only the dated articles up to March 5.
+    assert set(ranked_files(dated_engine, "What happened to the harbor bridge in March?", as_of=as_of,
+                            filters=Filters(until=date(2024, 3, 5)))) == {"closes.md", "inspection.md"}
 
 
 @pytest.mark.slow
