@@ -125,7 +125,7 @@ def _extractive_answer(engine: Engine, question: str, standalone: str, passages:
         text = EMPTY_INDEX if engine.index.count() == 0 else NOT_ANSWERED
         return Answer(question=question, answer=text, refused=True, citations=(), backend=EXTRACTIVE, timings={},
                       standalone_question=standalone, warnings=warnings)
-    extract = extract_answer(standalone, passages, engine.embedder)
+    extract = extract_answer(standalone, passages, engine.embedder, engine.index.lexical().idf)
     return Answer(question=question, answer=extract.answer, refused=extract.refused, citations=extract.citations,
                   backend=EXTRACTIVE, timings={}, standalone_question=standalone, passages=tuple(passages),
                   warnings=warnings)

@@ -1,16 +1,31 @@
 """The extractive answerer: no LLM, the answer is the one to three sentences of the retrieved
-passages that best answer the question, each cited, or a plain refusal when none is close enough.
+passages most likely to hold the answer, each cited, with the asked-for phrase marked, or a plain
+refusal when the passages do not look like they answer.
 
-A sentence's score mixes its embedding similarity to the question, the share of the question's
-content words it holds, a cue for the kind of answer the question asks for (who -> a person's
-name, where -> a place, when -> a date, how many -> a number), and the rank of its passage.
+Two small logistic models, fitted by `python -m eval.fit_extractive` on realtimeqa_2022 and
+quail_news (one half of each set's questions; both halves reported) and written here as weights:
+
+- A sentence's score: how likely it holds the answer, from its embedding similarity to the question,
+  the share of the question's words it holds (each weighted by its rarity in the index, so "Geneva"
+  counts for more than "said"), the same share counting its title and the sentences before it, the
+  names and numbers it adds to the question's, its passage's rank, its length, and whether it opens
+  the article.
+- Whether to answer: from the best sentence's score and the most of the question any sentence (with
+  its context) and any sentence alone hold. A question that asks for a number (how many, how much)
+  is refused when none of the chosen sentences holds one.
+
+Only the sentences most promising by their words (see SENTENCES_EMBEDDED) are embedded: embedding
+every sentence of five long passages took most of an answer's time.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from app.citations import make_citation
 from app.documents import Citation, Passage
@@ -20,22 +35,26 @@ from app.sentences import split_sentences
 
 REFUSAL = "The indexed articles do not answer this question."
 
-# Weights of a sentence's score, which picks the sentences of the answer.
-SIMILARITY_WEIGHT = 1.0
-OVERLAP_WEIGHT = 0.25
-CUE_WEIGHT = 0.3
-RANK_WEIGHT = 0.1
-# Further sentences join the best one when they score at least this share of it.
-COMPANION_SHARE = 0.9
+# Fitted by `python -m eval.fit_extractive` (weights of SENTENCE_FEATURES, then the intercept).
+SENTENCE_FEATURES = ("similarity", "weighted_overlap", "weighted_coverage", "new_names", "passage_rank",
+                     "length", "lead")
+SENTENCE_WEIGHTS = (2.91, 0.38, 0.79, 0.46, 0.9, 0.54, 0.45)
+SENTENCE_INTERCEPT = -2.91
+ANSWER_FEATURES = ("best_score", "best_similarity", "best_coverage", "best_new_names", "most_coverage",
+                   "most_overlap")
+ANSWER_WEIGHTS = (1.29, 0.38, 0.32, -0.9, 2.3, 0.81)
+ANSWER_INTERCEPT = -3.07
+# Under this answerability (the answer model's log-odds), a refusal.
+REFUSAL_THRESHOLD = -0.75
+# Further sentences join the best one when their probability is at least this share of its.
+COMPANION_SHARE = 0.5
 MAX_SENTENCES = 3
-# Whether to answer at all rests on the best evidence of a sentence: the score without the passage
-# rank and with the question's words weighing more (sharing them is what tells an answer from a
-# sentence merely on the topic). Under the threshold, a refusal. Calibrated on quail_news
-# (`python -m eval.measure_extractive --sweep`): false refusals of answerable questions kept at 15%,
-# since a false refusal hides what the articles hold. 0.93 to 0.95 give the same quail figures; the
-# lowest of them refuses least elsewhere.
-EVIDENCE_OVERLAP_WEIGHT = 1.0
-REFUSAL_THRESHOLD = 0.93
+# Sentences embedded per question, the most promising by words and passage rank first.
+SENTENCES_EMBEDDED = 32
+# Characters before a sentence that count as its context (with the title): "He said" needs them.
+CONTEXT_CHARS = 250
+
+Idf = Callable[[Sequence[str]], dict[str, float]]
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.")
@@ -54,13 +73,24 @@ _CUES = {
         r"thousands?|millions?|billions?|half|twice)\b", re.IGNORECASE),
 }
 # Question words the lexical tokenizer keeps: they say what is asked, not what about.
-_QUESTION_WORDS = set(tokenize(["who whom whose what when where why how which"], as_ids=False)[0])
+_QUESTION_WORDS = set(tokenize(["who whom whose what when where why how which many much"], as_ids=False)[0])
 _QUESTION_TYPES = (
-    (re.compile(r"\bhow (?:many|much|old|long|far|often)\b|\bwhat (?:percentage|number|amount)\b", re.I), "number"),
-    (re.compile(r"\bwhen\b|\bwhat (?:year|day|date|time|month)\b", re.I), "time"),
-    (re.compile(r"\bwhere\b|\bwhat (?:country|city|place)\b", re.I), "place"),
+    (re.compile(r"\bhow (?:many|much|old|long|far|often)\b|\b(?:what|which) (?:percentage|number|amount)\b", re.I),
+     "number"),
+    (re.compile(r"\bwhen\b|\b(?:what|which) (?:year|day|date|time|month)\b", re.I), "time"),
+    (re.compile(r"\bwhere\b|\b(?:what|which) (?:country|city|state|place|town)\b", re.I), "place"),
     (re.compile(r"\bwho(?:m|se)?\b", re.I), "person"),
 )
+# Names and numbers: the words a quiz answer is usually made of.
+_NAME_OR_NUMBER = re.compile(r"\b[A-Z][\w'’&.-]*|[$£€]?\d[\d,.:]*%?")
+# A phrase that may be the answer: a run of capitalised words (with "of", "the", "and" inside it), or
+# a number with its unit or currency, or a date.
+_PHRASE = re.compile(
+    rf"\b(?:{_MONTHS})\s+\d{{1,2}}(?:,\s+\d{{4}})?"
+    r"|\b(?:next|last|this|earlier|later)\s+(?:week|month|year|weekend|spring|summer|fall|autumn|winter)\b"
+    r"|[$£€]?\d[\d,.]*(?:\s*(?:%|percent|million|billion|trillion|thousand|hundred))?"
+    r"(?:\s+(?:[a-z]+-)?(?:people|miles|pounds|years|days|dollars|feet|points|votes|soldiers|troops|homes))?"
+    r"|\b[A-Z][\w'’&.-]*(?:\s+(?:(?:of|the|and|de|for)\s+)*[A-Z][\w'’&.-]*)*")
 
 
 def question_type(question: str) -> str | None:
@@ -75,14 +105,40 @@ def has_cue(sentence: str, kind: str) -> bool:
     return bool(_CUES[kind].search(sentence))
 
 
+def _names(text: str) -> set[str]:
+    return {word.lower().strip(".,'’") for word in _NAME_OR_NUMBER.findall(text)}
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the answerer reads off a question once."""
+
+    text: str
+    terms: dict[str, float]  # content word (stemmed) -> weight (its rarity in the index)
+    names: set[str]  # its names and numbers, lower case
+    kind: str | None
+
+    @classmethod
+    def read(cls, text: str, idf: Idf | None = None) -> Question:
+        terms = sorted(set(tokenize([text], as_ids=False)[0]) - _QUESTION_WORDS)
+        known = idf(terms) if idf else {}
+        # A word the index never met tells nothing of its rarity (a one-article index lacks common
+        # words too): it weighs as the question's typical known word.
+        typical = float(np.median(list(known.values()))) if known else 1.0
+        return cls(text, {t: known.get(t, typical) for t in terms}, _names(text), question_type(text))
+
+    def share(self, terms: set[str]) -> float:
+        """The weighted share of the question's content words among `terms`."""
+        total = sum(self.terms.values())
+        return sum(w for t, w in self.terms.items() if t in terms) / total if total else 0.0
+
+
 @dataclass(frozen=True)
 class Candidate:
     passage: Passage
     start: int  # span of the sentence in passage.text
     end: int
-    similarity: float  # cosine of the sentence and question embeddings
-    overlap: float  # share of the question's content words in the sentence
-    cue: bool  # holds the kind of thing the question asks for
+    features: tuple[float, ...]  # SENTENCE_FEATURES, similarity first (0 until embedded)
 
     @property
     def text(self) -> str:
@@ -90,12 +146,8 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        return (SIMILARITY_WEIGHT * self.similarity + OVERLAP_WEIGHT * self.overlap + CUE_WEIGHT * self.cue
-                + RANK_WEIGHT / self.passage.rank)
-
-    @property
-    def evidence(self) -> float:
-        return self.similarity + EVIDENCE_OVERLAP_WEIGHT * self.overlap + CUE_WEIGHT * self.cue
+        """Log-odds that the sentence holds the answer."""
+        return SENTENCE_INTERCEPT + sum(w * f for w, f in zip(SENTENCE_WEIGHTS, self.features, strict=True))
 
 
 @dataclass(frozen=True)
@@ -103,52 +155,114 @@ class Extract:
     answer: str
     citations: tuple[Citation, ...]
     refused: bool
-    evidence: float  # the strongest evidence of any sentence (0 without one): what the refusal rests on
+    answerability: float  # the answer model's log-odds (-inf without a sentence): what the refusal rests on
 
 
-def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder) -> list[Candidate]:
-    """Every sentence of the passages with its score, best first."""
+def _sentence_features(question: Question, passage: Passage, start: int, end: int, terms: set[str]) -> tuple:
+    text = passage.text[start:end]
+    context = set(tokenize([f"{passage.title} {passage.text[max(0, start - CONTEXT_CHARS):start]}"], as_ids=False)[0])
+    new_names = {n for n in _names(text[1:]) if n not in question.names and n not in question.terms}
+    return (0.0, question.share(terms), question.share(terms | context), min(len(new_names), 4) / 4,
+            1 / passage.rank, math.log(len(text.split())) / 4, float(passage.start + start < 400))
+
+
+def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder,
+                    idf: Idf | None = None) -> list[Candidate]:
+    """The most promising sentences of the passages with their features, best first; `idf` gives the
+    rarity of words in the index (None: every word weighs alike)."""
+    asked = Question.read(question, idf)
     spans = [(p, s.start, s.end) for p in passages for s in split_sentences(p.text)]
     spans = [(p, start, end) for p, start, end in spans if len(p.text[start:end].split()) >= 3]
     if not spans:
         return []
-    texts = [p.text[start:end] for p, start, end in spans]
-    vectors = embedder.encode([question, *texts])
+    terms = tokenize([p.text[start:end] for p, start, end in spans], as_ids=False)
+    candidates = [Candidate(p, start, end, _sentence_features(asked, p, start, end, set(t)))
+                  for (p, start, end), t in zip(spans, terms)]
+    # The sentence score without the similarity orders the sentences worth embedding.
+    candidates = sorted(candidates, key=lambda c: c.score, reverse=True)[:SENTENCES_EMBEDDED]
+    vectors = embedder.encode([question, *(c.text for c in candidates)])
     similarities = vectors[1:] @ vectors[0]
-    asked = set(tokenize([question], as_ids=False)[0]) - _QUESTION_WORDS
-    terms = tokenize(texts, as_ids=False)
-    kind = question_type(question)
-    candidates = []
-    for (passage, start, end), text, similarity, sentence_terms in zip(spans, texts, similarities, terms):
-        overlap = len(asked & set(sentence_terms)) / len(asked) if asked else 0.0
-        cue = bool(kind) and has_cue(text, kind)
-        candidates.append(Candidate(passage, start, end, float(similarity), overlap, cue))
-    candidates.sort(key=lambda c: c.score, reverse=True)
-    return candidates
+    candidates = [Candidate(c.passage, c.start, c.end, (float(s), *c.features[1:]))
+                  for c, s in zip(candidates, similarities)]
+    return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+
+def answer_features(candidates: Sequence[Candidate]) -> tuple[float, ...]:
+    """ANSWER_FEATURES of the scored sentences (best first)."""
+    best = candidates[0]
+    return (best.score, best.features[0], best.features[2], best.features[3], max(c.features[2] for c in candidates),
+            max(c.features[1] for c in candidates))
+
+
+def answerability(candidates: Sequence[Candidate]) -> float:
+    """Log-odds that the passages answer the question; -inf without a sentence."""
+    if not candidates:
+        return -math.inf
+    return ANSWER_INTERCEPT + sum(w * f for w, f in zip(ANSWER_WEIGHTS, answer_features(candidates), strict=True))
 
 
 def choose(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The best sentence, and up to two more that score nearly as well."""
+    """The best sentence, and up to two more nearly as likely to hold the answer."""
     if not candidates:
         return []
     best = candidates[0]
-    return [best, *[c for c in candidates[1:MAX_SENTENCES] if c.score >= COMPANION_SHARE * best.score]]
+    floor = COMPANION_SHARE * _probability(best.score)
+    return [best, *[c for c in candidates[1:MAX_SENTENCES] if _probability(c.score) >= floor]]
 
 
-def extract_answer(question: str, passages: Sequence[Passage], embedder: Embedder,
+def _probability(log_odds: float) -> float:
+    return 1 / (1 + math.exp(-log_odds))
+
+
+def answer_phrase(question: str, sentence: str) -> tuple[int, int] | None:
+    """The span in `sentence` of the phrase most likely to be the answer: a name, number or date the
+    question does not already hold, of the kind it asks for when it says (a place is a name after
+    "in", "at", "near"...), nearest to the words it shares with the question; None when the sentence
+    adds no such phrase."""
+    asked = Question.read(question)
+    spans = []
+    for match in _PHRASE.finditer(sentence):
+        phrase = match.group(0).rstrip(".,")
+        words = _names(phrase) | set(tokenize([phrase], as_ids=False)[0])
+        if not words or words <= asked.names | set(asked.terms) or match.start() == 0 and " " not in phrase:
+            continue
+        end = match.start() + len(phrase)
+        # The cue may start before the phrase ("in Geneva"): it is read on the words just before it.
+        fits = asked.kind is None or has_cue(sentence[max(0, match.start() - 12):end], asked.kind)
+        spans.append((not fits, match.start(), end))
+    if not spans:
+        return None
+    anchors = [m.start() for m in re.finditer(r"\w+", sentence)
+               if set(tokenize([m.group(0)], as_ids=False)[0]) & set(asked.terms)] or [0]
+    _, start, end = min(spans, key=lambda s: (s[0], min(abs(s[1] - a) for a in anchors)))
+    return start, end
+
+
+def _asks_number_none_given(question: str, chosen: Sequence[Candidate]) -> bool:
+    return question_type(question) == "number" and not any(has_cue(c.text, "number") for c in chosen)
+
+
+def extract_answer(question: str, passages: Sequence[Passage], embedder: Embedder, idf: Idf | None = None,
                    threshold: float | None = None) -> Extract:
     """The answer; `threshold` overrides REFUSAL_THRESHOLD (calibration answers everything with -inf)."""
-    candidates = score_sentences(question, passages, embedder)
-    evidence = max((c.evidence for c in candidates), default=0.0)
-    if evidence < (REFUSAL_THRESHOLD if threshold is None else threshold):
-        return Extract(REFUSAL, (), True, evidence)
+    candidates = score_sentences(question, passages, embedder, idf)
+    confidence = answerability(candidates)
+    chosen = choose(candidates)
+    if confidence < (REFUSAL_THRESHOLD if threshold is None else threshold) \
+            or _asks_number_none_given(question, chosen):
+        return Extract(REFUSAL, (), True, confidence)
     numbers: dict[tuple[str, ...], int] = {}  # passage -> citation number, in order of first use
     parts, citations = [], []
-    for candidate in choose(candidates):
+    for candidate in chosen:
         key = candidate.passage.chunk_ids
         if key not in numbers:
             numbers[key] = len(numbers) + 1
             # One citation a passage, on its best sentence (candidates come best first).
-            citations.append(make_citation(numbers[key], candidate.passage, (candidate.start, candidate.end)))
+            citation = make_citation(numbers[key], candidate.passage, (candidate.start, candidate.end))
+            citations.append(_with_phrase(citation, question))
         parts.append(f"{candidate.text.strip()} [{numbers[key]}]")
-    return Extract(" ".join(parts), tuple(citations), False, evidence)
+    return Extract(" ".join(parts), tuple(citations), False, confidence)
+
+
+def _with_phrase(citation: Citation, question: str) -> Citation:
+    return replace(citation, highlight=answer_phrase(question, citation.sentence))

@@ -335,6 +335,7 @@ class Index:
         return self._lexical
 
     def _rebuild_lexical(self, revision: str) -> LexicalIndex:
-        lexical = LexicalIndex.build(revision, ((c.id, f"{c.metadata['title']}\n{c.text}") for c in self.all_chunks()))
+        lexical = LexicalIndex.build(revision, ((c.id, f"{c.metadata['title']}\n{c.text}", c.metadata)
+                                                for c in self.all_chunks()))
         lexical.save(self._lexical_folder)
         return lexical

@@ -3,6 +3,9 @@
 Chroma's own sparse index exists only in Chroma Cloud, so BM25 lives here (bm25s). It is a cache
 of the collection: it records the collection revision it was built from, and is rebuilt whenever
 the collection has moved on, so it cannot drift out of step even after a crash or another writer.
+
+It also keeps, for each chunk, the two fields filters name (publication day and source), so that a
+filtered BM25 search is one masked search instead of checking hits against Chroma batch by batch.
 """
 
 from __future__ import annotations
@@ -29,6 +32,29 @@ BUILD_PAGE = 5000
 SHORTEST_CORRECTED = 4
 
 
+_COMPARE = {"$eq": np.equal, "$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
+
+
+def _day_test(index: LexicalIndex, operation: str, operand) -> np.ndarray:
+    return (index.days > 0) & _COMPARE[operation](index.days, operand)  # undated chunks have no day
+
+
+def _dated_test(index: LexicalIndex, operation: str, operand) -> np.ndarray:
+    return _COMPARE[operation](index.days > 0, operand)
+
+
+def _source_test(index: LexicalIndex, operation: str, operand) -> np.ndarray:
+    wanted = operand if operation == "$in" else [operand] if operation == "$eq" else None
+    if wanted is None:
+        raise KeyError(operation)
+    codes = [n for n, name in enumerate(index.source_names) if name in wanted]
+    return np.isin(index.sources, codes)
+
+
+# The fields filters name, with how each is tested; a field not here is judged by Chroma.
+_FIELD_TESTS = {"published_day": _day_test, "dated": _dated_test, "source": _source_test}
+
+
 def tokenize(texts: list[str], *, as_ids: bool):
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=as_ids, show_progress=False)
 
@@ -38,36 +64,81 @@ class LexicalIndex:
     revision: str
     ids: list[str]
     bm25: bm25s.BM25 | None  # None when the collection is empty
+    days: np.ndarray  # per chunk: its publication day as YYYYMMDD, 0 when undated
+    source_names: list[str]
+    sources: np.ndarray  # per chunk: its source as a position in source_names
 
     @classmethod
-    def build(cls, revision: str, documents: Iterable[tuple[str, str]]) -> LexicalIndex:
-        """From (chunk id, text) pairs, taken and tokenised a page at a time: only the token ids of
-        the texts read so far are kept (a small array each), never all the texts at once."""
+    def build(cls, revision: str, documents: Iterable[tuple[str, str, dict]]) -> LexicalIndex:
+        """From (chunk id, text, metadata) triples, taken and tokenised a page at a time: only the
+        token ids of the texts read so far are kept (a small array each), never all the texts at once."""
         ids: list[str] = []
         token_ids: list[np.ndarray] = []
         vocabulary: dict[str, int] = {}
-        pairs = iter(documents)
-        while page := list(islice(pairs, BUILD_PAGE)):
-            ids += [chunk_id for chunk_id, _ in page]
-            for tokens in tokenize([text for _, text in page], as_ids=False):
+        days: list[int] = []
+        source_codes: dict[str, int] = {}
+        sources: list[int] = []
+        triples = iter(documents)
+        while page := list(islice(triples, BUILD_PAGE)):
+            ids += [chunk_id for chunk_id, _, _ in page]
+            days += [metadata.get("published_day", 0) for _, _, metadata in page]
+            sources += [source_codes.setdefault(metadata.get("source", ""), len(source_codes)) for _, _, metadata in page]
+            for tokens in tokenize([text for _, text, _ in page], as_ids=False):
                 token_ids.append(np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in tokens),
                                              dtype=np.int32, count=len(tokens)))
+        fields = (np.array(days, dtype=np.int32), list(source_codes), np.array(sources, dtype=np.int32))
         if not ids:
-            return cls(revision, [], None)
+            return cls(revision, [], None, *fields)
         bm25 = bm25s.BM25()
         bm25.index((token_ids, vocabulary), show_progress=False)
-        return cls(revision, ids, bm25)
+        return cls(revision, ids, bm25, *fields)
 
-    def search(self, query: str | list[str], k: int) -> list[tuple[str, float]]:
+    def search(self, query: str | list[str], k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Chunk ids and BM25 scores for a query (text, or terms as `tokenize` makes them), best
-        first; chunks sharing no term with the query are left out."""
+        first; chunks sharing no term with the query, or left out by `mask` (see `admitting`), are
+        left out."""
         if self.bm25 is None or k <= 0:
             return []
         terms = tokenize([query], as_ids=False)[0] if isinstance(query, str) else query
         if not terms:
             return []
-        documents, scores = self.bm25.retrieve([terms], k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        documents, scores = self.bm25.retrieve([terms], k=min(k, len(self.ids)), show_progress=False, n_threads=1,
+                                               weight_mask=None if mask is None else mask.astype(np.float32))
         return [(self.ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
+
+    def admitting(self, where: dict) -> np.ndarray | None:
+        """Per chunk, whether Chroma's `where` admits it, judged on the fields kept here (as
+        app.index.admits judges them: a missing field fails every condition on it); None when
+        `where` names another field or operator."""
+        try:
+            return self._admitting(where)
+        except KeyError:
+            return None
+
+    def _admitting(self, where: dict) -> np.ndarray:
+        admitted = np.ones(len(self.ids), dtype=bool)
+        for key, condition in where.items():
+            if key in ("$and", "$or"):
+                parts = [self._admitting(clause) for clause in condition]
+                admitted &= np.logical_and.reduce(parts) if key == "$and" else np.logical_or.reduce(parts)
+                continue
+            (operation, operand), = condition.items() if isinstance(condition, dict) else (("$eq", condition),)
+            admitted &= _FIELD_TESTS[key](self, operation, operand)
+        return admitted
+
+    @cached_property
+    def _document_frequencies(self) -> np.ndarray:
+        return np.diff(self.bm25.scores["indptr"])
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each of these (stemmed) terms the index holds: how
+        rare, and so how telling, a word is here."""
+        if self.bm25 is None:
+            return {}
+        frequencies, chunks = self._document_frequencies, len(self.ids)
+        found = {t: self.bm25.vocab_dict[t] for t in terms if t in self.bm25.vocab_dict}
+        return {t: float(np.log(1 + (chunks - frequencies[i] + 0.5) / (frequencies[i] + 0.5)))
+                for t, i in found.items() if i < len(frequencies)}
 
     @cached_property
     def _terms(self) -> list[str]:
@@ -96,6 +167,8 @@ class LexicalIndex:
         if self.bm25 is not None:
             self.bm25.save(staging / "bm25", show_progress=False)
         np.save(staging / "ids.npy", np.array(self.ids, dtype=str))
+        np.savez(staging / "fields.npz", days=self.days, sources=self.sources,
+                 source_names=np.array(self.source_names, dtype=str))
         (staging / "revision.json").write_text(json.dumps({"revision": self.revision}))
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -111,6 +184,8 @@ class LexicalIndex:
             revision = json.loads((folder / "revision.json").read_text())["revision"]
             ids = np.load(folder / "ids.npy").tolist()
             bm25 = bm25s.BM25.load(folder / "bm25", show_progress=False) if ids else None
+            with np.load(folder / "fields.npz") as fields:  # an index saved before fields were kept has none
+                days, sources, source_names = fields["days"], fields["sources"], fields["source_names"].tolist()
         except (OSError, ValueError, KeyError):
             return None
-        return cls(revision, ids, bm25)
+        return cls(revision, ids, bm25, days, source_names, sources)

@@ -296,6 +296,9 @@ class Retriever:
         lexical = self.index.lexical()
         if where is None:
             return lexical.search(query, depth)
+        mask = lexical.admitting(where)
+        if mask is not None:
+            return lexical.search(query, depth, mask)
         # The best admitted hits may lie deep: search ever deeper until `depth` of them pass, checking
         # only the new hits. Once the search is deep, a filter that admits few chunks is read whole
         # instead (a narrow filter would otherwise have every hit checked).

@@ -1,6 +1,7 @@
-"""Dense-only, BM25-only and hybrid retrieval compared on one eval dataset.
+"""Dense-only, BM25-only and hybrid retrieval compared on one eval dataset, and with --tutorial the
+LangChain tutorial's retrieval on the same articles in the same run.
 
-    python -m eval.compare_retrieval DATASET [--articles DIR] [--depth N] [--rrf-k K] [--misses]
+    python -m eval.compare_retrieval DATASET [--articles DIR] [--depth N] [--rrf-k K] [--misses] [--tutorial]
 
 DATASET is a folder holding questions.jsonl and articles/ (or a questions file with --articles).
 For each answerable question with evidence, the passages retrieved (as the user gets them, by the
@@ -8,49 +9,81 @@ question's date when it has one) are scored at the article level: hit@5, whether
 five passages comes from an evidence article; MRR@10, the mean of 1 / rank of the first such
 passage within ten. The index of the articles is built once and kept (see eval.indexes).
 --misses lists, for each mode, the questions whose evidence is not among the first five passages.
+--tutorial adds two rows: the tutorial as written (RecursiveCharacterTextSplitter 1000/200,
+HuggingFaceEmbeddings over the same MiniLM, Chroma, `similarity_search`; it knows no dates, so it
+ranks every article whatever the question's date) and BM25 alone on the tutorial's chunks (bm25s,
+as newsqa tokenises). Building the tutorial's index embeds every article with torch: minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from app.lexical import LexicalIndex
 from app.settings import Settings
-from eval.dataset import ARTICLES_FOLDER, QUESTIONS_FILE, load
+from eval.dataset import ARTICLES_FOLDER, QUESTIONS_FILE, Question, load
 from eval.indexes import engine_for
 from eval.metrics import hit_at, mean, mrr_at, percentile
 
 LABELS = {"dense": "dense (embeddings)", "lexical": "BM25", "hybrid": "hybrid (fused)"}
+TUTORIAL = "tutorial (dense)"
+TUTORIAL_BM25 = "BM25, tutorial chunks"
+# Files of the passages a ranker retrieves for a question, best first.
+Ranker = Callable[[Question], list[str]]
 
 
-def compare(engine, questions, modes=("dense", "lexical", "hybrid")) -> dict[str, dict]:
-    """hit@5 (as a share and a count), MRR@10 and the median retrieval time of each mode over the
+def mode_rankers(engine, modes=("dense", "lexical", "hybrid")) -> dict[str, Ranker]:
+    """newsqa's retrieval in each mode, as of each question's date."""
+    def ranker(mode: str) -> Ranker:
+        return lambda q: [p.file for p in engine.retriever.retrieve(q.question, as_of=q.question_date, k=10,
+                                                                    mode=mode)]
+    return {mode: ranker(mode) for mode in modes}
+
+
+def tutorial_rankers(articles: Path, folder: Path) -> dict[str, Ranker]:
+    """The LangChain tutorial's retrieval over `articles` (its Chroma store written in `folder`), and
+    BM25 alone on the tutorial's chunks."""
+    from eval import bench_corpus, bench_ingest
+
+    _, store = bench_ingest.ingest_tutorial(bench_corpus.read_articles(articles),
+                                            bench_ingest.tutorial_embeddings(), folder)
+    chunks = store.get(include=["documents", "metadatas"])
+    files = [m["file"] for m in chunks["metadatas"]]
+    bm25 = LexicalIndex.build("tutorial", ((str(n), text, {}) for n, text in enumerate(chunks["documents"])))
+    return {TUTORIAL: bench_ingest.tutorial_ranked(store),
+            TUTORIAL_BM25: lambda q: [files[int(i)] for i, _ in bm25.search(q.question, 10)]}
+
+
+def compare(rankers: dict[str, Ranker], questions) -> dict[str, dict]:
+    """hit@5 (as a share and a count), MRR@10 and the median retrieval time of each ranker over the
     questions, and the questions it misses at 5 with the rank of their first evidence passage
     within ten (None: not within ten)."""
     figures = {}
-    for mode in modes:
+    for name, ranked_files in rankers.items():
         hits, ranks, times, misses = [], [], [], []
         for question in questions:
             started = time.perf_counter()
-            passages = engine.retriever.retrieve(question.question, as_of=question.question_date, k=10, mode=mode)
+            files = ranked_files(question)
             times.append((time.perf_counter() - started) * 1000)
-            files = [p.file for p in passages]
             hits.append(hit_at(files, question.evidence, 5))
             ranks.append(mrr_at(files, question.evidence, 10))
             if not hits[-1]:
                 rank = next((n for n, f in enumerate(files[:10], start=1) if f in question.evidence), None)
                 misses.append((question, rank))
-        figures[mode] = {"hit@5": mean(hits), "hits": sum(hits), "mrr@10": mean(ranks),
+        figures[name] = {"hit@5": mean(hits), "hits": sum(hits), "mrr@10": mean(ranks),
                          "ms_p50": percentile(times, 50), "misses": misses}
     return figures
 
 
 def table(figures: dict[str, dict], count: int) -> str:
-    lines = [f"{'retrieval':<20} {'hit@5':>6} {'hits':>5} {'MRR@10':>7} {'ms p50':>7}   ({count} questions)"]
-    for mode, row in figures.items():
-        lines.append(f"{LABELS[mode]:<20} {row['hit@5']:>6.3f} {row['hits']:>5} {row['mrr@10']:>7.3f} "
+    lines = [f"{'retrieval':<22} {'hit@5':>6} {'hits':>5} {'MRR@10':>7} {'ms p50':>7}   ({count} questions)"]
+    for name, row in figures.items():
+        lines.append(f"{LABELS.get(name, name):<22} {row['hit@5']:>6.3f} {row['hits']:>5} {row['mrr@10']:>7.3f} "
                      f"{row['ms_p50']:>7.1f}")
     return "\n".join(lines)
 
@@ -58,8 +91,8 @@ def table(figures: dict[str, dict], count: int) -> str:
 def missed(figures: dict[str, dict]) -> str:
     """The questions each mode misses at 5: id, rank of the first evidence passage (- past ten), question."""
     lines = []
-    for mode, row in figures.items():
-        lines.append(f"missed by {LABELS[mode]}: {len(row['misses'])}")
+    for name, row in figures.items():
+        lines.append(f"missed by {LABELS.get(name, name)}: {len(row['misses'])}")
         lines.extend(f"  {question.id}  rank {rank or '-'}  {question.question}" for question, rank in row["misses"])
     return "\n".join(lines)
 
@@ -72,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rrf-k", type=float, help="reciprocal rank fusion constant (NEWSQA_RRF_K)")
     parser.add_argument("--lexical-weight", type=float, help="weight of BM25 in the fusion (NEWSQA_LEXICAL_WEIGHT)")
     parser.add_argument("--misses", action="store_true", help="list the questions each mode misses at 5")
+    parser.add_argument("--tutorial", action="store_true",
+                        help="also the LangChain tutorial's retrieval and BM25 on its chunks (minutes)")
     args = parser.parse_args(argv)
 
     questions_file = args.dataset / QUESTIONS_FILE if args.dataset.is_dir() else args.dataset
@@ -93,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{dataset.name}: depth {settings.retrieval_depth}, rrf k {settings.rrf_k:g}, "
           f"BM25 weight {settings.lexical_weight:g}, passages of up to {settings.passage_chunks} chunks")
-    figures = compare(engine, questions)
+    rankers = mode_rankers(engine)
+    with tempfile.TemporaryDirectory(prefix="newsqa-tutorial-") as scratch:
+        if args.tutorial:
+            rankers.update(tutorial_rankers(articles, Path(scratch)))
+        figures = compare(rankers, questions)
     print(table(figures, len(questions)))
     if args.misses:
         print(missed(figures))

@@ -31,12 +31,20 @@ class BagOfWords:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
 
+class FakeLexical:
+    def idf(self, terms):
+        return {}  # every word weighs alike
+
+
 class FakeIndex:
     def __init__(self, size: int):
         self.size = size
 
     def count(self) -> int:
         return self.size
+
+    def lexical(self) -> FakeLexical:
+        return FakeLexical()
 
 
 class FakeEngine:

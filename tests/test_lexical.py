@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app.lexical import LexicalIndex, tokenize
 
-INDEX = LexicalIndex.build("r", [("1", "The senator from Massachusetts spoke on Monday."),
-                                 ("2", "The ferry to Geneva leaves at noon.")])
+INDEX = LexicalIndex.build("r", [("1", "The senator from Massachusetts spoke on Monday.", {}),
+                                 ("2", "The ferry to Geneva leaves at noon.", {})])
 
 
 def terms(text: str) -> list[str]:
@@ -29,3 +29,30 @@ def test_corrected_terms_search_like_a_query():
     assert INDEX.search(INDEX.corrected("Masschusetts"), 5)[0][0] == "1"
     assert INDEX.search("Masschusetts", 5) == []
     assert LexicalIndex.build("r", []).corrected("anything") is None
+
+
+DATED = LexicalIndex.build("r", [
+    ("a", "Harbor bridge closes", {"published_day": 20240115, "dated": True, "source": "Coast Daily"}),
+    ("b", "Harbor bridge history", {"dated": False, "source": "Inland Times"}),
+    ("c", "Harbor bridge tolls", {"published_day": 20240405, "dated": True, "source": "Inland Times"}),
+])
+
+
+def admitted(where: dict) -> list[str]:
+    return [i for i, keep in zip(DATED.ids, DATED.admitting(where)) if keep]
+
+
+def test_filters_are_judged_on_the_fields_kept_as_chroma_judges_them():
+    assert admitted({"published_day": {"$lte": 20240301}}) == ["a"]  # an undated chunk has no day
+    assert admitted({"$or": [{"dated": False}, {"published_day": {"$lte": 20240301}}]}) == ["a", "b"]
+    assert admitted({"source": {"$in": ["Inland Times"]}}) == ["b", "c"]
+    assert admitted({"$and": [{"source": {"$in": ["Inland Times"]}}, {"published_day": {"$gte": 20240101}}]}) == ["c"]
+    assert admitted({"source": "Nobody"}) == []
+    assert DATED.admitting({"title": "Harbor"}) is None  # a field not kept: Chroma judges it
+    assert DATED.admitting({"published_day": {"$ne": 1}}) is None
+
+
+def test_a_masked_search_leaves_out_what_the_filter_does_not_admit():
+    mask = DATED.admitting({"source": {"$in": ["Inland Times"]}})
+    assert {i for i, _ in DATED.search("harbor bridge", 3, mask)} == {"b", "c"}
+    assert [i for i, _ in DATED.search("closes", 3, mask)] == []

@@ -14,7 +14,7 @@ from app.index import StoredChunk
 from app.index import admits
 from app.retrieval import (MODES, Retriever, Window, confidence, fuse, merge_passages, merge_text, metadata_filter,
                            reciprocal_rank_fusion, source_names)
-from eval.compare_retrieval import compare, missed
+from eval.compare_retrieval import compare, missed, mode_rankers
 from eval.dataset import Question
 from tests.conftest import make_settings
 
@@ -381,7 +381,7 @@ def test_compare_counts_hits_and_names_the_misses_with_their_rank():
 
     engine = SimpleNamespace(retriever=SimpleNamespace(retrieve=retrieve))
     questions = [Question(name, name, (), (evidence,), True) for name, evidence in (("q1", "a"), ("q2", "b"))]
-    figures = compare(engine, questions, modes=("dense", "lexical"))
+    figures = compare(mode_rankers(engine, modes=("dense", "lexical")), questions)
     assert figures["dense"]["hits"] == figures["lexical"]["hits"] == 1
     assert figures["dense"]["mrr@10"] == pytest.approx((1 / 7 + 1) / 2)
     assert figures["lexical"]["mrr@10"] == pytest.approx(0.5)

@@ -118,10 +118,11 @@ def test_paged_lexical_build_scores_as_one_whole_build(monkeypatch):
     whole = bm25s.BM25()
     whole.index(tokenize(texts, as_ids=True), show_progress=False)
     monkeypatch.setattr(lexical, "BUILD_PAGE", 4)  # pages of 4 and 2 texts
-    paged = LexicalIndex.build("r", zip(ids, texts))
+    paged = LexicalIndex.build("r", ((i, t, {}) for i, t in zip(ids, texts)))
     assert paged.ids == ids
     for question in ("harbor bridge repairs", "storm", "cables tolls", "closed harbor"):
-        expected = LexicalIndex("r", ids, whole).search(question, len(ids))
+        expected = LexicalIndex("r", ids, whole, paged.days, paged.source_names, paged.sources).search(
+            question, len(ids))
         got = paged.search(question, len(ids))
         assert [i for i, _ in got] == [i for i, _ in expected]
         assert [s for _, s in got] == pytest.approx([s for _, s in expected])

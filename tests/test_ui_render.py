@@ -95,6 +95,14 @@ def test_chat_markdown_shows_warnings_after_the_answer():
     assert "⚠ The LLM could not answer: timed out" in text
 
 
+def test_chat_markdown_says_what_a_follow_up_was_read_as():
+    follow_up = Answer(question="Who said that?", answer="The Russian leader said it. [1]", refused=False,
+                       citations=(citation(),), backend="extractive", timings={},
+                       standalone_question="Who said that? (talks <start> in Geneva)")
+    assert render.chat_markdown(follow_up, turn=2).endswith("\n\n*Read as: Who said that? (talks &lt;start&gt; in Geneva)*")
+    assert "Read as" not in render.chat_markdown(answer(), turn=1)
+
+
 def test_chat_markdown_bolds_the_asked_for_phrase_where_the_answer_quotes_its_sentence():
     geneva = citation(passage="Talks are set. They will be in Geneva.", sentence="They will be in Geneva.",
                       highlight=(16, 22))

@@ -70,10 +70,18 @@ def warning_notes(answer: Answer) -> str:
     return "".join(f"\n\n> ⚠ {escape(note)}" for note in notes)
 
 
+def read_as_note(answer: Answer) -> str:
+    """What a follow-up was read as, when the conversation changed it, as a Markdown note."""
+    if not answer.standalone_question or answer.standalone_question == answer.question:
+        return ""
+    return f"\n\n*Read as: {escape(answer.standalone_question)}*"
+
+
 def chat_markdown(answer: Answer, turn: int) -> str:
-    """The finished answer for the chat: the asked-for phrases bold, linked markers, then its warnings."""
+    """The finished answer for the chat: the asked-for phrases bold, linked markers, then what a
+    follow-up was read as and the warnings."""
     bold = mark_phrases(answer.answer, phrase_spans(answer), "**", "**")
-    return link_markers(bold, turn) + warning_notes(answer)
+    return link_markers(bold, turn) + read_as_note(answer) + warning_notes(answer)
 
 
 def highlighted_passage(citation: Citation, context: int = PASSAGE_CONTEXT) -> str:
