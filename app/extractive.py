@@ -30,7 +30,7 @@ import numpy as np
 from app.citations import make_citation
 from app.documents import Citation, Passage
 from app.embedding import Embedder
-from app.lexical import tokenize
+from app.lexical import QUESTION_WORDS, tokenize
 from app.sentences import split_sentences
 
 REFUSAL = "The indexed articles do not answer this question."
@@ -72,8 +72,6 @@ _CUES = {
         r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|"
         r"thousands?|millions?|billions?|half|twice)\b", re.IGNORECASE),
 }
-# Question words the lexical tokenizer keeps: they say what is asked, not what about.
-_QUESTION_WORDS = set(tokenize(["who whom whose what when where why how which many much"], as_ids=False)[0])
 _QUESTION_TYPES = (
     (re.compile(r"\bhow (?:many|much|old|long|far|often)\b|\b(?:what|which) (?:percentage|number|amount)\b", re.I),
      "number"),
@@ -120,7 +118,7 @@ class Question:
 
     @classmethod
     def read(cls, text: str, idf: Idf | None = None) -> Question:
-        terms = sorted(set(tokenize([text], as_ids=False)[0]) - _QUESTION_WORDS)
+        terms = sorted(set(tokenize([text], as_ids=False)[0]) - QUESTION_WORDS)
         known = idf(terms) if idf else {}
         # A word the index never met tells nothing of its rarity (a one-article index lacks common
         # words too): it weighs as the question's typical known word.

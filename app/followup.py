@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.lexical import tokenize
+from app.citations import MARKER
+from app.lexical import QUESTION_WORDS, tokenize
 from app.sentences import split_sentences
 
 _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
@@ -42,10 +43,7 @@ SHORT_FOLLOW_UP_WORDS = 4
 # An answer longer than this is cut down to the sentence, then the clauses, answering the previous
 # question: a whole long answer would outweigh the follow-up's own words in retrieval.
 LONG_ANSWER_WORDS = 20
-_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
-# Question words say what is asked, not what about (the tokenizer keeps them).
-_QUESTION_WORDS = set(tokenize(["who whom whose what when where why how which"], as_ids=False)[0])
 _OTHER_REFERENCE = re.compile(r"\b(it|its|they|them|their|theirs|there|this|that|these|those)\b", re.IGNORECASE)
 _WH = r"(who|whom|whose|what|when|where|why|how(?: many| much| long| old)?|which)"
 _BARE_WH = re.compile(rf"^\s*(?:and|but|so)?\s*,?\s*{_WH}\s*\??\s*$", re.IGNORECASE)
@@ -116,7 +114,7 @@ def _subject(question: str) -> str:
 
 def _content_words(texts: Sequence[str]) -> list[set[str]]:
     """The stemmed words of each text that say what it is about."""
-    return [set(words) - _QUESTION_WORDS for words in tokenize(list(texts), as_ids=False)]
+    return [set(words) - QUESTION_WORDS for words in tokenize(list(texts), as_ids=False)]
 
 
 def _leans_on_answer(question: str) -> bool:
@@ -144,7 +142,7 @@ def _shortened(answer: str, asked: set[str]) -> str:
 def _statement(previous: str, previous_answer: str) -> str:
     """What the previous answer states, to carry into a follow-up leaning on it; empty when it cites
     no article (a refusal: it states nothing the articles hold)."""
-    answer = _MARKER.sub("", previous_answer).strip()
+    answer = MARKER.sub("", previous_answer).strip()
     if not answer or answer == previous_answer.strip():
         return ""
     asked = _content_words([previous])[0]

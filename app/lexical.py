@@ -59,6 +59,10 @@ def tokenize(texts: list[str], *, as_ids: bool):
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=as_ids, show_progress=False)
 
 
+# Question words the tokenizer keeps: they say what is asked, not what about.
+QUESTION_WORDS = frozenset(tokenize(["who whom whose what when where why how which many much"], as_ids=False)[0])
+
+
 @dataclass
 class LexicalIndex:
     revision: str
