@@ -179,12 +179,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from app.ui.server import parse_auth, serve
+    from pathlib import Path
 
+    from app.ui.server import choose_login, serve
+
+    if args.auth:
+        print("newsqa: warning: --auth shows the password to anyone who can list processes; "
+              "prefer --auth-file FILE or NEWSQA_AUTH", file=sys.stderr)
     engine = _engine(args)
-    auth = args.auth or (engine.settings.auth.get_secret_value() if engine.settings.auth else None)
+    configured = engine.settings.auth.get_secret_value() if engine.settings.auth else None
     try:
-        credentials = parse_auth(auth)
+        credentials = choose_login(args.host, args.auth, Path(args.auth_file) if args.auth_file else None,
+                                   configured, args.no_auth)
     except ValueError as error:
         print(f"newsqa: {error}", file=sys.stderr)
         return 2
@@ -341,11 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         "chat", help="open the chat page (Gradio) in the browser",
         description="Serve the chat page: cited answers streamed, sources beside them, and a Library tab to "
-                    "add and delete articles. Scripts can call its /ask endpoint with gradio_client.")
+                    "add and delete articles. Scripts can call its endpoints with gradio_client: /ask, and the Library's "
+                    "/upload, /add_urls, /add_text and /delete.")
     chat.add_argument("--host", default="127.0.0.1",
-                      help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for the network)")
+                      help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for the network, "
+                           "which needs a login)")
     chat.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    chat.add_argument("--auth", metavar="USER:PASS", help="require this login (NEWSQA_AUTH)")
+    login = chat.add_mutually_exclusive_group()
+    login.add_argument("--auth", metavar="USER:PASS", help="require this login (visible in the process list: "
+                                                           "prefer --auth-file or NEWSQA_AUTH)")
+    login.add_argument("--auth-file", metavar="FILE", help="require the login on the one USER:PASS line of FILE; "
+                                                           "refused unless only its owner may read it (chmod 600)")
+    login.add_argument("--no-auth", action="store_true", help="no login, even on a network address (without "
+                                                              "it, a --host other than loopback needs a login)")
     chat.add_argument("--llm", help="answer backend: auto, extractive, ollama:MODEL, openai:MODEL, "
                                     "llamacpp:PATH.gguf (NEWSQA_LLM)")
     chat.set_defaults(run=cmd_chat)

@@ -93,8 +93,9 @@ class Settings(BaseSettings):
                                                          "embedding ranking weighs 1 (both times their confidence).")
     passage_chunks: int = Field(3, ge=1, description="Most neighbouring chunks of one article merged into "
                                                      "one passage (1: no merging).")
-    auth: SecretStr | None = Field(None, description="USER:PASS: the chat page asks for this login; "
-                                                     "unset: no login (the page binds 127.0.0.1 by default).")
+    auth: SecretStr | None = Field(None, description="USER:PASS: the chat page asks for this login; unset: no "
+                                                     "login, which `newsqa chat` allows on a loopback address "
+                                                     "only, unless given --no-auth.")
     llm: str = Field("auto", description="Answer backend: auto, extractive, ollama:MODEL, openai:MODEL, "
                                          "llamacpp:PATH.gguf.")
     ollama_url: str = Field("http://127.0.0.1:11434", description="Address of the Ollama server.")

@@ -116,26 +116,26 @@ def test_ask_endpoint_gives_markdown_with_sources(tmp_path: Path):
 
 def test_pasted_text_is_written_then_indexed(tmp_path: Path):
     engine = FakeEngine(tmp_path)
-    report, *_ = Page(engine).add_pasted("Rain in Spain", "It rained.", "", progress=no_progress)
+    report = Page(engine).add_pasted("Rain in Spain", "It rained.", progress=no_progress)
     path = tmp_path / "library" / "rain-in-spain.txt"
     assert engine.calls == [("add", [str(path)])]
     assert report.startswith("1 added") and path.read_text() == "Rain in Spain\nIt rained.\n"
-    report, *_ = Page(engine).add_pasted("", "It rained.", "", progress=no_progress)
+    report = Page(engine).add_pasted("", "It rained.", progress=no_progress)
     assert report == "Not added: give the article a title."
 
 
 def test_url_box_ingests_urls_and_refuses_server_paths(tmp_path: Path):
     engine = FakeEngine(tmp_path)
-    report, *_ = Page(engine).add_urls("https://a.example/x /etc/passwd", "", progress=no_progress)
+    report = Page(engine).add_urls("https://a.example/x /etc/passwd", progress=no_progress)
     assert engine.calls == [("add", ["https://a.example/x"])]
     assert "not a http(s) URL: /etc/passwd" in report
 
 
 def test_delete_removes_the_chosen_article(tmp_path: Path):
     engine = FakeEngine(tmp_path)
-    message, *_ = Page(engine).delete("a1", "")
-    assert engine.calls == [("remove", "a1")] and message == "Deleted: Talks in Geneva"
-    assert Page(engine).delete(None, "")[0].startswith("Choose an article")
+    assert Page(engine).delete("a1") == "Deleted: Talks in Geneva"
+    assert engine.calls == [("remove", "a1")]
+    assert Page(engine).delete(None).startswith("Choose an article")
 
 
 @pytest.mark.slow
@@ -149,13 +149,14 @@ def test_deleting_an_uploaded_article_deletes_its_copy_once_no_article_needs_it(
     pair.write_text('{"title": "Harbour opens", "text": "The new harbour opened."}\n'
                     '{"title": "Harbour closes", "text": "The old harbour closed."}\n')
     page = Page(engine)
-    page.add_files([str(single), str(pair)], "", progress=no_progress)
+    page.add_files([str(single), str(pair)], progress=no_progress)
     library = tmp_path / "index" / "library"
     by_title = {a.title: a.id for a in engine.articles()}
-    assert sorted(p.name for p in library.iterdir()) == ["pair.jsonl", "single.txt"]
+    pair_copy, single_copy = sorted(p.name for p in library.iterdir())
+    assert pair_copy.startswith("pair-") and single_copy.startswith("single-")
 
-    page.delete(by_title["Ferry strike"], "")
-    page.delete(by_title["Harbour opens"], "")
-    assert [p.name for p in library.iterdir()] == ["pair.jsonl"]  # "Harbour closes" still comes from it
-    page.delete(by_title["Harbour closes"], "")
+    page.delete(by_title["Ferry strike"])
+    page.delete(by_title["Harbour opens"])
+    assert [p.name for p in library.iterdir()] == [pair_copy]  # "Harbour closes" still comes from it
+    page.delete(by_title["Harbour closes"])
     assert list(library.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import date
 from pathlib import Path
@@ -204,14 +205,19 @@ def test_pasted_text_refused_with_a_reason(tmp_path: Path, title: str, text: str
     assert not (tmp_path / "library").exists() or not any((tmp_path / "library").iterdir())
 
 
-def test_uploads_are_kept_under_their_own_names(tmp_path: Path):
-    upload = tmp_path / "cache" / "abc123" / "story.md"
-    upload.parent.mkdir(parents=True)
-    upload.write_text("# Story\n\nText.")
-    settings = Settings(index=tmp_path / "index")
-    [kept] = library.store_uploads([str(upload)], settings)
-    assert kept == str(tmp_path / "index" / "library" / "story.md")
-    assert Path(kept).read_text() == "# Story\n\nText."
+def test_uploads_are_kept_under_their_name_and_content_hash(tmp_path: Path):
+    uploads = []
+    for folder, text in [("abc123", "# Story\n\nText."), ("def456", "# Story\n\nOther text."),
+                         ("0a1b2c", "# Story\n\nText.")]:
+        upload = tmp_path / "cache" / folder / "story.md"
+        upload.parent.mkdir(parents=True)
+        upload.write_text(text)
+        uploads.append(str(upload))
+    first, other, same = library.store_uploads(uploads, Settings(index=tmp_path / "index"))
+    assert Path(first).parent == tmp_path / "index" / "library"
+    assert re.fullmatch(r"story-[0-9a-f]{12}\.md", Path(first).name)
+    assert first != other and first == same  # another text is another file; the same text, the same file
+    assert Path(first).read_text() == "# Story\n\nText." and Path(other).read_text() == "# Story\n\nOther text."
 
 
 def test_only_http_urls_are_fetched_never_server_paths():

@@ -1,9 +1,10 @@
 """The Library tab's work, apart from Gradio: the article table, and turning uploads and pasted
 text into files with a stable home under the index folder, so that adding the same file or title
-again updates its article instead of adding a new one."""
+again does not add a second article."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Sequence
@@ -48,12 +49,18 @@ def example_questions(articles: Sequence[StoredArticle], count: int = 3) -> list
 
 
 def store_uploads(paths: Sequence[str], settings: Settings) -> list[str]:
-    """Copy uploaded files into the library folder under their own names; the copies' paths."""
+    """Copy uploaded files into the library folder; the copies' paths.
+
+    A copy is named after its file and the hash of its content (report-1a2b3c4d5e6f.txt): two people's
+    different report.txt are two articles, while the same file uploaded again is the same article.
+    """
     folder = library_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     stored = []
-    for path in paths:
-        target = folder / Path(path).name
+    for path in map(Path, paths):
+        with path.open("rb") as upload:
+            digest = hashlib.file_digest(upload, "sha256").hexdigest()[:12]
+        target = folder / f"{path.stem}-{digest}{path.suffix}"
         shutil.copyfile(path, target)
         stored.append(str(target))
     return stored

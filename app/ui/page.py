@@ -153,34 +153,35 @@ class Page:
             log.exception("adding %s failed", sources)
             return f"Failed: {_one_line(error)}"
 
-    def add_files(self, files: list[str] | None, search: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
-        if not files:
-            return ("Choose one or more files first.", *self.library_view(search))
-        paths = library.store_uploads(files, self.settings)
-        return (self._ingest(paths, progress), *self.library_view(search))
+    # The library actions give their report alone: the page refreshes its view after them, and a
+    # script calling their endpoints gets just the report.
 
-    def add_urls(self, text: str, search: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
+    def add_files(self, files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> str:
+        if not files:
+            return "Choose one or more files first."
+        return self._ingest(library.store_uploads(files, self.settings), progress)
+
+    def add_urls(self, text: str, progress=gr.Progress(track_tqdm=True)) -> str:
         urls, others = library.split_urls(text or "")
         problems = [f"  not a http(s) URL: {entry}" for entry in others]
         if not urls:
-            return ("\n".join(["Enter one or more http(s) URLs, one a line.", *problems]), *self.library_view(search))
-        summary = self._ingest(urls, progress)
-        return ("\n".join([summary, *problems]), *self.library_view(search))
+            return "\n".join(["Enter one or more http(s) URLs, one a line.", *problems])
+        return "\n".join([self._ingest(urls, progress), *problems])
 
-    def add_pasted(self, title: str, text: str, search: str, progress=gr.Progress(track_tqdm=True)) -> tuple:
+    def add_pasted(self, title: str, text: str, progress=gr.Progress(track_tqdm=True)) -> str:
         try:
             path = library.store_pasted(title or "", text or "", self.settings)
         except ValueError as error:
-            return (f"Not added: {error}.", *self.library_view(search))
-        return (self._ingest([path], progress), *self.library_view(search))
+            return f"Not added: {error}."
+        return self._ingest([path], progress)
 
-    def delete(self, article_id: str | None, search: str) -> tuple:
+    def delete(self, article_id: str | None) -> str:
+        """Delete by id (or file name, path or URL: whatever `newsqa remove` takes)."""
         if not article_id:
-            return ("Choose an article to delete (click its row or pick it from the list).", *self.library_view(search))
+            return "Choose an article to delete (click its row or pick it from the list)."
         removed = self.engine.remove(article_id)
         library.forget_uploads(removed, self.engine.articles(), self.settings)
-        message = "\n".join(f"Deleted: {a.title}" for a in removed) or f"Not found: {article_id}"
-        return (message, *self.library_view(search))
+        return "\n".join(f"Deleted: {a.title}" for a in removed) or f"Not found: {article_id}"
 
     def select_row(self, event: gr.SelectData) -> str | None:
         """A click on a table row chooses that article in the delete menu."""
@@ -227,8 +228,9 @@ def build_page(engine: Engine) -> gr.Blocks:
             table = gr.Dataframe(value=library.article_rows(articles), headers=library.COLUMNS, interactive=False,
                                  elem_id="articles", wrap=True, max_height=400)
             with gr.Row():
+                # Custom values let /delete take any id, not only those listed when the page was built.
                 to_delete = gr.Dropdown([library.article_choice(a) for a in articles], value=None, scale=4,
-                                        label="Article to delete", elem_id="delete-choice")
+                                        label="Article to delete", elem_id="delete-choice", allow_custom_value=True)
                 delete_button = gr.Button("Delete", variant="stop", elem_id="delete", scale=1)
             gr.Markdown("### Add articles")
             with gr.Tab("Upload files"):
@@ -259,10 +261,11 @@ def build_page(engine: Engine) -> gr.Blocks:
         search.change(page.library_view, search, view_outputs, api_visibility="private")
         library_tab.select(page.library_view, search, view_outputs, api_visibility="private")
         table.select(page.select_row, None, to_delete, api_visibility="private")
-        add_files_button.click(page.add_files, [files, search], [report, *view_outputs], api_visibility="private")
-        add_urls_button.click(page.add_urls, [urls, search], [report, *view_outputs], api_visibility="private")
-        add_pasted_button.click(page.add_pasted, [title, body, search], [report, *view_outputs],
-                                api_visibility="private")
-        delete_button.click(page.delete, [to_delete, search], [report, *view_outputs], api_visibility="private")
+        for button, action, inputs, name in ((add_files_button, page.add_files, files, "upload"),
+                                             (add_urls_button, page.add_urls, urls, "add_urls"),
+                                             (add_pasted_button, page.add_pasted, [title, body], "add_text"),
+                                             (delete_button, page.delete, to_delete, "delete")):
+            button.click(action, inputs, report, api_name=name).then(
+                page.library_view, search, view_outputs, api_visibility="private")
         gr.api(page.ask, api_name="ask")
     return blocks
