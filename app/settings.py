@@ -76,6 +76,11 @@ class Settings(BaseSettings):
                                                             "takes under half a chunk; 0: no overlap.")
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are refused.")
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a URL.")
+    allow_private_urls: bool = Field(False, description="Let the chat page fetch URLs on loopback, private, "
+                                                        "link-local and other non-public addresses (an "
+                                                        "intranet); off, the page refuses them, so that its "
+                                                        "visitors cannot read the server's own network. "
+                                                        "The command line fetches any address.")
     ingest_batch_chars: int = Field(250_000, ge=1000, description="Article text embedded and written at a time: "
                                                                  "an interrupted ingest loses at most the batches "
                                                                  "being embedded.")

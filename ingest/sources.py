@@ -6,9 +6,16 @@ read a Failure with its reason; one bad source never stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from functools import cached_property
+import ipaddress
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -28,12 +35,33 @@ from ingest.formats import (
 )
 
 SUPPORTED_SUFFIXES = set(PARSERS_BY_SUFFIX) | FEED_SUFFIXES
+MAX_REDIRECTS = 5
+FEED_WORKERS = 4  # linked pages of a feed fetched at once
+FEED_WORKERS_PER_HOST = 2  # of which from one site at once: news sites answer bursts with refusals
+FEED_TIMEOUTS = 3  # the linked pages of one feed get this many fetch timeouts in all
+
+# Set while the chat page ingests (`refusing_private_urls`): the ingest run makes its Limits deep inside.
+_REFUSE_PRIVATE = ContextVar("refuse_private_urls", default=False)
 
 
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int
-    timeout: float
+    timeout: float  # seconds for one URL in all: connecting, redirects and every read
+    # Refuse URLs whose host is a loopback, private, link-local or other non-public address: on for
+    # the chat page, whose visitors must not read the server's own network through it; off for the
+    # command line, which runs as the user on their own machine.
+    refuse_private: bool = field(default_factory=_REFUSE_PRIVATE.get)
+
+
+@contextmanager
+def refusing_private_urls(refuse: bool = True) -> Iterator[None]:
+    """Limits made within this block (by this thread) refuse URLs into non-public networks when `refuse`."""
+    token = _REFUSE_PRIVATE.set(refuse)
+    try:
+        yield
+    finally:
+        _REFUSE_PRIVATE.reset(token)
 
 
 def is_url(source: str) -> bool:
@@ -41,19 +69,39 @@ def is_url(source: str) -> bool:
 
 
 def expand(sources: Iterable[str]) -> list[str | Failure]:
-    """Each source as files and URLs to read: a folder gives its supported files, sorted, recursively."""
+    """Each source as files and URLs to read: a folder gives its supported files, sorted, recursively;
+    what cannot be found or read gives a Failure with the reason."""
     items: list[str | Failure] = []
     for source in sources:
         path = Path(source).expanduser()
-        if is_url(source) or path.is_file():
-            items.append(source if is_url(source) else str(path))
-        elif path.is_dir():
-            items.extend(str(p) for p in sorted(path.rglob("*"))
-                         if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-                         and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        else:
-            items.append(Failure(source, "no such file, folder or URL"))
+        try:
+            if is_url(source):
+                items.append(source)
+            elif path.is_dir():
+                items.extend(_folder(path))
+            elif path.is_file():
+                items.append(str(path))
+            else:
+                items.append(Failure(source, "no such file, folder or URL"))
+        except OSError as error:  # e.g. a path inside a folder this user may not enter
+            items.append(Failure(source, f"cannot read: {error.strerror or error}"))
     return items
+
+
+def _folder(root: Path) -> list[str | Failure]:
+    """The supported files under `root`, sorted, hidden files and folders left out, then a Failure for
+    each folder that cannot be listed (Path.rglob would skip those without a word)."""
+    failures: list[str | Failure] = []
+
+    def unreadable(error: OSError) -> None:
+        failures.append(Failure(str(error.filename), f"cannot read folder: {error.strerror or error}"))
+
+    files = []
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        files += [Path(folder, name) for name in names
+                  if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES]
+    return [str(p) for p in sorted(files) if p.is_file()] + failures
 
 
 class Loader:
@@ -61,19 +109,24 @@ class Loader:
 
     def __init__(self, limits: Limits):
         self.limits = limits
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()  # a feed's pages are fetched by several threads
 
-    @cached_property
+    @property
     def client(self) -> httpx.Client:
         # Made on the first URL: its TLS set-up takes about 50 ms, 5% of ingesting 30 local articles.
-        return httpx.Client(follow_redirects=True, timeout=self.limits.timeout,
-                            headers={"User-Agent": "newsqa (+article ingestion)"})
+        # Redirects are followed by _fetch, which checks every hop.
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(headers={"User-Agent": "newsqa (+article ingestion)"})
+            return self._client
 
     def __enter__(self) -> Loader:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if "client" in self.__dict__:
-            self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def load(self, item: str) -> list[Article | Failure]:
         try:
@@ -103,22 +156,85 @@ def _load_file(path: Path, loader: Loader) -> list[Article | Failure]:
 
 
 def _fetch(url: str, loader: Loader) -> tuple[bytes, str, str]:
-    """The body, content type and declared charset of a URL, refusing bodies over the size limit."""
+    """The body, content type and declared charset of a URL, following its redirects, within the
+    time limit, refusing bodies over the size limit."""
+    limits = loader.limits
+    deadline = time.monotonic() + limits.timeout
     try:
-        with loader.client.stream("GET", url) as response:
-            if response.status_code >= 400:
-                raise BadInput(f"HTTP {response.status_code} {response.reason_phrase}")
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            data = bytearray()
-            for part in response.iter_bytes():
-                data += part
-                if len(data) > loader.limits.max_bytes:
-                    raise BadInput(f"page is over the {loader.limits.max_bytes / 1e6:g} MB limit (NEWSQA_MAX_FILE_MB)")
-            return bytes(data), content_type, response.charset_encoding or ""
+        request = loader.client.build_request("GET", url)
+        for hop in range(MAX_REDIRECTS + 1):
+            if limits.refuse_private:
+                _refuse_private_host(request.url.raw_host.decode("ascii"), redirected=hop > 0)
+            # httpx's timeouts count per step and per read: a server sending a byte every few
+            # seconds held one URL for minutes. Each request gets what is left of the URL's time, and
+            # the body is checked against the deadline as it comes (a read already waiting may still
+            # run past it, by less than the time the request was given).
+            request.extensions["timeout"] = httpx.Timeout(_time_left(deadline, limits)).as_dict()
+            response = loader.client.send(request, stream=True)
+            try:
+                if response.next_request is None:
+                    return _read_body(response, deadline, limits)
+                request = response.next_request
+            finally:
+                response.close()
+        raise BadInput(f"more than {MAX_REDIRECTS} redirects")
     except httpx.TimeoutException:
-        raise BadInput(f"no answer within {loader.limits.timeout:g} s") from None
-    except httpx.HTTPError as error:
+        raise BadInput(_too_slow(limits)) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise BadInput(f"cannot fetch: {error or type(error).__name__}") from None
+
+
+def _read_body(response: httpx.Response, deadline: float, limits: Limits) -> tuple[bytes, str, str]:
+    if response.status_code >= 400:
+        raise BadInput(f"HTTP {response.status_code} {response.reason_phrase}")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    data = bytearray()
+    for part in response.iter_bytes():
+        data += part
+        if len(data) > limits.max_bytes:
+            raise BadInput(f"page is over the {limits.max_bytes / 1e6:g} MB limit (NEWSQA_MAX_FILE_MB)")
+        _time_left(deadline, limits)
+    return bytes(data), content_type, response.charset_encoding or ""
+
+
+def _time_left(deadline: float, limits: Limits) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise BadInput(_too_slow(limits))
+    return left
+
+
+def _too_slow(limits: Limits) -> str:
+    return f"not fetched within {limits.timeout:g} s (NEWSQA_FETCH_TIMEOUT)"
+
+
+def _refuse_private_host(host: str, redirected: bool) -> None:
+    """Raise BadInput unless every address `host` resolves to is a public one.
+
+    httpx looks the name up again to connect, so a DNS server that answers a public address here and
+    a private one a moment later (DNS rebinding) can still steer that connection; pinning the checked
+    address would take a connection layer of our own under httpx. Hosts written as addresses, in any
+    notation (0x7f000001, 2130706433, 127.1), resolve to themselves and are checked exactly."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except OSError as error:
+        raise BadInput(f"cannot fetch: cannot resolve {host}: {error.strerror or error}") from None
+    for address in sorted(addresses):
+        kind = _non_public(ipaddress.ip_address(address.split("%")[0]))  # without an IPv6 zone (%eth0)
+        if kind:
+            named = host if host == address else f"{host} ({address})"
+            what = f"redirected to {named}, {kind}" if redirected else f"{named} is {kind}"
+            raise BadInput(f"refused: {what} address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow")
+
+
+def _non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What kind of non-public address this is ("a loopback", ...); None for a public one."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1; Python 3.11 does not say so
+    for kind in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind.replace('_', '-')}"
+    return None if address.is_global else "a non-public"  # e.g. shared addresses, 100.64.0.0/10
 
 
 def _looks_like_feed(data: bytes) -> bool:
@@ -126,10 +242,12 @@ def _looks_like_feed(data: bytes) -> bool:
     return head.startswith(b"<?xml") and (b"<rss" in head or b"<feed" in head or b"<rdf" in head)
 
 
-def _load_url(url: str, loader: Loader) -> list[Article | Failure]:
+def _load_url(url: str, loader: Loader, in_feed: bool = False) -> list[Article | Failure]:
     data, content_type, charset = _fetch(url, loader)
     origin = Origin(url, is_url=True, charset=charset)
     if content_type in FEED_CONTENT_TYPES or _looks_like_feed(data):
+        if in_feed:  # a feed linking feeds, itself perhaps, would be read without end
+            raise BadInput("the entry links to another feed; feeds linked from feeds are not read")
         return _load_feed(data, origin, loader)
     parser = PARSERS_BY_CONTENT_TYPE.get(content_type)
     if parser is None:
@@ -141,24 +259,57 @@ def _load_feed(data: bytes, origin: Origin, loader: Loader) -> list[Article | Fa
     """Each entry's linked page is the article; the entry's own text stands in when the page fails."""
     results: list[Article | Failure] = []
     feed = parse_feed(data)
+    pages = _linked_pages([entry.get("link", "") for entry in feed.entries], loader)
     for entry in feed.entries:
         link = entry.get("link", "")
         try:
             if not is_url(link):
                 results.append(article_from_entry(entry, origin, feed.title))
-                continue
-            try:
-                page = _load_url(link, loader)
-            except BadInput as page_error:
+            elif isinstance(pages[link], BadInput):
                 try:
                     results.append(article_from_entry(entry, Origin(link, is_url=True), feed.title))
                 except BadInput:
-                    raise page_error from None
-                continue
-            results.extend(_with_feed_date(page, entry))
+                    raise pages[link] from None
+            else:
+                results.extend(_with_feed_date(pages[link], entry))
         except BadInput as error:
             results.append(Failure(link or f"{origin.location} entry {entry.get('title', '?')!r}", str(error)))
     return results
+
+
+def _linked_pages(links: list[str], loader: Loader) -> dict[str, list[Article | Failure] | BadInput]:
+    """The page of each http(s) link, or why it could not be had.
+
+    One at a time, each with the whole timeout, five hanging links held a feed for 100 s: pages are
+    fetched FEED_WORKERS at a time, FEED_WORKERS_PER_HOST from one host, and the feed has
+    FEED_TIMEOUTS fetch timeouts in all; links not fetched by then fail."""
+    links = [link for link in dict.fromkeys(links) if is_url(link)]
+    per_host = {_host(link): threading.Semaphore(FEED_WORKERS_PER_HOST) for link in links}
+
+    def load(link: str) -> list[Article | Failure]:
+        with per_host[_host(link)]:
+            return _load_url(link, loader, in_feed=True)
+
+    seconds = FEED_TIMEOUTS * loader.limits.timeout
+    pool = ThreadPoolExecutor(FEED_WORKERS, thread_name_prefix="feed-page")
+    futures = {link: pool.submit(load, link) for link in links}
+    done, _ = wait(futures.values(), timeout=seconds)
+    # Pages not started are dropped; those being fetched end by their own deadline, unwaited for.
+    pool.shutdown(wait=False, cancel_futures=True)
+    pages: dict[str, list[Article | Failure] | BadInput] = {}
+    for link, future in futures.items():
+        if future not in done:
+            pages[link] = BadInput(f"not fetched within the feed's {seconds:g} s "
+                                   f"({FEED_TIMEOUTS} x NEWSQA_FETCH_TIMEOUT)")
+        elif isinstance(future.exception(), BadInput):
+            pages[link] = future.exception()
+        else:
+            pages[link] = future.result()  # anything else is raised here, as it was before threads
+    return pages
+
+
+def _host(url: str) -> str:
+    return url.split("/", 3)[2].lower()  # the authority of an http(s) URL, as good as its host here
 
 
 def _with_feed_date(page: list[Article | Failure], entry: dict) -> list[Article | Failure]:

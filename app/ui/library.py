@@ -8,11 +8,12 @@ import hashlib
 import re
 import shutil
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from app.index import StoredArticle
 from app.settings import Settings
-from ingest.sources import is_url
+from ingest.sources import is_url, refusing_private_urls
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".json", ".jsonl")
 COLUMNS = ["Title", "Date", "Source", "Chunks", "Id"]
@@ -109,3 +110,10 @@ def split_urls(text: str) -> tuple[list[str], list[str]]:
     URLs: the page must never read files on the server's disk."""
     entries = text.split()
     return [e for e in entries if is_url(e)], [e for e in entries if not is_url(e)]
+
+
+def url_guard(settings: Settings) -> AbstractContextManager[None]:
+    """Wrap the page's ingestion: it refuses URLs into loopback, private and other non-public networks,
+    so that a visitor cannot read the server's own network through it, unless NEWSQA_ALLOW_PRIVATE_URLS
+    lets it fetch an intranet. A feed file's links are fetched too, so the guard covers every source."""
+    return refusing_private_urls(not settings.allow_private_urls)

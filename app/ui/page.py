@@ -148,7 +148,8 @@ class Page:
     def _ingest(self, sources: list[str], progress: gr.Progress) -> str:
         progress(0, desc="Reading and indexing")
         try:
-            return self.engine.add(sources, progress=True).summary()
+            with library.url_guard(self.settings):
+                return self.engine.add(sources, progress=True).summary()
         except Exception as error:  # what was written is whole (the index converges on a rerun)
             log.exception("adding %s failed", sources)
             return f"Failed: {_one_line(error)}"
