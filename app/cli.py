@@ -347,8 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         "chat", help="open the chat page (Gradio) in the browser",
         description="Serve the chat page: cited answers streamed, sources beside them, and a Library tab to "
-                    "add and delete articles. Scripts can call its endpoints with gradio_client: /ask, and the Library's "
-                    "/upload, /add_urls, /add_text and /delete.")
+                    "add and delete articles. Scripts can call its endpoints with gradio_client: /ask, and "
+                    "the Library's /upload, /add_urls, /add_text and /delete.")
     chat.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for the network, "
                            "which needs a login)")

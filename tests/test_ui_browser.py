@@ -5,6 +5,7 @@ test-output/ui/."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import os
 import queue
@@ -18,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AuthenticationError
 from playwright.sync_api import sync_playwright
 
@@ -44,6 +45,14 @@ The team leader, Nadia Orlova, said the first water sample would be flown to Sai
 """
 STARTUP_SECONDS = 300  # a cold model load on a busy two-core machine
 ANSWER_MS = 120_000
+
+
+def serve_folder(folder: Path) -> http.server.ThreadingHTTPServer:
+    """A web site of `folder`'s files on 127.0.0.1, served in a thread until shut down."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    return site
 
 
 def _free_port() -> int:
@@ -105,7 +114,8 @@ class ChatServer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    chat = ChatServer(tmp_path_factory.mktemp("chat") / "index")
+    # The test web sites are served on 127.0.0.1, an address the page refuses to fetch unless allowed.
+    chat = ChatServer(tmp_path_factory.mktemp("chat") / "index", NEWSQA_ALLOW_PRIVATE_URLS="1")
     ingested = chat.newsqa("ingest", str(SEED_FILE))
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     seconds = chat.start()
@@ -253,8 +263,11 @@ def test_ask_endpoint_through_gradio_client(server: ChatServer):
 
 
 def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
-    """A login; an LLM server that does not answer (nothing listens on its port); a tiny upload limit."""
-    chat = ChatServer(tmp_path / "index", "--auth", "ann:s3cret", NEWSQA_MAX_FILE_MB="0.001",
+    """A login from a file; an LLM server that does not answer (nothing listens on its port); a tiny upload limit."""
+    login = tmp_path / "login"
+    login.write_text("ann:s3cret\n")
+    login.chmod(0o600)
+    chat = ChatServer(tmp_path / "index", "--auth-file", str(login), NEWSQA_MAX_FILE_MB="0.001",
                       NEWSQA_LLM="openai:some-model", NEWSQA_OPENAI_API_KEY="unused",
                       NEWSQA_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1")
     ingested = chat.newsqa("ingest", str(SEED_FILE), NEWSQA_MAX_FILE_MB="20")
@@ -291,9 +304,7 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
 def test_paste_and_url_add_articles(server: ChatServer, page, tmp_path: Path):
     (tmp_path / "heron.txt").write_text("Herons return to the Thames marshes\n"
                                         "Grey herons nested at Rainham Marshes this spring for the first time in forty years.\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as site:
-        threading.Thread(target=site.serve_forever, daemon=True).start()
+    with serve_folder(tmp_path) as site:
         page.goto(server.url)
         open_library(page)
         page.get_by_role("tab", name="From URL or feed").click()
@@ -320,3 +331,33 @@ def test_paste_and_url_add_articles(server: ChatServer, page, tmp_path: Path):
     page.get_by_role("tab", name="Chat").click()
     ask(page, "How many stops does the Galway tram line have?")
     assert "eleven stops" in page.locator("#chat [data-testid=bot]").last.inner_text()
+
+
+def test_library_endpoints_through_gradio_client(server: ChatServer, tmp_path: Path):
+    client = Client(server.url, verbose=False)
+    question = "Where were the otters seen?"
+    (tmp_path / "otters.txt").write_text("Otters return to the River Tyne\n"
+                                         "Otters were seen under the Swing Bridge in Newcastle for the first time "
+                                         "in a century.\n")
+    with serve_folder(tmp_path) as site:
+        url = f"http://127.0.0.1:{site.server_port}/otters.txt"
+        report = client.predict(f"{url}\n/etc/hostname", api_name="/add_urls")
+        site.shutdown()
+    assert report.startswith("1 added") and "not a http(s) URL: /etc/hostname" in report
+    assert "Otters return to the River Tyne" in client.predict(question, api_name="/ask")
+
+    assert client.predict(url, api_name="/delete") == "Deleted: Otters return to the River Tyne"
+    assert client.predict(url, api_name="/delete") == f"Not found: {url}"
+    assert "Otters return to the River Tyne" not in client.predict(question, api_name="/ask")
+
+    # Two people's report.txt: two articles, each kept under its name and the hash of its text.
+    reports = {"ann": b"Bridge repairs finish early\nThe Swing Bridge reopened to traffic on Friday.\n",
+               "bob": b"Ferry timetable changes\nThe Tyne ferry runs every half hour from June.\n"}
+    for who, text in reports.items():
+        upload = tmp_path / who / "report.txt"
+        upload.parent.mkdir()
+        upload.write_bytes(text)
+        assert client.predict([handle_file(str(upload))], api_name="/upload").startswith("1 added")
+    for text, title in zip(reports.values(), ["Bridge repairs finish early", "Ferry timetable changes"]):
+        copy = f"report-{hashlib.sha256(text).hexdigest()[:12]}.txt"
+        assert client.predict(copy, api_name="/delete") == f"Deleted: {title}"

@@ -97,6 +97,10 @@ class _Client:
     attempts: deque[float] = field(default_factory=deque)  # logins tried and not succeeded, oldest first
     locked_until: float = 0.0
 
+    def forgotten(self, now: float) -> bool:
+        """Neither locked out nor with an attempt in the window: nothing left to remember."""
+        return self.locked_until <= now and not (self.attempts and self.attempts[-1] > now - LOGIN_WINDOW_SECONDS)
+
 
 class LoginThrottle:
     """ASGI middleware in front of Gradio's POST /login (its auth function is not told who is
@@ -138,9 +142,8 @@ class LoginThrottle:
         """Count an attempt from `host`; the seconds it must wait instead (0: go ahead)."""
         now = time.monotonic()
         with self.lock:
-            for stale in [h for h, c in self.clients.items()
-                          if c.locked_until <= now and (not c.attempts or c.attempts[-1] <= now - LOGIN_WINDOW_SECONDS)]:
-                del self.clients[stale]
+            for forgotten in [h for h, c in self.clients.items() if c.forgotten(now)]:
+                del self.clients[forgotten]
             client = self.clients.setdefault(host, _Client())
             if client.locked_until > now:
                 return client.locked_until - now
