@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
@@ -17,8 +18,15 @@ from app.documents import Passage
 # A template file is a list of messages, each opened by a line `[system]`, `[user]` or `[assistant]`;
 # the text is a LangChain f-string template ({name} fills in a value, {{ and }} are literal braces).
 _SECTION = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
-# Opening or closing delimiters of the data blocks, wherever they appear inside the data itself.
-_DELIMITER = re.compile(r"<(?=\s*/?\s*(?:passage|conversation)\b)", re.IGNORECASE)
+# What data could use to pose as the prompt's own structure, wherever it appears inside the data:
+# opening or closing delimiters of the data blocks, the template's role lines ([system]), and the
+# <|...|> special tokens of chat templates.
+_DELIMITER = re.compile(r"<(?=\s*/?\s*(?:passage|conversation)\b|\|)|\[(?=\s*(?:system|user|assistant)\s*\])",
+                        re.IGNORECASE)
+# Invisible characters that can split a delimiter so that it is missed here yet read by a model:
+# soft hyphen, zero-width spaces and joiners, direction marks, word joiner and invisible operators,
+# byte order mark, and the tag characters that spell hidden ASCII.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\U000e0000-\U000e007f]")
 
 # What a chat template adds around each message (role markers, end of turn), and once (start of
 # text, the reply's header, preambles such as Llama 3.1's dates in the system message); generous,
@@ -43,8 +51,11 @@ def load_template(name: str) -> ChatPromptTemplate:
 
 
 def neutralise(text: str) -> str:
-    """Data that imitates a delimiter (`</passage>`) cannot close its block early: the `<` becomes `‹`."""
-    return _DELIMITER.sub("\u2039", text)
+    """Data that imitates a delimiter (`</passage>`, `[system]`) cannot close its block early or open
+    a message: its `<` or `[` becomes `‹`. Look-alikes are caught first by dropping invisible
+    characters and folding compatibility forms (NFKC: full-width `＜` is `<`); the data is passed on
+    in that form, the form the check has seen."""
+    return _DELIMITER.sub("\u2039", unicodedata.normalize("NFKC", _INVISIBLE.sub("", text)))
 
 
 def passage_block(passages: Sequence[Passage]) -> str:

@@ -91,12 +91,45 @@ def parse_date(value: object) -> date | None:
     return None
 
 
+# Limits on what one article may carry beyond its text. A title or name past them is cut, not refused:
+# it is metadata gone wrong, and the article's text is still worth indexing. The title heads every
+# chunk's embedded text, so a long one would crowd out the text it is there to place.
+MAX_TITLE_CHARS = 500
+MAX_AUTHORS = 20
+MAX_AUTHOR_CHARS = 100
+# News records nest a level or two; anything much deeper is built to exhaust the stack of whatever
+# walks it (str() of the title included).
+MAX_DEPTH = 20
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: cut at a space where there is one, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + "\u2026"
+
+
+def _check_depth(value: object) -> None:
+    """BadInput for lists and mappings nested more than MAX_DEPTH deep; level by level, so that the
+    check itself does not recurse."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [child for item in level if isinstance(item, (list, dict))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return
+    raise BadInput(f"nested more than {MAX_DEPTH} levels deep")
+
+
 def _authors(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        return tuple(a.strip() for a in re.split(r";|,| and ", value) if a.strip())
-    if isinstance(value, list):
-        return tuple(str(a).strip() for a in value if str(a).strip())
-    return ()
+        names = (a.strip() for a in re.split(r";|,| and ", value))
+    elif isinstance(value, list):
+        names = (str(a).strip() for a in value)
+    else:
+        return ()
+    return tuple(_cut(" ".join(a.split()), MAX_AUTHOR_CHARS) for a in names if a)[:MAX_AUTHORS]
 
 
 def _article(origin: Origin, title: str, body: str, *, key: str = "", published: object = None,
@@ -108,10 +141,10 @@ def _article(origin: Origin, title: str, body: str, *, key: str = "", published:
     if not body:
         raise BadInput("no article text found")
     if not title:
-        title = body.split("\n", 1)[0][:120]
+        title = body.partition("\n")[0][:120]
     url = str(url or (origin.location if origin.is_url else ""))
     return Article(
-        title=title,
+        title=_cut(title, MAX_TITLE_CHARS),
         body=body,
         origin=key or url or origin.location,
         published=parse_date(published),
@@ -140,6 +173,25 @@ _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _MARKDOWN_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 # libyaml's safe loader where the PyYAML wheel has it: 6x faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Front matter is a handful of fields; a cap keeps what YAML builds from it small.
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+
+
+def _front_matter(text: str) -> dict:
+    if len(text.encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
+        raise BadInput(f"YAML front matter over {MAX_FRONT_MATTER_BYTES // 1024} KB")
+    try:
+        # An alias repeats what its anchor names, and aliases of aliases multiply: a few hundred
+        # bytes can build gigabytes. Front matter has no use for them.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=_YAML_LOADER)):
+            raise BadInput("YAML front matter uses aliases (*name), which are not allowed")
+        meta = yaml.load(text, Loader=_YAML_LOADER) or {}
+    except yaml.YAMLError as error:
+        raise BadInput(f"malformed YAML front matter: {str(error).splitlines()[0]}") from None
+    if not isinstance(meta, dict):
+        raise BadInput("YAML front matter is not a mapping of fields")
+    _check_depth(meta)
+    return meta
 
 
 def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
@@ -148,12 +200,7 @@ def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
     meta: dict = {}
     match = _FRONT_MATTER.match(text)
     if match:
-        try:
-            meta = yaml.load(match.group(1), Loader=_YAML_LOADER) or {}
-        except yaml.YAMLError as error:
-            raise BadInput(f"malformed YAML front matter: {str(error).splitlines()[0]}") from None
-        if not isinstance(meta, dict):
-            raise BadInput("YAML front matter is not a mapping of fields")
+        meta = _front_matter(match.group(1))
         text = text[match.end():]
     title = meta.get("title")
     if not title:
@@ -183,6 +230,7 @@ def _record(origin: Origin, record: object, key: str = "") -> Article:
     """One JSON record; `key` tells it apart from the other records of its file when it has no URL."""
     if not isinstance(record, dict):
         raise BadInput("expected an object with title and text")
+    _check_depth(record)
     body = record.get("text") or record.get("body") or record.get("content")
     if not body:
         raise BadInput("no 'text' or 'body' field")
@@ -198,10 +246,17 @@ def _numbered_record(origin: Origin, record: object, number: int, unit: str) -> 
         return Failure(f"{origin.location} {unit} {number}", str(error))
 
 
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except RecursionError:  # the decoder recurses once a level: [[[[...]]]] exhausts the stack
+        raise BadInput(f"nested more than {MAX_DEPTH} levels deep") from None
+
+
 def parse_json(data: bytes, origin: Origin) -> list[Article | Failure]:
     """A JSON object (one article) or a list of objects."""
     try:
-        value = json.loads(decode(data, origin.charset))
+        value = _json(decode(data, origin.charset))
     except json.JSONDecodeError as error:
         raise BadInput(f"malformed JSON: {error}") from None
     if not isinstance(value, list):
@@ -218,9 +273,12 @@ def parse_jsonl(data: bytes, origin: Origin) -> list[Article | Failure]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = _json(line)
         except json.JSONDecodeError as error:
             results.append(Failure(f"{origin.location} line {n}", f"malformed JSON: {error.msg}"))
+            continue
+        except BadInput as error:
+            results.append(Failure(f"{origin.location} line {n}", str(error)))
             continue
         results.append(_numbered_record(origin, record, n, "line"))
     return results
