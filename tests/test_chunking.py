@@ -11,7 +11,8 @@ from app.documents import Article
 from app.embedding import Embedder, load_sentence_transformer, make_embedder
 from app.sentences import split_sentences
 from app.settings import Settings
-from ingest.chunking import chunk_article, chunk_header
+from ingest import chunking
+from ingest.chunking import CHARS_PER_TOKEN, chunk_article, chunk_header
 from ingest.sources import Limits, Loader, expand
 
 from conftest import QUAIL
@@ -100,6 +101,47 @@ def test_header_carries_title_and_date():
     assert chunk.embed_text == "Storm (2024-01-31)\nBody text here."
 
 
+# -- the character cap: the model's tokenizer reads a word over 100 characters as one unknown piece,
+# as word_count reads any word as one
+
+
+def test_text_without_spaces_is_cut_at_characters():
+    art = article("x" * 18_000_000)  # 18 MB of one word: one token to the tokenizer
+    seen = []
+
+    def counting(texts: list[str]) -> list[int]:
+        seen.extend(len(t) for t in texts)
+        return word_count(texts)
+
+    chunks = chunk_article(art, counting, max_tokens=201, overlap_tokens=40)  # header "Title": 1 word
+    assert_well_formed(chunks, art)
+    assert {len(c.text) for c in chunks[:-1]} == {200 * CHARS_PER_TOKEN}
+    assert "".join(c.text for c in chunks) == art.body  # cut apart, nothing repeated
+    assert max(seen) <= 200 * CHARS_PER_TOKEN  # the tokenizer never saw the whole text
+
+
+def test_long_word_among_sentences_is_cut_and_the_rest_packed_as_before():
+    body = "Before it. " + "y" * 700 + " after it. Next one here."
+    art = article(body)
+    chunks = chunk_article(art, word_count, max_tokens=31, overlap_tokens=0)  # 300 characters a chunk
+    assert_well_formed(chunks, art)
+    assert [c.text for c in chunks] == ["Before it.", "y" * 300, "y" * 300, "y" * 100 + " after it. Next one here."]
+
+
+def test_character_cap_bounds_packing_and_overlap():
+    hundred = "A" + "a" * 98 + "."  # one word, so one token
+    art = article(" ".join([hundred] * 10))
+    chunks = chunk_article(art, word_count, max_tokens=31, overlap_tokens=5)  # 300 characters a chunk
+    assert_well_formed(chunks, art)
+    assert [len(c.text) for c in chunks] == [201] * 9  # two sentences each, one carried over
+    # A sentence is carried over only if it leaves room for the next one.
+    short, long = "A" + "a" * 47 + ".", "B" + "b" * 249 + "."
+    art = article(" ".join([short, short, short, long]))
+    chunks = chunk_article(art, word_count, max_tokens=31, overlap_tokens=5)
+    assert_well_formed(chunks, art)
+    assert [c.text for c in chunks] == [" ".join([short] * 3), long]
+
+
 # -- the real tokenizer
 
 
@@ -151,3 +193,23 @@ def test_run_on_text_without_sentence_ends_fits_the_window(embedder, model_token
 def test_model_window_is_what_the_model_reads(embedder):
     assert embedder.window == 256
     assert embedder.dimension == 384
+
+
+@pytest.mark.slow
+def test_character_cap_changes_no_chunk_of_real_articles(embedder, monkeypatch):
+    articles = real_articles()
+    capped = [[(c.start, c.end) for c in chunk_article(a, embedder.count_tokens, 200, 40)] for a in articles]
+    monkeypatch.setattr(chunking, "CHARS_PER_TOKEN", 10**9)
+    uncapped = [[(c.start, c.end) for c in chunk_article(a, embedder.count_tokens, 200, 40)] for a in articles]
+    assert capped == uncapped
+
+
+@pytest.mark.slow
+def test_text_without_spaces_fits_the_window_and_the_cap(embedder, model_tokenizer):
+    art = article("Zwischenergebnis" * 60_000, title="Tabelle")  # 960,000 characters, no space
+    budget = embedder.window - 2
+    chunks = chunk_article(art, embedder.count_tokens, budget, 40)
+    assert_well_formed(chunks, art)
+    assert max(len(c.text) for c in chunks) <= budget * CHARS_PER_TOKEN
+    sizes = [len(ids) for ids in model_tokenizer([c.embed_text for c in chunks])["input_ids"]]
+    assert max(sizes) <= embedder.window

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from app.documents import Article
-from ingest.formats import BadInput, Origin, decode, parse_html, parse_json, parse_markdown, parse_text
+from ingest.formats import (
+    MAX_AUTHOR_CHARS,
+    MAX_AUTHORS,
+    MAX_TITLE_CHARS,
+    BadInput,
+    Origin,
+    decode,
+    parse_html,
+    parse_json,
+    parse_jsonl,
+    parse_markdown,
+    parse_text,
+)
 from ingest.sources import Failure, Limits, Loader, expand
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -238,3 +251,82 @@ def test_text_and_html_without_a_title_take_their_first_line():
     assert article.title.startswith("Flood waters rose overnight")
     [article] = parse_text(b"Headline\n\n\n\nBody after blank lines.", Origin("/x/t.txt"))
     assert (article.title, article.body) == ("Headline", "Body after blank lines.")
+
+
+# -- hostile input: each fails alone with its reason, or is cut down to size
+
+
+def alias_bomb(levels: int = 6, width: int = 9) -> bytes:
+    """A few hundred bytes of front matter whose aliases of aliases expand to width**levels items."""
+    lines = ["---", "a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * width) + "]" for n in range(1, levels + 1)]
+    return "\n".join([*lines, f"title: *a{levels}", "---", "Body text."]).encode() + b"\n"
+
+
+def test_front_matter_aliases_are_refused():
+    bomb = alias_bomb()  # 9**6 items, a title of 3.7 million characters, from 408 bytes
+    assert len(bomb) < 500
+    with pytest.raises(BadInput, match=r"^YAML front matter uses aliases \(\*name\), which are not allowed$"):
+        parse_markdown(bomb, Origin("/x/bomb.md"))
+    # One harmless alias is refused too: front matter has no use for them.
+    with pytest.raises(BadInput, match="aliases"):
+        parse_markdown(b"---\nsource: &s Wire\nauthor: *s\n---\nBody text.\n", Origin("/x/a.md"))
+    # An anchor alone repeats nothing.
+    [article] = parse_markdown(b"---\ntitle: &t Anchored title\n---\nBody text.\n", Origin("/x/a.md"))
+    assert article.title == "Anchored title"
+
+
+def test_front_matter_over_64_kb_is_refused():
+    big = b"---\ntitle: Big\nnotes: " + b"x" * (64 * 1024) + b"\n---\nBody text.\n"
+    with pytest.raises(BadInput, match="^YAML front matter over 64 KB$"):
+        parse_markdown(big, Origin("/x/big.md"))
+
+
+def test_front_matter_nested_too_deep_is_refused():
+    deep = b"---\ntitle: " + b"[" * 30 + b"x" + b"]" * 30 + b"\n---\nBody text.\n"
+    with pytest.raises(BadInput, match="^nested more than 20 levels deep$"):
+        parse_markdown(deep, Origin("/x/deep.md"))
+    # libyaml's own limit speaks for nesting deeper still, before anything is built.
+    deeper = b"---\ntitle: " + b"[" * 30000 + b"]" * 30000 + b"\n---\nBody text.\n"
+    with pytest.raises(BadInput, match="^malformed YAML front matter"):
+        parse_markdown(deeper, Origin("/x/deeper.md"))
+
+
+def test_deeply_nested_json_fails_alone():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(BadInput, match="^nested more than 20 levels deep$"):
+        parse_json(deep, Origin("/x/deep.json"))
+    # Just inside what the decoder takes: the record is refused before anything walks it.
+    nested_title = b'{"title": ' + b"[" * 990 + b"]" * 990 + b', "text": "Body."}'
+    with pytest.raises(BadInput, match="^nested more than 20 levels deep$"):
+        parse_json(nested_title, Origin("/x/title.json"))
+    nested_title = b'{"title": ' + b"[" * 50 + b"]" * 50 + b', "text": "Body."}'
+    records = parse_json(b'[{"title": "Kept", "text": "Kept text."}, ' + nested_title + b"]", Origin("/x/r.json"))
+    assert [r.title if isinstance(r, Article) else r for r in records] == [
+        "Kept", Failure("/x/r.json record 2", "nested more than 20 levels deep")]
+    lines = parse_jsonl(b'{"title": "Kept", "text": "Kept text."}\n' + deep + b"\n" + nested_title + b"\n",
+                        Origin("/x/r.jsonl"))
+    assert [r.title if isinstance(r, Article) else r for r in lines] == [
+        "Kept", Failure("/x/r.jsonl line 2", "nested more than 20 levels deep"),
+        Failure("/x/r.jsonl line 3", "nested more than 20 levels deep")]
+
+
+def test_long_title_is_cut_at_a_word_with_an_ellipsis():
+    words = " ".join(f"word{n}" for n in range(1000))
+    [article] = parse_json(f'{{"title": "{words}", "text": "Body."}}'.encode(), Origin("/x/a.json"))
+    assert len(article.title) <= MAX_TITLE_CHARS and article.title.endswith("\u2026")
+    assert words.startswith(article.title[:-1]) and article.title[-2].isdigit()
+    [article] = parse_json(b'{"title": "' + b"x" * 10**6 + b'", "text": "Body."}', Origin("/x/b.json"))
+    assert article.title == "x" * (MAX_TITLE_CHARS - 1) + "\u2026"
+    # A title taken from the text is cut as well, and the text is kept whole.
+    [article] = parse_text(b"Headline\n" + b"y" * 10**6, Origin("/x/t.txt"))
+    assert article.body == "y" * 10**6
+
+
+def test_authors_are_capped_in_number_and_length():
+    names = [f"Reporter {n}" for n in range(50)] + ["z" * 1000]
+    [article] = parse_json(json.dumps({"title": "T", "text": "Body.", "authors": names}).encode(), Origin("/x/a.json"))
+    assert article.authors == tuple(names[:MAX_AUTHORS])
+    [article] = parse_json(json.dumps({"title": "T", "text": "Body.", "author": "z" * 1000 + ", Ana Ruiz"}).encode(),
+                           Origin("/x/b.json"))
+    assert article.authors == ("z" * (MAX_AUTHOR_CHARS - 1) + "\u2026", "Ana Ruiz")
