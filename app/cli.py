@@ -28,13 +28,22 @@ def _engine(args: argparse.Namespace):
     return Engine(_settings(args))
 
 
+# sysexits' EX_TEMPFAIL: `--no-wait` found another process writing to the index; try again later.
+BUSY = 75
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from app.index import IndexBusy
+
     engine = _engine(args)
     try:
-        report = engine.add(args.sources, progress=False if args.json else None)
+        report = engine.add(args.sources, progress=False if args.json else None, wait=not args.no_wait)
     except KeyboardInterrupt:
         print("interrupted: what was written is whole; run the same command again to finish", file=sys.stderr)
         return 130
+    except IndexBusy as error:
+        print(f"newsqa: {error}", file=sys.stderr)
+        return BUSY
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -56,16 +65,36 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    from app.index import IndexBusy
+
     engine = _engine(args)
     missing = 0
     for key in args.keys:
-        removed = engine.remove(key)
+        try:
+            removed = engine.remove(key, wait=not args.no_wait)
+        except IndexBusy as error:
+            print(f"newsqa: {error}", file=sys.stderr)
+            return BUSY
         if not removed:
             print(f"not found: {key} (see `newsqa list` for ids and files)", file=sys.stderr)
             missing += 1
         for article in removed:
             print(f"removed {article.id}  {article.title}")
     return 1 if missing else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Count the chunks stored without their vector: invisible to `list` and BM25, never found by the
+    embedding search, and (their article incomplete) written again by the next ingest of their source."""
+    index = _engine(args).index
+    vectorless = index.chunks_without_vector()
+    articles = {c.metadata["article_id"]: c.metadata for c in vectorless}
+    print(f"{index.count()} chunks, {len(vectorless)} without a vector, in {len(articles)} articles")
+    for article_id, metadata in articles.items():
+        print(f"  {article_id}  {metadata['title']}  [{metadata.get('origin') or metadata.get('file')}]")
+    if articles:
+        print("ingest these articles' sources again to repair them")
+    return 1 if articles else 0
 
 
 def _date(text: str) -> date:
@@ -266,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Unchanged articles are skipped; changed ones replace their old version.")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder, http(s) URL or feed")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument("--no-wait", action="store_true", help="when another ingest or remove is writing to "
+                        f"the index, fail at once (exit code {BUSY}) instead of waiting for it")
     ingest.set_defaults(run=cmd_ingest)
 
     listing = commands.add_parser("list", help="list the indexed articles")
@@ -274,7 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     remove = commands.add_parser("remove", help="remove articles by id, file name, path or URL")
     remove.add_argument("keys", nargs="+", metavar="ID_OR_FILE")
+    remove.add_argument("--no-wait", action="store_true", help="when another ingest or remove is writing to "
+                        f"the index, fail at once (exit code {BUSY}) instead of waiting for it")
     remove.set_defaults(run=cmd_remove)
+
+    check = commands.add_parser("check", help="find chunks stored without their vector; exit code 1 if any",
+                                description="Read every chunk's vector. A chunk without one is left out of "
+                                            "the embedding search; the next ingest of its article's source "
+                                            "writes the article again.")
+    check.set_defaults(run=cmd_check)
 
     evaluate = commands.add_parser(
         "eval", help="score retrieval, answers and refusals on eval datasets; fails on regression",

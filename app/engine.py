@@ -29,17 +29,21 @@ class Engine:
     def index(self) -> Index:
         return Index(self.settings, embedding_label(self.settings))
 
-    def add(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
-        """Index files, folders, URLs and feeds; idempotent."""
-        return Ingestor(self.settings, self.index, self.embedder).run(sources, progress=progress)
+    def add(self, sources: Iterable[str], progress: bool | None = None, wait: bool = True) -> IngestReport:
+        """Index files, folders, URLs and feeds; idempotent. While another process writes to the index
+        this waits for it, or with `wait` false raises IndexBusy."""
+        with self.index.writing(wait):
+            return Ingestor(self.settings, self.index, self.embedder).run(sources, progress=progress)
 
-    def remove(self, key: str) -> list[StoredArticle]:
-        """Remove the articles whose id, file name, path or URL is `key`; the articles removed."""
-        found = self.index.find_articles(key)
-        for article in found:
-            self.index.remove(article.id)
-        if found:
-            self.index.lexical()
+    def remove(self, key: str, wait: bool = True) -> list[StoredArticle]:
+        """Remove the articles whose id, file name, path or URL is `key`; the articles removed.
+        `wait` as for `add`."""
+        with self.index.writing(wait):
+            found = self.index.find_articles(key)
+            for article in found:
+                self.index.remove(article.id)
+            if found:
+                self.index.lexical()
         return found
 
     def articles(self) -> list[StoredArticle]:

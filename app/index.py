@@ -7,20 +7,26 @@ BM25 index is rebuilt from the collection whenever its revision changes.
 Writes are idempotent and self-healing: chunk ids are derived from the article and its content,
 an article's new chunks are written before its stale ones are deleted, and the collection revision
 is bumped before and after every write, so an ingest killed at any point and run again converges.
+One process writes at a time (`Index.writing`), and a chunk stored without its vector leaves its
+article incomplete, so the next ingest writes it again.
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
+from chromadb.errors import InternalError
+from filelock import FileLock, Timeout
 
 from app.documents import Chunk, short_hash
 from app.lexical import LexicalIndex
@@ -38,6 +44,10 @@ _COMPARISONS = {"$eq": operator.eq, "$gt": operator.gt, "$gte": operator.ge, "$l
 # The revision is read from Chroma at most once in this many seconds: another process's write is
 # seen within it, and a busy reader does not ask Chroma (a round trip to a server) on every question.
 REVISION_TTL_SECONDS = 1.0
+
+
+class IndexBusy(RuntimeError):
+    """Another process is writing to the index, and this one was told not to wait."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,12 @@ class Index:
         self._lexical_folder = where / settings.collection
         self._lexical: LexicalIndex | None = None
         self._revision: tuple[float, str] | None = None  # (when read, revision)
+        # Two processes writing to one embedded Chroma store at once lose vectors (each persists its own
+        # copy of the vector index over the other's), so writers take turns on this lock. A server
+        # serializes writes itself; its lock, kept in this machine's index folder, still keeps two
+        # ingests from here from classifying the same articles at once.
+        self._lock_file = settings.index / ("write.lock" if not settings.chroma_url else
+                                            f"write-{short_hash(settings.chroma_url)}-{settings.collection}.lock")
         # Also the most ids or values any one request names: SQLite refuses a statement with more than
         # 32,766 variables, and Chroma turns a listed id, a listed value or a returned record into one.
         self._batch = self._client.get_max_batch_size()
@@ -182,7 +198,26 @@ class Index:
         self._collection.modify(metadata={"embedding_model": self._embedding_model, "revision": revision})
         self._revision = (time.monotonic(), revision)  # this process sees its own writes at once
 
-    # -- writes
+    # -- writes, each run (an ingest, a removal) holding the writer lock
+
+    @contextmanager
+    def writing(self, wait: bool = True) -> Iterator[None]:
+        """Hold the writer lock for a run of writes; another writer waits for it (saying so once on
+        stderr), or with `wait` false raises IndexBusy. Readers never take it."""
+        self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self._lock_file)  # one per run: threads of one process (the page) take turns too
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not wait:
+                raise IndexBusy(f"another ingest or remove is writing to this index (lock {self._lock_file}); "
+                                "try again when it has finished") from None
+            print("waiting for another ingest to finish", file=sys.stderr, flush=True)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def write(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         """Store the chunks of whole articles, then drop any older chunk those articles had."""
@@ -241,18 +276,45 @@ class Index:
 
     def complete_articles(self, article_ids: list[str]) -> dict[str, str]:
         """Of these articles, those stored whole: id to content hash. An article whose chunks are
-        missing or of mixed versions (a write cut short) is left out, so it gets written again."""
+        missing, of mixed versions (a write cut short) or without their vector is left out, so it gets
+        written again."""
         chunks: dict[str, list[dict]] = {}
+        chunk_ids: dict[str, list[str]] = {}
         for part in self._parts(article_ids):
-            for metadata in self._metadatas({"article_id": {"$in": part}}):
-                chunks.setdefault(metadata["article_id"], []).append(metadata)
+            for page in self._pages(["metadatas"], {"article_id": {"$in": part}}):
+                for chunk_id, metadata in zip(page["ids"], page["metadatas"]):
+                    chunks.setdefault(metadata["article_id"], []).append(metadata)
+                    chunk_ids.setdefault(metadata["article_id"], []).append(chunk_id)
         # Chunks written before the `dated` field count as incomplete: ingesting again adds it.
-        return {
+        complete = {
             article_id: stored[0]["content_hash"]
             for article_id, stored in chunks.items()
             if len({m["content_hash"] for m in stored}) == 1 and all("dated" in m for m in stored)
             and sorted(m["chunk_index"] for m in stored) == list(range(stored[0]["chunk_count"]))
         }
+        vectorless = set(self._without_vector([i for a in complete for i in chunk_ids[a]]))
+        return {a: h for a, h in complete.items() if vectorless.isdisjoint(chunk_ids[a])}
+
+    def chunks_without_vector(self) -> list[StoredChunk]:
+        """Every chunk Chroma holds without its vector (a chunk other writers' writes lost)."""
+        ids = [i for page in self._pages([]) for i in page["ids"]]
+        return self.chunks(self._without_vector(ids))
+
+    def _without_vector(self, ids: list[str]) -> list[str]:
+        """Of these chunk ids, those whose vector Chroma cannot read. Chroma 1.5 fails a whole request
+        (InternalError: Error finding id / Error getting embedding) when one of its records has none,
+        so a failed part is halved until the culprits are alone."""
+        missing = []
+        for part in self._parts(ids):
+            try:
+                self._collection.get(ids=part, include=["embeddings"])
+            except InternalError:
+                if len(part) == 1:
+                    missing += part
+                else:
+                    half = len(part) // 2
+                    missing += self._without_vector(part[:half]) + self._without_vector(part[half:])
+        return missing
 
     def articles_with_content(self, content_hashes: list[str]) -> dict[str, str]:
         """For each content hash already indexed, the id of the article holding it."""
