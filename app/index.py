@@ -172,10 +172,10 @@ class Index:
         self._lexical_folder = where / settings.collection
         self._lexical: LexicalIndex | None = None
         self._revision: tuple[float, str] | None = None  # (when read, revision)
-        # Two processes writing to one embedded Chroma store at once lose vectors (each persists its own
-        # copy of the vector index over the other's), so writers take turns on this lock. A server
-        # serializes writes itself; its lock, kept in this machine's index folder, still keeps two
-        # ingests from here from classifying the same articles at once.
+        # Processes writing to one embedded Chroma store at once lose vectors (the chunks' records kept,
+        # their vectors gone: 296 of 1,800 chunks with three ingests), so writers take turns on this
+        # lock. A server serializes writes itself; its lock, kept in this machine's index folder, still
+        # keeps two ingests from here from classifying the same articles at once.
         self._lock_file = settings.index / ("write.lock" if not settings.chroma_url else
                                             f"write-{short_hash(settings.chroma_url)}-{settings.collection}.lock")
         # Also the most ids or values any one request names: SQLite refuses a statement with more than

@@ -128,12 +128,12 @@ class Ingestor:
 
     def _verified(self, outcomes: list[Outcome], run: _Run) -> list[Outcome]:
         """The outcomes, with the articles this run wrote but the index does not hold whole (Chroma
-        lost a vector) as failed: they are incomplete, so the next run writes them again. Reads
-        only what this run wrote (about 0.1 ms a chunk)."""
+        lost a chunk's vector) as failed: they are incomplete, so the next run writes them again.
+        Reads back only what this run wrote (about 0.1 ms a chunk)."""
         whole = self.index.complete_articles(list(run.sent))
         lost = {a for a, content_hash in run.sent.items() if whole.get(a) != content_hash}
         return [Outcome("failed", o.source, o.title, o.article_id,
-                        "stored without the vector of some of its chunks; ingest it again to repair it")
+                        "not stored whole (a chunk or its vector is missing); ingest it again to repair it")
                 if o.article_id in lost and o.status in ("added", "updated") else o for o in outcomes]
 
     def _write(self, run: _Run, keep: int) -> None:

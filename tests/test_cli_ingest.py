@@ -66,11 +66,11 @@ def newsqa(tmp_path):
 def test_help_explains_commands_and_settings():
     result = subprocess.run([str(NEWSQA), "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 0
-    for word in ("ingest", "list", "remove", "NEWSQA_INDEX", "NEWSQA_EMBEDDING_MODEL", "config.toml"):
+    for word in ("ingest", "list", "remove", "check", "NEWSQA_INDEX", "NEWSQA_EMBEDDING_MODEL", "config.toml"):
         assert word in result.stdout
     result = subprocess.run([str(NEWSQA), "ingest", "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 0
-    for word in ("SOURCE", ".txt", ".md", ".html", ".jsonl", ".rss", "--json"):
+    for word in ("SOURCE", ".txt", ".md", ".html", ".jsonl", ".rss", "--json", "--no-wait"):
         assert word in result.stdout
 
 

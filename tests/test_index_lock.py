@@ -203,5 +203,5 @@ def test_ingest_reports_articles_it_wrote_without_their_vectors(engine, tmp_path
     assert not report.ok
     [failed] = report.of("failed")
     assert first_chunks[0].startswith(failed.article_id)
-    assert failed.reason == "stored without the vector of some of its chunks; ingest it again to repair it"
+    assert failed.reason == "not stored whole (a chunk or its vector is missing); ingest it again to repair it"
     assert report.counts()["added"] == 2
