@@ -122,33 +122,41 @@ def _check_depth(value: object) -> None:
     raise BadInput(f"nested more than {MAX_DEPTH} levels deep")
 
 
+# JSON's \ud800 escapes give strings that cannot be encoded, which the tokenizer and the index refuse.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: object) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", str(value or ""))
+
+
 def _authors(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        names = (a.strip() for a in re.split(r";|,| and ", value))
+        names = (a.strip() for a in re.split(r";|,| and ", _text(value)))
     elif isinstance(value, list):
-        names = (str(a).strip() for a in value)
+        names = (_text(a).strip() for a in value)
     else:
         return ()
-    return tuple(_cut(" ".join(a.split()), MAX_AUTHOR_CHARS) for a in names if a)[:MAX_AUTHORS]
+    return tuple(_cut(a, MAX_AUTHOR_CHARS) for a in names if a)[:MAX_AUTHORS]
 
 
 def _article(origin: Origin, title: str, body: str, *, key: str = "", published: object = None,
              source: object = "", url: object = "", authors: object = None) -> Article:
-    title, body = " ".join(str(title or "").split()), _clean_body(str(body or ""))
+    title, body = " ".join(_text(title).split()), _clean_body(_text(body))
     first_line, _, rest = body.partition("\n")
     if title and first_line == title:  # pages often repeat their headline atop the text
         body = rest.strip()
     if not body:
         raise BadInput("no article text found")
     if not title:
-        title = body.partition("\n")[0][:120]
-    url = str(url or (origin.location if origin.is_url else ""))
+        title = body.split("\n", 1)[0][:120]
+    url = _text(url or (origin.location if origin.is_url else ""))
     return Article(
         title=_cut(title, MAX_TITLE_CHARS),
         body=body,
-        origin=key or url or origin.location,
+        origin=_text(key) or url or origin.location,
         published=parse_date(published),
-        source=str(source or ""),
+        source=_text(source),
         url=url,
         authors=_authors(authors),
         file=origin.name,
@@ -183,11 +191,12 @@ def _front_matter(text: str) -> dict:
     try:
         # An alias repeats what its anchor names, and aliases of aliases multiply: a few hundred
         # bytes can build gigabytes. Front matter has no use for them.
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=_YAML_LOADER)):
-            raise BadInput("YAML front matter uses aliases (*name), which are not allowed")
-        meta = yaml.load(text, Loader=_YAML_LOADER) or {}
-    except yaml.YAMLError as error:
+        aliased = any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=_YAML_LOADER))
+        meta = {} if aliased else yaml.load(text, Loader=_YAML_LOADER) or {}
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: a date like 2024-13-45, a 5000-digit number
         raise BadInput(f"malformed YAML front matter: {str(error).splitlines()[0]}") from None
+    if aliased:
+        raise BadInput("YAML front matter uses aliases (*name), which are not allowed")
     if not isinstance(meta, dict):
         raise BadInput("YAML front matter is not a mapping of fields")
     _check_depth(meta)
@@ -247,10 +256,15 @@ def _numbered_record(origin: Origin, record: object, number: int, unit: str) -> 
 
 
 def _json(text: str) -> object:
+    """The decoded value; JSONDecodeError for bad syntax, BadInput for what the decoder gives up on."""
     try:
         return json.loads(text)
+    except json.JSONDecodeError:
+        raise  # its callers name where, each in its own way
     except RecursionError:  # the decoder recurses once a level: [[[[...]]]] exhausts the stack
         raise BadInput(f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise BadInput("malformed JSON: a number too long to read") from None
 
 
 def parse_json(data: bytes, origin: Origin) -> list[Article | Failure]:

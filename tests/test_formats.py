@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -330,3 +331,30 @@ def test_authors_are_capped_in_number_and_length():
     [article] = parse_json(json.dumps({"title": "T", "text": "Body.", "author": "z" * 1000 + ", Ana Ruiz"}).encode(),
                            Origin("/x/b.json"))
     assert article.authors == ("z" * (MAX_AUTHOR_CHARS - 1) + "\u2026", "Ana Ruiz")
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"---\ntitle: T\ndate: 2024-13-45\n---\nBody text.\n", "malformed YAML front matter: month must be in 1..12"),
+    (b"---\ntitle: " + b"1" * 5000 + b"\n---\nBody text.\n", "malformed YAML front matter: Exceeds the limit"),
+])
+def test_front_matter_values_python_cannot_build_are_refused(data, reason):
+    with pytest.raises(BadInput, match=f"^{re.escape(reason)}"):
+        parse_markdown(data, Origin("/x/a.md"))
+
+
+def test_json_number_too_long_to_read_fails_alone():
+    long_number = b'{"title": ' + b"1" * 5000 + b', "text": "Body."}'
+    with pytest.raises(BadInput, match="^malformed JSON: a number too long to read$"):
+        parse_json(long_number, Origin("/x/a.json"))
+    assert parse_jsonl(long_number + b"\n", Origin("/x/a.jsonl")) == [
+        Failure("/x/a.jsonl line 1", "malformed JSON: a number too long to read")]
+
+
+def test_lone_surrogates_from_json_escapes_become_replacement_characters():
+    # The tokenizer and the index cannot take a string holding half a surrogate pair.
+    [article] = parse_json(b'{"title": "Smile \\ud83d\\ude00 \\ud800", "text": "Half \\udfff.", "url": "https://a.example/\\ud800",'
+                           b' "source": "\\udc00", "authors": ["Ana \\ud800"]}', Origin("/x/a.json"))
+    assert (article.title, article.body, article.source, article.authors) == (
+        "Smile \U0001f600 \ufffd", "Half \ufffd.", "\ufffd", ("Ana \ufffd",))
+    assert article.url == article.origin == "https://a.example/\ufffd"
+    assert article.id and article.content_hash  # both encode the text
