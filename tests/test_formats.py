@@ -352,8 +352,9 @@ def test_json_number_too_long_to_read_fails_alone():
 
 def test_lone_surrogates_from_json_escapes_become_replacement_characters():
     # The tokenizer and the index cannot take a string holding half a surrogate pair.
-    [article] = parse_json(b'{"title": "Smile \\ud83d\\ude00 \\ud800", "text": "Half \\udfff.", "url": "https://a.example/\\ud800",'
-                           b' "source": "\\udc00", "authors": ["Ana \\ud800"]}', Origin("/x/a.json"))
+    [article] = parse_json(b'{"title": "Smile \\ud83d\\ude00 \\ud800", "text": "Half \\udfff.",'
+                           b' "url": "https://a.example/\\ud800", "source": "\\udc00", "authors": ["Ana \\ud800"]}',
+                           Origin("/x/a.json"))
     assert (article.title, article.body, article.source, article.authors) == (
         "Smile \U0001f600 \ufffd", "Half \ufffd.", "\ufffd", ("Ana \ufffd",))
     assert article.url == article.origin == "https://a.example/\ufffd"

@@ -100,7 +100,7 @@ def test_role_lines_and_chat_tokens_in_data_are_defused(hostile, defused):
 
 
 def test_ordinary_text_passes_unchanged():
-    text = "Officials said [1] that the U.S. talks \u2013 \u201cin Geneva\u201d \u2013 cost \u20ac5 bn; 3 < 4 and [sic]."
+    text = "Officials said [1] that the U.S. talks \u2013 \u201cin Geneva\u201d \u2013 cost \u20ac5 bn; 3 < 4 [sic]."
     assert passage_block([passage(text)]).splitlines()[2] == text
 
 
