@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 
 def short_hash(text: str, length: int = 16) -> str:
@@ -32,8 +33,9 @@ class Article:
     def id(self) -> str:
         return short_hash(self.origin)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
+        # Cached: every chunk's id reads it, and hashing a long body once per chunk is quadratic.
         return short_hash(f"{self.title}\n{self.body}")
 
 

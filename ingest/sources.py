@@ -137,6 +137,9 @@ class Loader:
             return [Failure(item, str(error))]
         except OSError as error:
             return [Failure(item, f"cannot read: {error.strerror or error}")]
+        except (ValueError, RecursionError, MemoryError) as error:
+            # A parser's error nobody has met yet: this source fails alone, the batch goes on.
+            return [Failure(item, f"cannot parse: {type(error).__name__}: {error}")]
 
 
 def _load_file(path: Path, loader: Loader) -> list[Article | Failure]:
