@@ -354,13 +354,19 @@ class Index:
     def dense(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[str, float]]:
         """Chunk ids and cosine similarities to `embedding`, best first, among the chunks `where` admits."""
         if where is not None:
+            # Judged on the fields the lexical index keeps when it can: reading the candidates'
+            # metadata from Chroma took ten times as long as the search itself.
+            lexical = self.lexical()
+            mask = lexical.admitting(where)
+            include = ["distances"] if mask is not None else ["distances", "metadatas"]
             total, wanted = self.count(), k * OVERSAMPLE
             while True:
                 wanted = min(wanted, total)
-                result = self._collection.query(query_embeddings=[embedding], n_results=wanted,
-                                                include=["distances", "metadatas"])
-                near = zip(result["ids"][0], result["distances"][0], result["metadatas"][0])
-                hits = [(i, 1.0 - d) for i, d, m in near if admits(where, m)]
+                result = self._collection.query(query_embeddings=[embedding], n_results=wanted, include=include)
+                ids, distances = result["ids"][0], result["distances"][0]
+                kept = lexical.admitted(ids, mask) if mask is not None else \
+                    [admits(where, m) for m in result["metadatas"][0]]
+                hits = [(i, 1.0 - d) for i, d, keep in zip(ids, distances, kept) if keep]
                 if len(hits) >= k or wanted >= total:
                     return hits[:k]
                 if wanted >= OVERSAMPLE_LIMIT:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
@@ -118,6 +118,16 @@ class LexicalIndex:
             return self._admitting(where)
         except KeyError:
             return None
+
+    def admitted(self, ids: Sequence[str], mask: np.ndarray) -> list[bool]:
+        """Whether each chunk id is admitted by `mask` (from `admitting`); an id this index does not
+        hold (written since it was built) is not."""
+        rows = self._rows
+        return [i in rows and bool(mask[rows[i]]) for i in ids]
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        return {chunk_id: row for row, chunk_id in enumerate(self.ids)}
 
     def _admitting(self, where: dict) -> np.ndarray:
         admitted = np.ones(len(self.ids), dtype=bool)

@@ -56,3 +56,8 @@ def test_a_masked_search_leaves_out_what_the_filter_does_not_admit():
     mask = DATED.admitting({"source": {"$in": ["Inland Times"]}})
     assert {i for i, _ in DATED.search("harbor bridge", 3, mask)} == {"b", "c"}
     assert [i for i, _ in DATED.search("closes", 3, mask)] == []
+
+
+def test_admitted_reads_the_mask_by_chunk_id_and_refuses_ids_it_does_not_hold():
+    mask = DATED.admitting({"source": {"$in": ["Inland Times"]}})
+    assert DATED.admitted(["c", "a", "b", "written-since"], mask) == [True, False, True, False]
