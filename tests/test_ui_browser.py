@@ -361,3 +361,55 @@ def test_library_endpoints_through_gradio_client(server: ChatServer, tmp_path: P
     for text, title in zip(reports.values(), ["Bridge repairs finish early", "Ferry timetable changes"]):
         copy = f"report-{hashlib.sha256(text).hexdigest()[:12]}.txt"
         assert client.predict(copy, api_name="/delete") == f"Deleted: {title}"
+
+
+def test_eight_askers_while_a_command_line_ingest_runs(tmp_path: Path):
+    """Readers never wait for the writer: eight gradio_client callers ask through the page while
+    `newsqa ingest` adds articles to the same index, and the new article is answerable at once."""
+    chat = ChatServer(tmp_path / "index")
+    assert chat.newsqa("ingest", str(SEED_FILE)).returncode == 0
+    chat.start()
+    new = tmp_path / "new"
+    new.mkdir()
+    for n in range(30):
+        (new / f"harbor-{n:02}.md").write_text(
+            f"---\ntitle: \"Harbor report {n}\"\ndate: 2024-05-{n % 28 + 1:02}\n---\n\n"
+            + " ".join(f"Harbor crews logged {n * 7 + k} crossings of the ferry on day {k}." for k in range(40)) + "\n")
+    (new / "captain.md").write_text("---\ntitle: \"Ferry names a new captain\"\n---\n\n"
+                                    "The Marigold ferry named Tessa Quinlan as its new captain on Monday.\n")
+    try:
+        ingest = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(new)], env=chat.env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        latencies: list[float] = []
+        errors: list[str] = []
+
+        def ask_while_ingesting() -> None:
+            client = Client(chat.url, verbose=False)
+            while ingest.poll() is None:
+                started = time.perf_counter()
+                try:
+                    answer = client.predict("Where will the talks with the U.S. take place?", api_name="/ask")
+                except Exception as error:  # noqa: BLE001 - every failure is counted and reported
+                    errors.append(repr(error))
+                    continue
+                latencies.append(time.perf_counter() - started)
+                if "Geneva" not in answer:
+                    errors.append(f"wrong answer: {answer[:200]}")
+
+        askers = [threading.Thread(target=ask_while_ingesting) for _ in range(8)]
+        for asker in askers:
+            asker.start()
+        output, _ = ingest.communicate(timeout=STARTUP_SECONDS)
+        for asker in askers:
+            asker.join(timeout=ANSWER_MS / 1000)
+        assert ingest.returncode == 0, output
+        assert not errors, errors[:3]
+        assert latencies, "no question was answered while the ingest ran"
+        ordered = sorted(latencies)
+        print(f"\n8 askers during the ingest: {len(ordered)} answers, 0 errors, p50 {ordered[len(ordered) // 2]:.2f} s, "
+              f"p95 {ordered[int(len(ordered) * 0.95)]:.2f} s")
+        # Written by another process, answerable without a restart.
+        assert "Tessa Quinlan" in Client(chat.url, verbose=False).predict(
+            "Who is the new captain of the Marigold ferry?", api_name="/ask")
+    finally:
+        chat.stop()
