@@ -156,9 +156,9 @@ class Extract:
     answerability: float  # the answer model's log-odds (-inf without a sentence): what the refusal rests on
 
 
-def _sentence_features(question: Question, passage: Passage, start: int, end: int, terms: set[str]) -> tuple:
+def _sentence_features(question: Question, passage: Passage, start: int, end: int, terms: set[str],
+                       context: set[str]) -> tuple:
     text = passage.text[start:end]
-    context = set(tokenize([f"{passage.title} {passage.text[max(0, start - CONTEXT_CHARS):start]}"], as_ids=False)[0])
     new_names = {n for n in _names(text[1:]) if n not in question.names and n not in question.terms}
     return (0.0, question.share(terms), question.share(terms | context), min(len(new_names), 4) / 4,
             1 / passage.rank, math.log(len(text.split())) / 4, float(passage.start + start < 400))
@@ -174,8 +174,10 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
     if not spans:
         return []
     terms = tokenize([p.text[start:end] for p, start, end in spans], as_ids=False)
-    candidates = [Candidate(p, start, end, _sentence_features(asked, p, start, end, set(t)))
-                  for (p, start, end), t in zip(spans, terms)]
+    contexts = tokenize([f"{p.title} {p.text[max(0, start - CONTEXT_CHARS):start]}" for p, start, _ in spans],
+                        as_ids=False)
+    candidates = [Candidate(p, start, end, _sentence_features(asked, p, start, end, set(t), set(c)))
+                  for (p, start, end), t, c in zip(spans, terms, contexts)]
     # The sentence score without the similarity orders the sentences worth embedding.
     candidates = sorted(candidates, key=lambda c: c.score, reverse=True)[:SENTENCES_EMBEDDED]
     vectors = embedder.encode([question, *(c.text for c in candidates)])
@@ -185,27 +187,29 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
     return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
-def answer_features(candidates: Sequence[Candidate]) -> tuple[float, ...]:
-    """ANSWER_FEATURES of the scored sentences (best first)."""
-    best = candidates[0]
-    return (best.score, best.features[0], best.features[2], best.features[3], max(c.features[2] for c in candidates),
-            max(c.features[1] for c in candidates))
+def answer_features(scores: Sequence[float], features: Sequence[Sequence[float]]) -> tuple[float, ...]:
+    """ANSWER_FEATURES of a question's sentences, from their scores and SENTENCE_FEATURES."""
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return (scores[best], features[best][0], features[best][2], features[best][3], max(f[2] for f in features),
+            max(f[1] for f in features))
 
 
 def answerability(candidates: Sequence[Candidate]) -> float:
     """Log-odds that the passages answer the question; -inf without a sentence."""
     if not candidates:
         return -math.inf
-    return ANSWER_INTERCEPT + sum(w * f for w, f in zip(ANSWER_WEIGHTS, answer_features(candidates), strict=True))
+    features = answer_features([c.score for c in candidates], [c.features for c in candidates])
+    return ANSWER_INTERCEPT + sum(w * f for w, f in zip(ANSWER_WEIGHTS, features, strict=True))
 
 
-def choose(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The best sentence, and up to two more nearly as likely to hold the answer."""
-    if not candidates:
+def chosen(scores: Sequence[float]) -> list[int]:
+    """Positions of the sentences an answer is made of, given their scores: the best, and up to two
+    more nearly as likely to hold the answer."""
+    if not scores:
         return []
-    best = candidates[0]
-    floor = COMPANION_SHARE * _probability(best.score)
-    return [best, *[c for c in candidates[1:MAX_SENTENCES] if _probability(c.score) >= floor]]
+    order = sorted(range(len(scores)), key=lambda n: -scores[n])
+    floor = COMPANION_SHARE * _probability(scores[order[0]])
+    return [order[0], *[n for n in order[1:MAX_SENTENCES] if _probability(scores[n]) >= floor]]
 
 
 def _probability(log_odds: float) -> float:
@@ -236,8 +240,8 @@ def answer_phrase(question: str, sentence: str) -> tuple[int, int] | None:
     return start, end
 
 
-def _asks_number_none_given(question: str, chosen: Sequence[Candidate]) -> bool:
-    return question_type(question) == "number" and not any(has_cue(c.text, "number") for c in chosen)
+def _asks_number_none_given(question: str, answer: Sequence[Candidate]) -> bool:
+    return question_type(question) == "number" and not any(has_cue(c.text, "number") for c in answer)
 
 
 def extract_answer(question: str, passages: Sequence[Passage], embedder: Embedder, idf: Idf | None = None,
@@ -245,13 +249,13 @@ def extract_answer(question: str, passages: Sequence[Passage], embedder: Embedde
     """The answer; `threshold` overrides REFUSAL_THRESHOLD (calibration answers everything with -inf)."""
     candidates = score_sentences(question, passages, embedder, idf)
     confidence = answerability(candidates)
-    chosen = choose(candidates)
+    answer = [candidates[n] for n in chosen([c.score for c in candidates])]
     if confidence < (REFUSAL_THRESHOLD if threshold is None else threshold) \
-            or _asks_number_none_given(question, chosen):
+            or _asks_number_none_given(question, answer):
         return Extract(REFUSAL, (), True, confidence)
     numbers: dict[tuple[str, ...], int] = {}  # passage -> citation number, in order of first use
     parts, citations = [], []
-    for candidate in chosen:
+    for candidate in answer:
         key = candidate.passage.chunk_ids
         if key not in numbers:
             numbers[key] = len(numbers) + 1

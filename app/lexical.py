@@ -125,6 +125,11 @@ class LexicalIndex:
         rows = self._rows
         return [i in rows and bool(mask[rows[i]]) for i in ids]
 
+    def days_of(self, ids: Sequence[str]) -> list[int]:
+        """Each chunk's publication day as YYYYMMDD; 0 when undated or not held here."""
+        rows = self._rows
+        return [int(self.days[rows[i]]) if i in rows else 0 for i in ids]
+
     @cached_property
     def _rows(self) -> dict[str, int]:
         return {chunk_id: row for row, chunk_id in enumerate(self.ids)}

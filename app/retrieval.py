@@ -318,24 +318,28 @@ class Retriever:
             if few is None and reach > OVERSAMPLE_LIMIT:
                 few = self.index.ids_if_few(where)
 
+    def _published_days(self, ranked: list[tuple[str, float]]) -> dict[str, int]:
+        """The publication day (YYYYMMDD) of each dated chunk of the ranking, in its order, read from
+        the lexical index (no round trip to Chroma)."""
+        ids = [i for i, _ in ranked]
+        return {i: day for i, day in zip(ids, self.index.lexical().days_of(ids)) if day}
+
     def _prefer_period(self, ranked: list[tuple[str, float]], frame: TimeFrame) -> list[tuple[str, float]]:
         """Fuse the ranking with one of the same chunks by their distance in days from the period
         the question names (inside it first, undated ones last)."""
-        chunks = {c.id: c for c in self.index.chunks([i for i, _ in ranked])}
         since = frame.since.toordinal() if frame.since else None
         until = frame.until.toordinal() if frame.until else None
 
-        def distance(chunk_id: str) -> int:
-            published = chunks[chunk_id].metadata.get("published")
-            day = date.fromisoformat(published).toordinal()
-            return max(0, (since - day) if since else 0, (day - until) if until else 0)
+        def distance(day: int) -> int:
+            ordinal = date(day // 10000, day // 100 % 100, day % 100).toordinal()
+            return max(0, (since - ordinal) if since else 0, (ordinal - until) if until else 0)
 
-        nearest = sorted((i for i in chunks if chunks[i].metadata.get("published")), key=distance)
+        days = self._published_days(ranked)
+        nearest = sorted(days, key=lambda i: distance(days[i]))
         return reciprocal_rank_fusion([[i for i, _ in ranked], nearest], [1.0, TIME_WEIGHT], self.settings.rrf_k)
 
     def _prefer_recent(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Fuse the ranking with a newest-first ranking of the same chunks (undated ones last)."""
-        chunks = {c.id: c for c in self.index.chunks([i for i, _ in ranked])}
-        newest = sorted((i for i in chunks if "published_day" in chunks[i].metadata),
-                        key=lambda i: -chunks[i].metadata["published_day"])
+        days = self._published_days(ranked)
+        newest = sorted(days, key=lambda i: -days[i])
         return reciprocal_rank_fusion([[i for i, _ in ranked], newest], [1.0, TIME_WEIGHT], self.settings.rrf_k)

@@ -73,13 +73,6 @@ def collect(questions_file: Path, articles: Path) -> list[Scored]:
     return rows
 
 
-def answer_features(scores: np.ndarray, features: np.ndarray) -> list[float]:
-    """app.extractive.answer_features, from the arrays of one question's sentences."""
-    best = int(np.argmax(scores))
-    return [float(scores[best]), *map(float, features[best, [0, 2, 3]]), float(features[:, 2].max()),
-            float(features[:, 1].max())]
-
-
 def fit(rows: list[Scored]):
     fitted = [r for r in rows if r.half == "A"]
     sentences = [r for r in fitted if r.answerable and len(r.holds_gold)]
@@ -87,7 +80,7 @@ def fit(rows: list[Scored]):
         np.vstack([r.sentences for r in sentences]), np.concatenate([r.holds_gold for r in sentences]))
     with_sentences = [r for r in fitted if len(r.holds_gold)]
     answer_model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(
-        np.array([answer_features(sentence_model.decision_function(r.sentences), r.sentences)
+        np.array([extractive.answer_features(sentence_model.decision_function(r.sentences), r.sentences)
                   for r in with_sentences]),
         np.array([r.answerable for r in with_sentences]))
     return sentence_model, answer_model
@@ -98,12 +91,9 @@ def decide(row: Scored, sentence_model, answer_model) -> tuple[float, bool]:
     asking for a number that none of the chosen sentences holds is refused (-inf), as the answerer does."""
     if not len(row.holds_gold):
         return -math.inf, False
-    scores = sentence_model.decision_function(row.sentences)
-    order = np.argsort(-scores)
-    probabilities = 1 / (1 + np.exp(-scores))
-    floor = extractive.COMPANION_SHARE * probabilities[order[0]]
-    chosen = [order[0], *[i for i in order[1:extractive.MAX_SENTENCES] if probabilities[i] >= floor]]
-    confidence = float(answer_model.decision_function([answer_features(scores, row.sentences)])[0])
+    scores = sentence_model.decision_function(row.sentences).tolist()
+    chosen = extractive.chosen(scores)
+    confidence = float(answer_model.decision_function([extractive.answer_features(scores, row.sentences)])[0])
     if row.asks_number and not any(row.holds_number[i] for i in chosen):
         confidence = -math.inf
     return confidence, any(row.holds_gold[i] for i in chosen)
