@@ -9,6 +9,7 @@ from datetime import date
 
 from pydantic import ValidationError
 
+from app import feed_commands
 from app.settings import Settings
 
 EPILOG = """Settings come from NEWSQA_* environment variables (NEWSQA_INDEX, NEWSQA_EMBEDDING_MODEL,
@@ -314,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "the embedding search; the next ingest of its article's source "
                                             "writes the article again.")
     check.set_defaults(run=cmd_check)
+
+    feed_commands.register(commands, _engine)
 
     evaluate = commands.add_parser(
         "eval", help="score retrieval, answers and refusals on eval datasets; fails on regression",

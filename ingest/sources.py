@@ -1,7 +1,8 @@
 """Sources into Articles: files, folders (recursive), http(s) URLs and RSS/Atom feeds.
 
 `Loader.load` gives, for every article found, an Article, and for everything that could not be
-read a Failure with its reason; one bad source never stops the others.
+read a Failure with its reason; one bad source never stops the others. Articles already read (a
+followed feed's new entries) pass through as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.documents import Article
 from ingest.formats import (
     FEED_CONTENT_TYPES,
     FEED_SUFFIXES,
+    Feed,
     PARSERS_BY_CONTENT_TYPE,
     PARSERS_BY_SUFFIX,
     BadInput,
@@ -54,6 +56,18 @@ class Limits:
     refuse_private: bool = field(default_factory=_REFUSE_PRIVATE.get)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What a URL gave: its body (empty for 304 Not Modified) and what a conditional GET sends next time."""
+
+    data: bytes
+    content_type: str
+    charset: str
+    status: int = 200
+    etag: str = ""
+    last_modified: str = ""
+
+
 @contextmanager
 def refusing_private_urls(refuse: bool = True) -> Iterator[None]:
     """Limits made within this block (by this thread) refuse URLs into non-public networks when `refuse`."""
@@ -68,11 +82,14 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def expand(sources: Iterable[str]) -> list[str | Failure]:
+def expand(sources: Iterable[str | Article | Failure]) -> list[str | Article | Failure]:
     """Each source as files and URLs to read: a folder gives its supported files, sorted, recursively;
-    what cannot be found or read gives a Failure with the reason."""
-    items: list[str | Failure] = []
+    what cannot be found or read gives a Failure with the reason. Articles and Failures stay as they are."""
+    items: list[str | Article | Failure] = []
     for source in sources:
+        if isinstance(source, Article | Failure):
+            items.append(source)
+            continue
         path = Path(source).expanduser()
         try:
             if is_url(source):
@@ -105,10 +122,15 @@ def _folder(root: Path) -> list[str | Failure]:
 
 
 class Loader:
-    """Reads files and URLs into Articles; holds the HTTP connection pool while open."""
+    """Reads files and URLs into Articles; holds the HTTP connection pool while open.
 
-    def __init__(self, limits: Limits):
+    `per_host`: at most this many requests to one host at once through this loader, whatever feed or
+    thread makes them (0: no limit beyond a feed's own); followed feeds refreshed together use 1."""
+
+    def __init__(self, limits: Limits, per_host: int = 0):
         self.limits = limits
+        self.per_host = per_host
+        self._hosts: dict[str, threading.Semaphore] = {}
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()  # a feed's pages are fetched by several threads
 
@@ -121,6 +143,17 @@ class Loader:
                 self._client = httpx.Client(headers={"User-Agent": "newsqa (+article ingestion)"})
             return self._client
 
+    @contextmanager
+    def host_turn(self, url: str) -> Iterator[None]:
+        """Wait for a turn to ask `url`'s host, when the loader limits requests per host."""
+        if not self.per_host:
+            yield
+            return
+        with self._client_lock:
+            slot = self._hosts.setdefault(_host(url), threading.Semaphore(self.per_host))
+        with slot:
+            yield
+
     def __enter__(self) -> Loader:
         return self
 
@@ -128,7 +161,9 @@ class Loader:
         if self._client is not None:
             self._client.close()
 
-    def load(self, item: str) -> list[Article | Failure]:
+    def load(self, item: str | Article) -> list[Article | Failure]:
+        if isinstance(item, Article):
+            return [item]
         try:
             if is_url(item):
                 return _load_url(item, self)
@@ -158,13 +193,21 @@ def _load_file(path: Path, loader: Loader) -> list[Article | Failure]:
     return list(PARSERS_BY_SUFFIX[suffix](data, origin))
 
 
-def _fetch(url: str, loader: Loader) -> tuple[bytes, str, str]:
+def fetch_if_changed(url: str, loader: Loader, etag: str = "", last_modified: str = "") -> Fetched:
+    """A conditional GET: status 304 and no body when the server says the URL is unchanged since the
+    response that gave `etag` and `last_modified`. BadInput when it cannot be had."""
+    headers = {name: value for name, value in (("If-None-Match", etag), ("If-Modified-Since", last_modified))
+               if value}
+    return _fetch(url, loader, headers)
+
+
+def _fetch(url: str, loader: Loader, headers: dict[str, str] | None = None) -> Fetched:
     """The body, content type and declared charset of a URL, following its redirects, within the
     time limit, refusing bodies over the size limit."""
     limits = loader.limits
     deadline = time.monotonic() + limits.timeout
     try:
-        request = loader.client.build_request("GET", url)
+        request = loader.client.build_request("GET", url, headers=headers)
         for hop in range(MAX_REDIRECTS + 1):
             if limits.refuse_private:
                 _refuse_private_host(request.url.raw_host.decode("ascii"), redirected=hop > 0)
@@ -172,14 +215,15 @@ def _fetch(url: str, loader: Loader) -> tuple[bytes, str, str]:
             # seconds held one URL for minutes. Each request gets what is left of the URL's time, and
             # the body is checked against the deadline as it comes (a read already waiting may still
             # run past it, by less than the time the request was given).
-            request.extensions["timeout"] = httpx.Timeout(_time_left(deadline, limits)).as_dict()
-            response = loader.client.send(request, stream=True)
-            try:
-                if response.next_request is None:
-                    return _read_body(response, deadline, limits)
-                request = response.next_request
-            finally:
-                response.close()
+            with loader.host_turn(str(request.url)):
+                request.extensions["timeout"] = httpx.Timeout(_time_left(deadline, limits)).as_dict()
+                response = loader.client.send(request, stream=True)
+                try:
+                    if response.next_request is None:
+                        return _read_body(response, deadline, limits)
+                    request = response.next_request
+                finally:
+                    response.close()
         raise BadInput(f"more than {MAX_REDIRECTS} redirects")
     except httpx.TimeoutException:
         raise BadInput(_too_slow(limits)) from None
@@ -187,9 +231,12 @@ def _fetch(url: str, loader: Loader) -> tuple[bytes, str, str]:
         raise BadInput(f"cannot fetch: {error or type(error).__name__}") from None
 
 
-def _read_body(response: httpx.Response, deadline: float, limits: Limits) -> tuple[bytes, str, str]:
+def _read_body(response: httpx.Response, deadline: float, limits: Limits) -> Fetched:
     if response.status_code >= 400:
         raise BadInput(f"HTTP {response.status_code} {response.reason_phrase}")
+    validators = {"etag": response.headers.get("etag", ""), "last_modified": response.headers.get("last-modified", "")}
+    if response.status_code == 304:
+        return Fetched(b"", "", "", 304, **validators)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     data = bytearray()
     for part in response.iter_bytes():
@@ -197,7 +244,7 @@ def _read_body(response: httpx.Response, deadline: float, limits: Limits) -> tup
         if len(data) > limits.max_bytes:
             raise BadInput(f"page is over the {limits.max_bytes / 1e6:g} MB limit (NEWSQA_MAX_FILE_MB)")
         _time_left(deadline, limits)
-    return bytes(data), content_type, response.charset_encoding or ""
+    return Fetched(bytes(data), content_type, response.charset_encoding or "", response.status_code, **validators)
 
 
 def _time_left(deadline: float, limits: Limits) -> float:
@@ -246,7 +293,8 @@ def _looks_like_feed(data: bytes) -> bool:
 
 
 def _load_url(url: str, loader: Loader, in_feed: bool = False) -> list[Article | Failure]:
-    data, content_type, charset = _fetch(url, loader)
+    fetched = _fetch(url, loader)
+    data, content_type, charset = fetched.data, fetched.content_type, fetched.charset
     origin = Origin(url, is_url=True, charset=charset)
     if content_type in FEED_CONTENT_TYPES or _looks_like_feed(data):
         if in_feed:  # a feed linking feeds, itself perhaps, would be read without end
@@ -259,9 +307,12 @@ def _load_url(url: str, loader: Loader, in_feed: bool = False) -> list[Article |
 
 
 def _load_feed(data: bytes, origin: Origin, loader: Loader) -> list[Article | Failure]:
+    return load_feed_entries(parse_feed(data), origin, loader)
+
+
+def load_feed_entries(feed: Feed, origin: Origin, loader: Loader) -> list[Article | Failure]:
     """Each entry's linked page is the article; the entry's own text stands in when the page fails."""
     results: list[Article | Failure] = []
-    feed = parse_feed(data)
     pages = _linked_pages([entry.get("link", "") for entry in feed.entries], loader)
     for entry in feed.entries:
         link = entry.get("link", "")

@@ -1,0 +1,271 @@
+"""Followed feeds against a real HTTP server on 127.0.0.1 that honours ETag / If-None-Match and
+counts what it is asked for: a refresh fetches only what is new, on the command line and in the
+background while questions are answered."""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import threading
+import time
+from datetime import date, timedelta
+from email.utils import format_datetime
+from datetime import datetime, UTC
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from app import cli
+from app.engine import Engine
+from app.feeds import BackgroundRefresh, FeedStore, format_duration, parse_duration, refresh_all
+from tests.conftest import SEEDS, make_settings
+
+STORIES = {
+    "ferry": ("Island ferry gets a second daily crossing",
+              "The island ferry will sail twice a day from April, the harbour board said on Monday. "
+              "The second crossing leaves the mainland at six in the evening. Islanders had asked for a later "
+              "boat for years, so that workers could come home after a full day on the mainland."),
+    "library": ("Town library opens on Sundays",
+                "The town library will open on Sundays from noon to five, the council decided on Tuesday. "
+                "Volunteers from the reading club will staff the desk on Sunday afternoons. The council said the "
+                "trial will run for six months before it decides whether to keep the Sunday hours."),
+    "orchard": ("Old orchard saved by a village cooperative",
+                "A cooperative of villagers bought the old pear orchard on the hill for 80,000 euros on Friday. "
+                "The orchard holds forty kinds of pear, some found nowhere else in the region. The cooperative "
+                "plans to sell juice and to open the orchard to school classes in the autumn."),
+}
+
+
+def page(title: str, body: str, day: date) -> bytes:
+    return (f"<!DOCTYPE html><html><head><title>{title}</title>"
+            f'<meta property="article:published_time" content="{day.isoformat()}"></head><body><article>'
+            f"<h1>{title}</h1><p>{body}</p></article></body></html>").encode()
+
+
+def rss(base: str, items: list[tuple[str, date]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{STORIES[slug][0]}</title><link>{base}/{slug}.html</link>"
+        f"<guid>{base}/{slug}.html</guid>"
+        f"<pubDate>{format_datetime(datetime(day.year, day.month, day.day, 6, tzinfo=UTC), usegmt=True)}</pubDate></item>"
+        for slug, day in items)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Valley Courier</title>'
+            f"<link>{base}/</link><description>Local news</description>{entries}</channel></rss>").encode()
+
+
+class Site(BaseHTTPRequestHandler):
+    """Serves `pages` with an ETag each, answers a matching If-None-Match with 304, logs every request."""
+
+    pages: dict[str, tuple[str, bytes]] = {}
+    log: list[tuple[str, int]] = []
+
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        content_type, body = self.pages.get(self.path, ("text/html", b""))
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        status = 404 if not body else 304 if self.headers.get("If-None-Match") == etag else 200
+        self.log.append((self.path, status))
+        self.send_response(status)
+        self.send_header("ETag", etag)
+        if status == 200:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if status == 200:
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    Site.pages, Site.log = {}, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def publish(base: str, items: list[tuple[str, date]]) -> None:
+    for slug, day in items:
+        Site.pages[f"/{slug}.html"] = ("text/html; charset=utf-8", page(*STORIES[slug], day))
+    Site.pages["/feed.rss"] = ("application/rss+xml", rss(base, items))
+
+
+def requests_since(mark: int) -> list[tuple[str, int]]:
+    return Site.log[mark:]
+
+
+def newsqa(index: Path, *args: str) -> int:
+    return cli.main(["--index", str(index), *args])
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("90d", 7776000),
+                                           ("1h30m", 5400), ("1w", 604800)])
+def test_durations_read_and_written(text: str, seconds: int):
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30", "m", "0m", "30 minutes", "-5m", "1.5h"])
+def test_a_bad_duration_is_refused(text: str):
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_follow_unfollow_and_the_list_beside_the_index(tmp_path: Path, capsys):
+    index = tmp_path / "index"
+    assert newsqa(index, "follow", "https://news.example.org/feed.rss", "--every", "2h", "--keep", "90d") == 0
+    assert newsqa(index, "follow", "file:///etc/passwd") == 2
+    assert "not a http(s) URL" in capsys.readouterr().err
+    assert newsqa(index, "feeds") == 0
+    out = capsys.readouterr().out
+    assert "every 2h, keep 90d; last refresh never; 0 entries seen, 0 articles" in out
+    assert (index / "feeds.json").is_file()
+    assert newsqa(index, "follow", "https://news.example.org/feed.rss", "--every", "15m") == 0  # options changed
+    [feed] = FeedStore(make_settings(index)).load()
+    assert (feed.every, feed.keep) == (900, None)
+    assert newsqa(index, "unfollow", "https://news.example.org/feed.rss") == 0
+    assert newsqa(index, "unfollow", "https://news.example.org/feed.rss") == 1
+    assert FeedStore(make_settings(index)).load() == []
+
+
+@pytest.mark.slow
+def test_a_refresh_fetches_only_what_is_new(site: str, tmp_path: Path, capsys):
+    index = tmp_path / "index"
+    today = date.today()
+    publish(site, [("ferry", today - timedelta(days=2)), ("library", today - timedelta(days=1))])
+
+    assert newsqa(index, "follow", f"{site}/feed.rss") == 0
+    mark = len(Site.log)
+    assert newsqa(index, "refresh") == 0
+    first = requests_since(mark)
+    assert sorted(first) == [("/feed.rss", 200), ("/ferry.html", 200), ("/library.html", 200)]
+    assert "refreshed; 2 new or changed entries, 2 added" in capsys.readouterr().out
+
+    mark = len(Site.log)
+    assert newsqa(index, "refresh") == 0
+    second = requests_since(mark)
+    assert second == [("/feed.rss", 304)]  # unchanged: no page fetched
+    assert "not modified; 0 new or changed entries" in capsys.readouterr().out
+
+    publish(site, [("ferry", today - timedelta(days=2)), ("library", today - timedelta(days=1)), ("orchard", today)])
+    mark = len(Site.log)
+    assert newsqa(index, "refresh") == 0
+    third = requests_since(mark)
+    assert third == [("/feed.rss", 200), ("/orchard.html", 200)]  # only the new entry's page
+
+    engine = Engine(make_settings(index, llm="extractive"))
+    answer = engine.ask("How much did the cooperative pay for the pear orchard?")
+    assert "80,000" in answer.answer and answer.citations[0].title == STORIES["orchard"][0]
+    assert len(engine.articles()) == 3
+    assert newsqa(index, "feeds", "--json") == 0
+    listed = capsys.readouterr().out
+    assert '"entries_seen": 3' in listed and '"name": "Valley Courier"' in listed and '"last_error": null' in listed
+    print(f"\nrequests: first refresh {first}; second {second}; third {third}")
+
+
+@pytest.mark.slow
+def test_a_failing_feed_fails_the_refresh_with_its_reason(site: str, tmp_path: Path, capsys):
+    index = tmp_path / "index"
+    assert newsqa(index, "follow", f"{site}/gone.rss") == 0
+    assert newsqa(index, "refresh") == 1
+    assert f"{site}/gone.rss: failed: HTTP 404 Not Found" in capsys.readouterr().err
+    [feed] = FeedStore(make_settings(index)).load()
+    assert feed.last_error == "HTTP 404 Not Found" and feed.last_refresh
+
+
+@pytest.mark.slow
+def test_retention_drops_the_feeds_articles_older_than_its_window(site: str, tmp_path: Path):
+    index = tmp_path / "index"
+    today = date.today()
+    publish(site, [("ferry", today - timedelta(days=40)), ("library", today - timedelta(days=3))])
+    assert newsqa(index, "follow", f"{site}/feed.rss", "--keep", "30d") == 0
+    engine = Engine(make_settings(index))
+    [result] = refresh_all(engine)
+    assert (result.added, result.removed) == (2, 1)
+    assert [a.title for a in engine.articles()] == [STORIES["library"][0]]
+    mark = len(Site.log)
+    [again] = refresh_all(engine)  # the dropped entry is still in the feed: not fetched, not added again
+    assert (again.status, again.added) == ("not modified", 0) and requests_since(mark) == [("/feed.rss", 304)]
+
+
+def _ask_timed(engine: Engine, stop: threading.Event, latencies: list[float], errors: list[BaseException]) -> None:
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            answer = engine.ask("Where will the talks with the U.S. take place?")
+            assert "Geneva" in answer.answer
+        except BaseException as error:  # noqa: BLE001 (reported by the test)
+            errors.append(error)
+            return
+        latencies.append((time.perf_counter() - started) * 1000)
+
+
+@pytest.mark.slow
+def test_background_refresh_while_four_clients_ask(site: str, tmp_path: Path):
+    """The page's refresher indexes an entry published after the follow, with no command run, while
+    four clients ask: no error. Question latencies before and during the refresh are printed."""
+    index = tmp_path / "index"
+    engine = Engine(make_settings(index, llm="extractive"))
+    engine.add([str(SEEDS)], progress=False)
+    engine.ask("warm up")
+    today = date.today()
+    # Twenty long pages, so that the refresh embeds for a while.
+    slugs = [f"story{n}" for n in range(20)]
+    for n, slug in enumerate(slugs):
+        STORIES[slug] = (f"Council minutes, part {n}", " ".join(f"Item {i} of part {n} was read and noted by the "
+                                                               f"council clerk on the {i}th day." for i in range(60)))
+    publish(site, [(slug, today) for slug in slugs])
+    store = FeedStore(engine.settings)
+    store.follow(f"{site}/feed.rss", every=1)
+
+    def measure(seconds: float | None, until: threading.Event | None = None) -> tuple[list[float], list]:
+        stop, latencies, errors = threading.Event(), [], []
+        askers = [threading.Thread(target=_ask_timed, args=(engine, stop, latencies, errors)) for _ in range(4)]
+        for asker in askers:
+            asker.start()
+        if until is not None:
+            until.wait(120)
+        else:
+            time.sleep(seconds)
+        stop.set()
+        for asker in askers:
+            asker.join()
+        return latencies, errors
+
+    baseline, errors = measure(5.0)
+    assert not errors
+
+    refreshed = threading.Event()
+    refresher = BackgroundRefresh(engine, refuse_private=False, check_seconds=0.2)
+    started = time.perf_counter()
+
+    def watch() -> None:
+        while len(engine.articles()) < 21:
+            time.sleep(0.1)
+        refreshed.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    refresher.start()
+    during, errors = measure(None, until=refreshed)
+    refresh_seconds = time.perf_counter() - started
+    assert not errors and refreshed.is_set()
+
+    # An entry published after the follow, indexed on the feed's schedule with no command run.
+    publish(site, [(slug, today) for slug in slugs] + [("orchard", today)])
+    deadline = time.monotonic() + 60
+    while len(engine.articles()) < 22 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    refresher.stop()
+    answer = engine.ask("How much did the cooperative pay for the pear orchard?")
+    assert "80,000" in answer.answer
+
+    def figures(values: list[float]) -> str:
+        ordered = sorted(values)
+        return (f"{len(values)} questions, p50 {statistics.median(values):.0f} ms, "
+                f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.0f} ms, max {ordered[-1]:.0f} ms")
+
+    print(f"\nbefore the refresh: {figures(baseline)}\nduring the refresh ({refresh_seconds:.1f} s, "
+          f"20 pages): {figures(during)}")
