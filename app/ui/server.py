@@ -117,7 +117,7 @@ class LoginThrottle:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/login":
             return await self.app(scope, receive, send)
         host = scope["client"][0] if scope.get("client") else ""
-        wait = self._admit(host)
+        wait = self.admit(host)
         if wait:
             from fastapi.responses import JSONResponse
 
@@ -138,7 +138,13 @@ class LoginThrottle:
             with self.lock:
                 self.clients.pop(host, None)
 
-    def _admit(self, host: str) -> float:
+    def locked_for(self, host: str) -> float:
+        """The seconds `host` is still locked out for (0: not locked)."""
+        with self.lock:
+            client = self.clients.get(host)
+            return max(0.0, client.locked_until - time.monotonic()) if client else 0.0
+
+    def admit(self, host: str) -> float:
         """Count an attempt from `host`; the seconds it must wait instead (0: go ahead)."""
         now = time.monotonic()
         with self.lock:

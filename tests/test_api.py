@@ -1,0 +1,175 @@
+"""The HTTP API beside the chat page, on a real server on 127.0.0.1 behind a login: the `openai`
+client, plain and streamed, answers the seed question; POST /api/ask gives what `newsqa ask --json`
+prints; a call without the login, and malformed bodies, are refused with a reason."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from app import cli
+from app.engine import Engine
+from app.ui import server
+from app.ui.api import ChatRequest, add_api_routes, conversation
+from tests.conftest import SEED_FILE, make_settings
+
+QUESTION = "Where will the talks with the U.S. take place?"
+LOGIN = ("ann", "s3cret")
+KEY = "ann:s3cret"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def api(seed_engine: Engine) -> Iterator[tuple[str, Engine]]:
+    """The page's server, behind LOGIN, with the API added as `newsqa chat` adds it; its URL."""
+    import gradio as gr
+
+    engine = Engine(make_settings(seed_engine.settings.index, llm="extractive"))
+    engine.ask("warm up")
+    with gr.Blocks() as blocks:
+        gr.Markdown("the chat page")
+    url = server.launch(blocks, "127.0.0.1", _free_port(), LOGIN, max_file_bytes=1000)
+    add_api_routes(blocks.server_app, engine, LOGIN)
+    yield url, engine
+    blocks.close()
+
+
+def client(url: str, key: str = KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}v1", api_key=key, max_retries=0, timeout=120)
+
+
+# -- the conversation an OpenAI request carries
+
+def test_the_last_user_message_is_the_question_and_earlier_turns_the_history():
+    request = ChatRequest.model_validate({"messages": [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "Who spoke?"},
+        {"role": "assistant", "content": "Putin spoke [1].\n\n**Sources**\n\n[1] Russia urges West"},
+        {"role": "user", "content": [{"type": "text", "text": "Where?"}]}]})
+    assert conversation(request.messages) == ("Where?", [("Who spoke?", "Putin spoke [1].")])
+
+
+def test_a_conversation_must_end_with_a_question():
+    from app.ui.api import ApiError
+
+    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"},
+                                                       {"role": "assistant", "content": "Hello"}]})
+    with pytest.raises(ApiError, match="the last message must be the user's question"):
+        conversation(request.messages)
+
+
+# -- on a real server
+
+@pytest.mark.slow
+def test_models_lists_newsqa_and_its_extractive_twin(api):
+    url, _ = api
+    assert [m.id for m in client(url).models.list()] == ["newsqa", "newsqa-extractive"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["newsqa", "newsqa-extractive"])
+def test_a_completion_answers_the_seed_question_with_a_citation(api, model: str):
+    url, _ = api
+    completion = client(url).chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}])
+    text = completion.choices[0].message.content
+    assert "Geneva" in text and "[1]" in text
+    assert "**Sources**" in text and "[1] Russia urges West" in text
+    answer = completion.model_extra["newsqa"]
+    assert not answer["refused"] and answer["backend"] == "extractive"
+    assert [c["file"] for c in answer["citations"]] == [SEED_FILE.name]
+    assert completion.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.slow
+def test_a_streamed_completion_answers_the_seed_question_with_a_citation(api):
+    url, _ = api
+    chunks = list(client(url).chat.completions.create(
+        model="newsqa", messages=[{"role": "user", "content": QUESTION}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "Geneva" in text and "[1]" in text and "**Sources**" in text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    answer = chunks[-1].model_extra["newsqa"]
+    assert answer["citations"][0]["file"] == SEED_FILE.name and text.startswith(answer["answer"])
+
+
+@pytest.mark.slow
+def test_a_follow_up_carries_the_earlier_turn(api):
+    url, _ = api
+    first = client(url).chat.completions.create(model="newsqa", messages=[{"role": "user", "content": QUESTION}])
+    follow_up = client(url).chat.completions.create(model="newsqa", messages=[
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "What did Putin demand there?"}])
+    answer = follow_up.model_extra["newsqa"]
+    assert answer["question"] == "What did Putin demand there?" and answer["citations"]
+
+
+@pytest.mark.slow
+def test_calls_without_the_login_are_refused(api):
+    url, _ = api
+    with pytest.raises(openai.AuthenticationError, match="sign in"):
+        client(url, key="ann:guess").models.list()
+    with pytest.raises(openai.AuthenticationError):
+        client(url, key="no-login").chat.completions.create(model="newsqa", messages=[{"role": "user", "content": QUESTION}])
+    assert httpx.post(f"{url}api/ask", json={"question": QUESTION}).status_code == 401
+    assert httpx.post(f"{url}api/ask", json={"question": QUESTION}, auth=LOGIN).status_code == 200
+
+
+@pytest.mark.slow
+def test_wrong_keys_are_throttled_like_page_logins(api):
+    url, _ = api
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3")) as other:
+        statuses = [other.get(f"{url}v1/models", headers={"Authorization": "Bearer ann:guess"}).status_code
+                    for _ in range(server.LOGIN_ATTEMPTS + 1)]
+        assert statuses == [401] * server.LOGIN_ATTEMPTS + [429]
+        assert other.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 429
+    assert httpx.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_api_ask_gives_what_newsqa_ask_json_prints(api, capsys):
+    url, engine = api
+    response = httpx.post(f"{url}api/ask", auth=LOGIN, timeout=120, json={
+        "question": QUESTION, "history": [], "as_of": "2024-01-31", "filters": {"source": None}})
+    assert response.status_code == 200
+    given = response.json()
+    assert cli.main(["--index", str(engine.settings.index), "ask", "--llm", "extractive", "--json",
+                     "--as-of", "2024-01-31", QUESTION]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert given.keys() == printed.keys()
+    assert {k: v for k, v in given.items() if k != "timings"} == {k: v for k, v in printed.items() if k != "timings"}
+    assert "Geneva" in given["answer"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path, body, status, reason", [
+    ("v1/chat/completions", b"{not json", 400, "the body is not JSON"),
+    ("v1/chat/completions", b'{"messages": []}', 400, "messages: List should have at least 1 item"),
+    ("v1/chat/completions", json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "Hi"}]}).encode(),
+     404, "no model 'gpt-4'; models: newsqa, newsqa-extractive"),
+    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "why? " * 500}]}).encode(),
+     400, "the question is over 2000 characters"),
+    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x" * 300_000}]}).encode(),
+     413, "the request body is over 256 KB"),
+    ("api/ask", b'{"question": ""}', 400, "question: String should have at least 1 character"),
+    ("api/ask", b'{"question": "Where?", "filters": {"topic": "x"}}', 400, "filters.topic: Extra inputs"),
+    ("api/ask", b'{"question": "Where?", "as_of": "last week"}', 400, "as_of: Input should be a valid date"),
+    ("api/ask", b'{"question": "   "}', 400, "the question is empty"),
+])
+def test_bad_requests_get_a_reason(api, path: str, body: bytes, status: int, reason: str):
+    url, _ = api
+    response = httpx.post(f"{url}{path}", content=body, auth=LOGIN, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"]["message"].startswith(reason)
