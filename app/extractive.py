@@ -31,7 +31,7 @@ from app.citations import make_citation
 from app.documents import Citation, Passage
 from app.embedding import Embedder
 from app.lexical import QUESTION_WORDS, tokenize
-from app.sentences import split_sentences
+from app.sentences import closing_quote, split_sentences
 
 REFUSAL = "The indexed articles do not answer this question."
 
@@ -262,7 +262,8 @@ def extract_answer(question: str, passages: Sequence[Passage], embedder: Embedde
             # One citation a passage, on its best sentence (candidates come best first).
             citation = make_citation(numbers[key], candidate.passage, (candidate.start, candidate.end))
             citations.append(_with_phrase(citation, question))
-        parts.append(f"{candidate.text.strip()} [{numbers[key]}]")
+        text = candidate.text.strip()
+        parts.append(f"{text}{closing_quote(text)} [{numbers[key]}]")
     return Extract(" ".join(parts), tuple(citations), False, confidence)
 
 

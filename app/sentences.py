@@ -40,3 +40,14 @@ def split_sentences(text: str) -> list[Span]:
             start = boundary.end()
         spans.append(Span(start, line.end()))
     return spans
+
+
+def closing_quote(sentence: str) -> str:
+    """The quotation mark that closes a quotation `sentence` opens and leaves open (the first sentence
+    of a quotation of several), so that the sentence quoted alone keeps its end; "" when none is open.
+    A straight quote opens when nothing but space or an opening bracket comes before it."""
+    text = sentence.rstrip()
+    if text.count('"') % 2:
+        last = text.rindex('"')
+        return '"' if last == 0 or text[last - 1].isspace() or text[last - 1] in "([" else ""
+    return "”" if text.count("“") > text.count("”") else ""

@@ -10,6 +10,7 @@ import pytest
 
 from app.engine import Engine
 from app.extractive import Question, answer_phrase, has_cue, question_type
+from app.sentences import closing_quote
 from eval.metrics import answer_contains
 from tests.conftest import FIXTURES, SEED_FILE
 
@@ -116,3 +117,23 @@ def test_both_phrasings_of_the_geneva_question_cite_and_mark_geneva(extractive_s
                                        "they end needs more than word overlap and embedding similarity")
 def test_when_the_talks_end_is_refused(extractive_seed_engine: Engine):
     assert extractive_seed_engine.ask("When will the Geneva talks end?").refused
+
+
+@pytest.mark.parametrize("sentence, closing", [
+    ('"The inspection found damage to the cables.', '"'),  # a quotation that goes on in the next sentence
+    ('Putin snapped: "It\'s you who must give us guarantees.', '"'),
+    ("“The inspection found damage to the cables.", "”"),
+    ('We must act," he said.', ""),  # closes a quotation opened earlier
+    ('He said "no" twice.', ""),
+    ("No quotation here.", ""),
+])
+def test_closing_quote_of_a_sentence_that_leaves_a_quotation_open(sentence, closing):
+    assert closing_quote(sentence) == closing
+
+
+@pytest.mark.slow
+def test_a_quoted_sentence_keeps_its_closing_quote(extractive_seed_engine: Engine):
+    # The seed's quotation "It's you who must give us guarantees ... decades. We ..." runs on.
+    answer = extractive_seed_engine.ask("What did Putin say about NATO expansion?")
+    assert '"It\'s you who must give us guarantees' in answer.answer
+    assert 'for decades." [1]' in answer.answer, answer.answer
