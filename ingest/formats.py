@@ -230,8 +230,12 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
                                             with_metadata=True, include_comments=False, favor_precision=True)
     if extracted is None or not (extracted.text or "").strip():
         raise BadInput("no article text found in the page")
-    return [_article(origin, extracted.title, extracted.text, published=extracted.date,
-                     source=extracted.sitename or extracted.hostname, url=extracted.url if origin.is_url else "",
+    # trafilatura reads the page's own address from og:url, else <link rel=canonical>. A saved page
+    # takes it as its URL (a web address only), while its id stays that of its file.
+    declared = extracted.url or ""
+    url = declared if origin.is_url or declared.startswith(("http://", "https://")) else ""
+    return [_article(origin, extracted.title, extracted.text, key="" if origin.is_url else origin.location,
+                     published=extracted.date, source=extracted.sitename or extracted.hostname, url=url,
                      authors=extracted.author)]
 
 

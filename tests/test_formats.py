@@ -89,6 +89,22 @@ def test_html_main_text_and_page_metadata():
         assert boilerplate not in article.body
 
 
+@pytest.mark.parametrize("head, url", [
+    ('<meta property="og:url" content="https://news.example/a/1"><link rel="canonical" href="https://news.example/c">',
+     "https://news.example/a/1"),
+    ('<link rel="canonical" href="https://news.example/c">', "https://news.example/c"),
+    ('<link rel="canonical" href="javascript:alert(1)">', ""),
+    ("", ""),
+])
+def test_a_saved_page_takes_its_og_url_or_canonical_link_as_its_url(head: str, url: str):
+    page = (f"<html><head><title>Flood in the old town</title>{head}</head><body><article><p>Flood waters rose "
+            "overnight in the old town and many streets were closed to traffic by morning.</p><p>Shelters opened "
+            "in three schools.</p></article></body></html>").encode()
+    [article] = parse_html(page, Origin("/news/flood.html"))
+    assert article.url == url
+    assert article.origin == "/news/flood.html"  # its id stays that of its file
+
+
 def test_json_list_of_records_with_text_or_body():
     articles = load(ARTICLES / "wire_records.json")
     assert [a.title for a in articles] == ["Rail strike halts trains across the north",
