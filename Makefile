@@ -1,4 +1,4 @@
-# Two commands for a new machine: `make run` (index the seeds, open the app) and `make test`.
+# Two commands for a new machine: `make run` (index the seeds, serve the chat page, print its address last) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
