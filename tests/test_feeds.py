@@ -5,12 +5,12 @@ background while questions are answered."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import statistics
 import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -95,6 +95,12 @@ def publish(base: str, items: list[tuple[str, date]]) -> None:
 
 def requests_since(mark: int) -> list[tuple[str, int]]:
     return Site.log[mark:]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def newsqa(index: Path, *args: str) -> int:
@@ -269,3 +275,32 @@ def test_background_refresh_while_four_clients_ask(site: str, tmp_path: Path):
 
     print(f"\nbefore the refresh: {figures(baseline)}\nduring the refresh ({refresh_seconds:.1f} s, "
           f"20 pages): {figures(during)}")
+
+
+@pytest.mark.slow
+def test_the_library_tab_lists_followed_feeds_and_refreshes_them_now(site: str, tmp_path: Path):
+    from gradio_client import Client
+
+    from app.ui import library, server
+    from app.ui.page import build_page
+
+    publish(site, [("orchard", date.today())])
+    index = tmp_path / "index"
+    assert newsqa(index, "follow", f"{site}/feed.rss", "--every", "2h") == 0
+    guarded = Engine(make_settings(index, llm="extractive"))
+    assert library.refresh_feeds(guarded) == \
+        f"{site}/feed.rss: failed: refused: 127.0.0.1 is a loopback address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
+    [row] = library.feed_rows(guarded.settings)
+    assert row[:2] == [f"{site}/feed.rss", "2h"] and row[2] != "never" and row[3] == 0
+    assert row[4].startswith("refused: 127.0.0.1 is a loopback address")
+
+    engine = Engine(make_settings(index, llm="extractive", allow_private_urls=True))
+    blocks = build_page(engine)
+    url = server.launch(blocks, "127.0.0.1", _free_port(), None, max_file_bytes=1000)
+    try:
+        report = Client(url, verbose=False).predict(api_name="/refresh_feeds")
+    finally:
+        blocks.close()
+    assert report.startswith(f"{site}/feed.rss: refreshed; 1 new or changed entries, 1 added")
+    [row] = library.feed_rows(engine.settings)
+    assert row[0] == "Valley Courier" and row[3] == 1 and row[4] == ""

@@ -117,3 +117,22 @@ def url_guard(settings: Settings) -> AbstractContextManager[None]:
     so that a visitor cannot read the server's own network through it, unless NEWSQA_ALLOW_PRIVATE_URLS
     lets it fetch an intranet. A feed file's links are fetched too, so the guard covers every source."""
     return refusing_private_urls(not settings.allow_private_urls)
+
+
+FEED_COLUMNS = ["Feed", "Every", "Last refresh", "Entries seen", "Last error"]
+
+
+def feed_rows(settings: Settings) -> list[list]:
+    """The followed feeds (`newsqa follow`), a table row each."""
+    from app.feeds import FeedStore
+
+    return [[f["name"], f["every"], f["last_refresh"] or "never", f["entries_seen"], f["last_error"] or ""]
+            for f in (feed.as_dict() for feed in FeedStore(settings).load())]
+
+
+def refresh_feeds(engine) -> str:
+    """Refresh every followed feed now, behind the page's URL guard; a line a feed."""
+    from app.feeds import refresh_all
+
+    results = refresh_all(engine, refuse_private=not engine.settings.allow_private_urls)
+    return "\n".join(r.line() for r in results) or "No feeds followed; follow one with: newsqa follow URL"

@@ -248,6 +248,10 @@ def build_page(engine: Engine) -> gr.Blocks:
                 body = gr.Textbox(label="Text", lines=8, elem_id="paste-text")
                 add_pasted_button = gr.Button("Add text", elem_id="add-text")
             report = gr.Textbox(label="Result", lines=3, interactive=False, elem_id="report")
+            gr.Markdown("### Followed feeds")
+            feeds = gr.Dataframe(library.feed_rows(engine.settings), headers=library.FEED_COLUMNS, interactive=False,
+                                 elem_id="feeds", wrap=True)
+            refresh_feeds_button = gr.Button("Refresh now", elem_id="refresh-feeds", size="sm")
 
         chat_outputs = [chat, turns, sources, status, question]
         chat_inputs = [question, turns, source, since, until, as_of, passages]
@@ -268,5 +272,9 @@ def build_page(engine: Engine) -> gr.Blocks:
                                              (delete_button, page.delete, to_delete, "delete")):
             button.click(action, inputs, report, api_name=name).then(
                 page.library_view, search, view_outputs, api_visibility="private")
+        library_tab.select(lambda: library.feed_rows(engine.settings), None, feeds, api_visibility="private")
+        refresh_feeds_button.click(lambda: library.refresh_feeds(engine), None, report, api_name="refresh_feeds").then(
+            lambda: library.feed_rows(engine.settings), None, feeds, api_visibility="private").then(
+            page.library_view, search, view_outputs, api_visibility="private")
         gr.api(page.ask, api_name="ask")
     return blocks
