@@ -5,8 +5,13 @@ prints; a call without the login, and malformed bodies, are refused with a reaso
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -18,6 +23,7 @@ from app.engine import Engine
 from app.ui import server
 from app.ui.api import ChatRequest, add_api_routes, conversation
 from tests.conftest import SEED_FILE, make_settings
+from tests.test_feeds import STORIES, publish, site  # noqa: F401 (site: the feed server fixture)
 
 QUESTION = "Where will the talks with the U.S. take place?"
 LOGIN = ("ann", "s3cret")
@@ -173,3 +179,38 @@ def test_bad_requests_get_a_reason(api, path: str, body: bytes, status: int, rea
     response = httpx.post(f"{url}{path}", content=body, auth=LOGIN, headers={"Content-Type": "application/json"})
     assert response.status_code == status
     assert response.json()["error"]["message"].startswith(reason)
+
+
+@pytest.mark.slow
+def test_newsqa_chat_serves_the_api_and_indexes_a_followed_feed_on_its_own(site: str, tmp_path: Path):
+    """`newsqa chat` as a user starts it, with a feed followed and never refreshed by hand: the API
+    answers from the feed's entry, published after the follow."""
+    index = tmp_path / "index"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}, "NEWSQA_INDEX": str(index),
+           "NEWSQA_LLM": "extractive", "NEWSQA_ALLOW_PRIVATE_URLS": "1", "NEWSQA_OPEN_BROWSER": "0",
+           "NEWSQA_CONFIG": str(tmp_path / "no-config.toml")}
+    assert cli.main(["--index", str(index), "follow", f"{site}/feed.rss"]) == 0
+    publish(site, [("orchard", date.today())])
+    port = _free_port()
+    chat = subprocess.Popen([sys.executable, "-m", "app.cli", "chat", "--port", str(port), "--auth", KEY],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in chat.stdout:
+            lines.append(line)
+            if "OpenAI-compatible API at" in line or len(lines) > 200:
+                break
+        assert f"OpenAI-compatible API at http://127.0.0.1:{port}/v1" in "".join(lines), "".join(lines)
+        api = client(f"http://127.0.0.1:{port}/")
+        deadline = time.monotonic() + 120
+        while True:
+            completion = api.chat.completions.create(
+                model="newsqa", messages=[{"role": "user", "content": "How much did the cooperative pay for the orchard?"}])
+            if "80,000" in completion.choices[0].message.content or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert "80,000" in completion.choices[0].message.content
+        assert completion.model_extra["newsqa"]["citations"][0]["title"] == STORIES["orchard"][0]
+    finally:
+        chat.terminate()
+        chat.wait(timeout=30)

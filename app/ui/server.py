@@ -197,13 +197,18 @@ def launch(blocks: gr.Blocks, host: str, port: int, credentials: tuple[str, str]
 
 
 def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | None) -> None:
-    """Serve the page until interrupted."""
+    """Serve the page, the API beside it and the followed feeds' refresh until interrupted."""
     started = time.perf_counter()
     check_free(host, port)
+    from app.feeds import BackgroundRefresh
+    from app.ui.api import add_api_routes
     from app.ui.page import CSS, build_page  # Gradio loads only once the address is known to be free
 
     warm_up(engine)
     blocks = build_page(engine)
     url = launch(blocks, host, port, credentials, int(engine.settings.max_file_mb * 1e6), css=CSS)
+    add_api_routes(blocks.server_app, engine, credentials)
+    BackgroundRefresh(engine, refuse_private=not engine.settings.allow_private_urls).start()
+    print(f"newsqa chat: OpenAI-compatible API at {url}v1 (models newsqa, newsqa-extractive)", flush=True)
     print(f"newsqa chat: {url} (ready in {time.perf_counter() - started:.1f} s; Ctrl+C to stop)", flush=True)
     blocks.block_thread()
