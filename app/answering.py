@@ -43,10 +43,10 @@ def is_refusal(text: str) -> bool:
 
 
 def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-           filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
+           filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Iterator[str | Answer]:
     """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at
-    most. The LLM is `engine.backend` (None: extractive); one that cannot even be set up is a failure
-    like any other."""
+    most. The LLM is the one `llm` names, else `engine.backend` (None: extractive); one that cannot
+    even be set up is a failure like any other."""
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
@@ -54,7 +54,7 @@ def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (
     timings: dict[str, float] = {}
     failure = None  # why the LLM could not answer, when it could not
     try:
-        backend: LLMBackend | None = engine.backend
+        backend: LLMBackend | None = engine.backend_for(llm)
     except LLMError as error:
         backend, failure = None, str(error)
 
@@ -97,8 +97,8 @@ def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (
 
 
 def ask(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-        filters: Filters | None = None, k: int | None = None) -> Answer:
-    *_, answer = stream(engine, question, history, as_of, filters, k)
+        filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Answer:
+    *_, answer = stream(engine, question, history, as_of, filters, k, llm)
     return answer
 
 

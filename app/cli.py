@@ -59,9 +59,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     if not articles:
         print("no articles indexed; add some with: newsqa ingest PATH_OR_URL")
-    for a in articles:
-        published = a.published.isoformat() if a.published else "----------"
-        print(f"{a.id}  {published}  {a.chunks:3d} chunks  {a.title}  [{a.source or a.file}]")
+        return 0
+    # Columns under a header; an undated article's date is left blank; the title, last, runs on.
+    rows = [("ID", "DATE", "CHUNKS", "SOURCE", "TITLE")]
+    rows += [(a.id, a.published.isoformat() if a.published else "", str(a.chunks), a.source or a.file, a.title)
+             for a in articles]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]),
+                 row[3].ljust(widths[3]), row[4]]
+        print("  ".join(cells).rstrip())
     return 0
 
 
@@ -279,10 +286,21 @@ def _positive(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, once installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newsqa")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa", description="Ask questions of a folder of news articles; cited answers, offline.",
         epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"newsqa {_version()}")
     parser.add_argument("--index", help="index folder (NEWSQA_INDEX)")
     parser.add_argument("--embedding-model", help="sentence-transformers model name or path (NEWSQA_EMBEDDING_MODEL)")
     parser.add_argument("--chroma-url", help="use a Chroma server at http://HOST:PORT (NEWSQA_CHROMA_URL)")
@@ -387,10 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.set_defaults(run=cmd_bench)
 
     chat = commands.add_parser(
-        "chat", help="open the chat page (Gradio) in the browser",
-        description="Serve the chat page: cited answers streamed, sources beside them, and a Library tab to "
-                    "add and delete articles. Scripts can call its endpoints with gradio_client: /ask, and "
-                    "the Library's /upload, /add_urls, /add_text and /delete.")
+        "chat", help="serve the chat page (Gradio) and print its address",
+        description="Serve the chat page until Ctrl+C: cited answers streamed, sources beside them (under each "
+                    "answer on a phone), a choice of backend and model, and a Library tab to add and delete "
+                    "articles. When the page is ready its address is printed on the last line, and opened in "
+                    "the browser when there is a display (NEWSQA_OPEN_BROWSER=0: never). Scripts can call its "
+                    "endpoints with gradio_client: /ask, and the Library's /upload, /add_urls, /add_text and "
+                    "/delete.")
     chat.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for the network, "
                            "which needs a login)")

@@ -20,6 +20,7 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
+        self._backends: dict[str, object] = {}  # backend_for's choices, by NEWSQA_LLM value
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -70,16 +71,30 @@ class Engine:
 
         return select_backend(self.settings)
 
+    def backend_for(self, llm: str | None = None):
+        """The backend a NEWSQA_LLM value names (None: the configured `backend`), each set up once and
+        kept: the chat page lets every conversation pick its model, and a model is not loaded again
+        for each question. Errors as for `backend`."""
+        if llm is None or llm == self.settings.llm:
+            return self.backend
+        if llm not in self._backends:
+            from app.llm import select_backend
+
+            self._backends[llm] = select_backend(self.settings.model_copy(update={"llm": llm}))
+        return self._backends[llm]
+
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-            filters: Filters | None = None, k: int | None = None) -> Answer:
-        """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest first."""
+            filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Answer:
+        """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest
+        first; `llm` a NEWSQA_LLM value for this answer (None: the configured backend)."""
         from app import answering
 
-        return answering.ask(self, question, history, as_of, filters, k)
+        return answering.ask(self, question, history, as_of, filters, k, llm)
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-               filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
+               filters: Filters | None = None, k: int | None = None, llm: str | None = None
+               ) -> Iterator[str | Answer]:
         """The answer text so far (cumulative) while it is written, then the full Answer."""
         from app import answering
 
-        return answering.stream(self, question, history, as_of, filters, k)
+        return answering.stream(self, question, history, as_of, filters, k, llm)

@@ -333,6 +333,10 @@ class Index:
             matches.extend(_stored_article(m) for m in result["metadatas"])
         return list({a.id: a for a in matches}.values())
 
+    def article_chunks(self, article_id: str) -> list[StoredChunk]:
+        """The chunks of the article with this id; none when no such article is indexed."""
+        return self.chunks(self._chunk_ids([article_id]))
+
     def count(self) -> int:
         return self._collection.count()
 

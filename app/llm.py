@@ -210,14 +210,19 @@ def _auto_backend(settings: Settings) -> LLMBackend | None:
     return None
 
 
-def ollama_has_model(url: str, model: str) -> bool:
-    """Whether an Ollama server answers at `url` and has `model` ("llama3.2" matches "llama3.2:latest")."""
+def ollama_models(url: str) -> list[str]:
+    """The models installed on the Ollama server at `url` (its /api/tags); none when it does not answer."""
     try:
         response = httpx.get(f"{url.rstrip('/')}/api/tags", timeout=OLLAMA_PROBE_SECONDS)
         response.raise_for_status()
-        names = {entry["name"] for entry in response.json()["models"]}
+        return [str(entry["name"]) for entry in response.json()["models"]]
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return False
+        return []
+
+
+def ollama_has_model(url: str, model: str) -> bool:
+    """Whether an Ollama server answers at `url` and has `model` ("llama3.2" matches "llama3.2:latest")."""
+    names = set(ollama_models(url))
     return model in names or (":" not in model and f"{model}:latest" in names)
 
 
@@ -236,11 +241,18 @@ def ollama_backend(settings: Settings, model: str) -> LLMBackend:
                       max_tokens=settings.llm_max_tokens, timeout=settings.llm_timeout)
 
 
+def openai_endpoint(settings: Settings) -> tuple[str | None, str | None]:
+    """The OpenAI-compatible server's base URL and key: newsqa's settings, else OPENAI_BASE_URL and
+    OPENAI_API_KEY; None for either that is not set (no base URL: api.openai.com)."""
+    base_url = settings.openai_base_url or os.environ.get("OPENAI_BASE_URL") or None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else os.environ.get("OPENAI_API_KEY")
+    return base_url, key or None
+
+
 def openai_backend(settings: Settings, model: str) -> LLMBackend:
     from langchain_openai import ChatOpenAI
 
-    base_url = settings.openai_base_url or os.environ.get("OPENAI_BASE_URL") or None
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else os.environ.get("OPENAI_API_KEY")
+    base_url, key = openai_endpoint(settings)
     if not key and not base_url:
         raise LLMError("openai: no API key: set NEWSQA_OPENAI_API_KEY (or OPENAI_API_KEY), or "
                        "NEWSQA_OPENAI_BASE_URL for a local server")

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible server; unset: "
                                                                "OPENAI_API_KEY.")
     openai_model: str = Field("gpt-4o-mini", description="Model `auto` uses on the OpenAI-compatible server.")
+    models_folder: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "models",
+                                description="Folder of GGUF model files the chat page offers as llamacpp: "
+                                            "backends (read at every page load).")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM server to connect or "
                                                        "send its next piece of the answer; for llamacpp:, the "
                                                        "most one answer may take.")

@@ -55,6 +55,9 @@ class FakeEngine:
         self.embedder = BagOfWords()
         self.queries: list[str] = []
 
+    def backend_for(self, llm=None):
+        return self.backend
+
     def retrieve(self, question, as_of=None, filters=None, k=None):
         self.queries.append(question)
         return self.passages

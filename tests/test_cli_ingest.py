@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,15 @@ def newsqa(tmp_path):
     return run
 
 
+def test_version_and_chat_help_say_what_happens():
+    version = subprocess.run([str(NEWSQA), "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert version.returncode == 0 and version.stdout.strip() == f"newsqa {project['version']}"
+    chat = subprocess.run([str(NEWSQA), "chat", "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    text = " ".join(chat.stdout.split())
+    assert "address is printed on the last line" in text and "NEWSQA_OPEN_BROWSER=0" in text
+
+
 def test_help_explains_commands_and_settings():
     result = subprocess.run([str(NEWSQA), "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 0
@@ -114,8 +124,12 @@ def test_ingest_list_remove(newsqa):
     assert dates == sorted((d for d in dates if d), reverse=True) + [None] * dates.count(None)
 
     text = newsqa("list")
-    assert text.returncode == 0 and len(text.stdout.splitlines()) == 11
+    header, *lines = text.stdout.splitlines()
+    assert text.returncode == 0 and header.split() == ["ID", "DATE", "CHUNKS", "SOURCE", "TITLE"] and len(lines) == 11
     assert f"{orchard['id']}  2024-05-14" in text.stdout
+    harbor = next(line for line in lines if line.startswith(by_file["harbor_plain.txt"]["id"]))
+    date_column = header.index("DATE")
+    assert harbor[date_column:date_column + 10].strip() == "" and "---" not in text.stdout  # undated: blank
 
     removed = newsqa("remove", orchard["id"], "harbor_plain.txt", "no-such-thing")
     assert removed.returncode == 1

@@ -25,8 +25,8 @@ class FakeEngine:
         self.calls: list[tuple] = []
         self.stored = [StoredArticle("a1", "Talks in Geneva", date(2024, 1, 9), "Wire", "", "a.txt", (), "h", 1)]
 
-    def stream(self, question, history=(), as_of=None, filters=None, k=None):
-        self.calls.append(("stream", question, list(history), as_of, filters, k))
+    def stream(self, question, history=(), as_of=None, filters=None, k=None, llm=None):
+        self.calls.append(("stream", question, list(history), as_of, filters, k, llm))
         yield "Talks"
         if self.fail:
             raise self.fail
@@ -36,8 +36,8 @@ class FakeEngine:
                      (Citation(1, "a1", "Talks in Geneva", date(2024, 1, 9), "Wire", "", "a.txt", passage,
                                passage, 0, len(passage)),), "extractive", {})
 
-    def ask(self, question, history=(), as_of=None, filters=None, k=None):
-        *_, answer = self.stream(question, history, as_of, filters, k)
+    def ask(self, question, history=(), as_of=None, filters=None, k=None, llm=None):
+        *_, answer = self.stream(question, history, as_of, filters, k, llm)
         return answer
 
     def articles(self):
@@ -56,8 +56,8 @@ def no_progress(*args, **kwargs):
     pass
 
 
-def run(page: Page, question: str, turns=(), source=ALL_SOURCES, since=None, until=None, as_of=None, k=5):
-    return list(page.respond(question, list(turns), source, since, until, as_of, k))
+def run(page: Page, question: str, turns=(), source=ALL_SOURCES, since=None, until=None, as_of=None, k=5, llm=None):
+    return list(page.respond(question, list(turns), source, since, until, as_of, k, llm))
 
 
 def test_empty_question_changes_nothing_and_asks_nothing(tmp_path: Path):
@@ -72,14 +72,15 @@ def test_answer_streams_then_shows_linked_markers_sources_and_status(tmp_path: P
     updates = run(Page(engine), "When do talks start?", source="Wire", since="2024-01-01", as_of="2024-02-01 00:00:00",
                   k=3)
     assert engine.calls == [("stream", "When do talks start?", [], date(2024, 2, 1),
-                             Filters(source="Wire", since=date(2024, 1, 1), until=None), 3)]
+                             Filters(source="Wire", since=date(2024, 1, 1), until=None), 3, None)]
     chats = [u[0] for u in updates]
     assert chats[0][-1] == {"role": "assistant", "content": "…"}
     assert chats[1][-1]["content"] == "Talks"
-    assert chats[-1] == [{"role": "user", "content": "When do talks start?"},
-                         {"role": "assistant", "content": "Talks start in January [[1]](#source-1-1)."}]
+    assert chats[-1][0] == {"role": "user", "content": "When do talks start?"}
+    shown = chats[-1][1]["content"]
+    assert shown.startswith("Talks start in January [[1]](#source-1-1).\n\n<details class=\"nq-inline-sources\">")
     _, turns, sources, status, box = updates[-1]
-    assert [t.answer for t in turns] == ["Talks start in January [1]."]
+    assert [t["answer"] for t in turns] == ["Talks start in January [1]."]  # kept in the browser as plain dicts
     assert 'id="source-1-1"' in sources and "<mark>Talks start in January.</mark>" in sources
     assert "extractive" in status and box == ""
 
@@ -90,9 +91,45 @@ def test_follow_up_gets_the_conversation_and_new_markers(tmp_path: Path):
     turns = run(page, "When do talks start?")[-1][1]
     last = run(page, "Where?", turns)[-1]
     assert engine.calls[-1][2] == [("When do talks start?", "Talks start in January [1].")]
-    assert last[0][-1]["content"] == "Talks start in January [[1]](#source-2-1)."
+    assert last[0][-1]["content"].startswith("Talks start in January [[1]](#source-2-1).")
     assert 'id="source-1-1"' in last[2] and 'id="source-2-1"' in last[2]
     assert page.new_conversation()[:2] == ([], [])
+
+
+def test_the_chosen_model_reaches_the_engine_and_regenerate_answers_the_last_question_again(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    page = Page(engine)
+    turns = run(page, "When do talks start?", llm="ollama:qwen3")[-1][1]
+    turns = run(page, "Where?", turns)[-1][1]
+    assert [c[-1] for c in engine.calls] == ["ollama:qwen3", None]
+    again = list(page.regenerate(turns, ALL_SOURCES, None, None, None, 5, "openai:gpt-x"))
+    assert engine.calls[-1][1:3] == ("Where?", [("When do talks start?", "Talks start in January [1].")])
+    assert engine.calls[-1][-1] == "openai:gpt-x"
+    assert [t["question"] for t in again[-1][1]] == ["When do talks start?", "Where?"]  # replaced, not added
+    assert list(page.regenerate([], ALL_SOURCES, None, None, None, 5, None)) == [(gr.skip(),) * 5]
+
+
+def test_stop_leaves_the_answer_as_far_as_it_got_marked_stopped():
+    chat = [{"role": "user", "content": "When?"}, {"role": "assistant", "content": "Talks"}]
+    assert Page.stopped(chat)[-1] == {"role": "assistant", "content": "Talks\n\n*Stopped.*"}
+    assert Page.stopped([]) == []
+
+
+def test_a_load_reads_the_index_and_the_kept_conversation(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    engine.settings = Settings(index=tmp_path, llm="extractive", ollama_url="http://127.0.0.1:9",
+                               models_folder=tmp_path / "models")
+    page = Page(engine)
+    saved = run(page, "When do talks start?")[-1][1]
+    newest = StoredArticle("a2", "Storm hits Galway", date(2024, 2, 1), "Wire", "", "b.txt", (), "h2", 1)
+    engine.stored = [newest, *engine.stored]  # an ingest since the page was built; newest first, as the index lists
+    chat, sources, status, examples, source, backend, model, offered = page.load(saved)
+    assert [m["role"] for m in chat] == ["user", "assistant"] and 'id="source-1-1"' in sources
+    assert status == "extractive · 2 articles indexed"
+    assert examples.raw_samples == [["What is the latest on Galway?"], ["What happened: Talks in Geneva?"]]
+    assert backend.value == "extractive" and model.value == "extractive"
+    assert list(offered) == ["extractive", "ollama", "openai", "llamacpp"] and offered["ollama"] == []
+    assert page.load([{"not": "a turn"}])[0] == []  # what an older page kept is dropped, not an error
 
 
 def test_failure_is_a_message_in_the_chat_not_a_traceback(tmp_path: Path):

@@ -78,8 +78,23 @@ def test_source_card_has_anchor_title_link_date_source_and_highlight():
 
 def test_only_web_urls_become_links():
     block = render.sources_block(answer(citations=(citation(url="javascript:alert(1)"),)), turn=1)
-    assert "javascript:" not in block and "<a " not in block
+    assert "javascript:" not in block and '<a href="article/a1" target="_blank"' in block  # the stored copy
     assert "javascript:" not in render.api_markdown(answer(citations=(citation(url="javascript:alert(1)"),)))
+
+
+def test_a_local_file_links_to_its_stored_text_and_shows_its_name_and_no_undated():
+    local = citation(url="", source="", file="harbour notes.txt", published=None, article_id="a/../1 x")
+    block = render.sources_block(answer(citations=(local,)), turn=1)
+    assert '<a href="article/a%2F..%2F1%20x" target="_blank" rel="noopener noreferrer">' in block
+    assert '<div class="nq-meta">harbour notes.txt</div>' in block and "undated" not in block
+    dated = render.sources_block(answer(citations=(citation(source=""),)), turn=1)
+    assert '<div class="nq-meta">2024-03-05 · a.txt</div>' in dated
+
+
+def test_sources_folded_under_an_answer_carry_no_anchors():
+    folded = render.inline_sources(answer())
+    assert folded.startswith('\n\n<details class="nq-inline-sources"><summary>Sources (1)</summary>')
+    assert "<mark>The &lt;key&gt; sentence.</mark>" in folded and ' id="' not in folded
 
 
 def test_answer_without_citations_says_so_and_panel_lists_newest_first():
@@ -131,7 +146,7 @@ def test_closest_passages_of_a_refusal_in_its_dict_and_none_for_an_answer():
     passages = [passage(1, text="word " * 100), passage(2, text="Talks.", published=None), passage(3), passage(4)]
     closest = refusal(*passages).as_dict()["closest"]
     assert [p["rank"] for p in closest] == [1, 2, 3]
-    assert closest[1] == {"rank": 2, "title": "Talks & treaties", "published": None, "source": "Wire",
+    assert closest[1] == {"rank": 2, "article_id": "a2", "title": "Talks & treaties", "published": None, "source": "Wire",
                           "url": "https://example.org/a?x=1&y=2", "file": "a2.txt", "text": "Talks."}
     assert closest[0]["published"] == "2024-03-05"
     assert closest[0]["text"].endswith("word…") and len(closest[0]["text"]) <= 301
@@ -166,12 +181,14 @@ def test_api_markdown_keeps_the_warnings():
     assert text.endswith("(2024-03-05, Wire)")
 
 
-def test_status_line_explains_how_to_connect_an_llm_only_in_extractive_mode():
-    extractive = render.status_line("extractive", 1)
-    assert "1 article indexed" in extractive and "NEWSQA_LLM=ollama:MODEL" in extractive
-    assert "NEWSQA_OPENAI_BASE_URL" in extractive
-    assert "NEWSQA_LLM" not in render.status_line("ollama:llama3.2", 3)
+def test_status_line_is_one_short_line():
+    assert render.status_line("extractive", 1) == "extractive · 1 article indexed"
+    assert render.status_line("ollama:llama3.2", 3) == "ollama:llama3.2 · 3 articles indexed"
+    assert render.status_line("extractive (fallback: openai:m: cannot reach the server (Connection error.))", 2) == (
+        "extractive (fallback) · 2 articles indexed")
+    assert render.status_line("llamacpp:/home/ann/models/tiny.gguf", 1).startswith("llamacpp:tiny.gguf · ")
     assert "Library tab" in render.status_line("extractive", 0)
+    assert "NEWSQA_MODELS_FOLDER" in render.MODELS_HINT and "NEWSQA_OPENAI_BASE_URL" in render.MODELS_HINT
 
 
 def test_article_rows_filter_by_every_search_word():
@@ -183,10 +200,25 @@ def test_article_rows_filter_by_every_search_word():
     assert library.source_names(articles) == ["Space Wire"]
 
 
+@pytest.mark.parametrize("title, question", [
+    ("Russia urges West to move quickly to guarantee Ukraine won't join NATO",
+     "What is the latest on West, Ukraine and NATO?"),
+    ("Drillers reach Lake Vostok water", "What is the latest on Lake Vostok?"),
+    ("Vladimir Putin says U.S. must act", "What is the latest on Vladimir Putin and U.S.?"),
+    ("Tram line opens", "What happened: tram line opens?"),
+    ("Ferry Names A New Captain", "What happened: Ferry Names A New Captain?"),  # title case names nothing
+    ("the harbour board met again on tuesday to talk about the pier and its future", None),
+])
+def test_an_example_question_is_whole_and_short(title: str, question: str | None):
+    assert library.example_question(title) == question
+
+
 def test_example_questions_come_from_the_newest_titles():
-    articles = [stored(f"Story {n}", date(2024, 1, n)) for n in range(5, 0, -1)]
-    assert library.example_questions(articles, count=2) == [
-        'What does the article "Story 5" report?', 'What does the article "Story 4" report?']
+    towns = ["Galway", "Cork", "Sligo", "Tralee", "Ennis"]
+    articles = [stored(f"Storm hits {town}", date(2024, 1, n)) for n, town in zip(range(5, 0, -1), towns)]
+    articles.insert(1, stored("Storm hits Galway again", date(2024, 1, 4)))  # the same question once
+    assert library.example_questions(articles, count=3) == [
+        "What is the latest on Galway?", "What is the latest on Cork?", "What is the latest on Sligo?"]
 
 
 def test_pasted_text_is_one_file_per_title(tmp_path: Path):

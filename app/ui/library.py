@@ -44,9 +44,53 @@ def source_names(articles: Sequence[StoredArticle]) -> list[str]:
     return sorted({a.source for a in articles if a.source}, key=str.lower)
 
 
+# Capitalised words that do not name anything a question could ask about.
+_NOT_NAMES = {"A", "An", "The", "And", "Or", "But", "Of", "In", "On", "At", "To", "For", "With", "By", "From",
+              "As", "Is", "Are", "Was", "Were", "How", "Why", "What", "When", "Who", "Where", "After", "Before",
+              "Over", "New", "Says", "Said"}
+_WORD = re.compile(r"[\w'’.&-]+")
+
+
+def _names(title: str) -> list[str]:
+    """The names in a sentence-case title (runs of capitalised words after its first word, or from it
+    when it starts a run or is an acronym), in order, without repeats."""
+    words = [w.strip("'’-") for w in _WORD.findall(title)]
+    words = [w if "." in w[:-1] else w.rstrip(".") for w in words]  # U.S. keeps its last period
+    words = [re.sub(r"['’]s$", "", w) for w in words if w]
+    names, run = [], []
+    for position, word in enumerate(words + [""]):
+        capital = word[:1].isupper() and word not in _NOT_NAMES
+        if capital:
+            run.append(word)
+            continue
+        first_alone = run and run[0] == words[0] and len(run) == 1 and not run[0].isupper()
+        if run and not first_alone:
+            names.append(" ".join(run[:3]))
+        run = []
+    return list(dict.fromkeys(names))
+
+
+def example_question(title: str) -> str | None:
+    """A whole, short question a title's article answers: about the names in it ("What is the latest
+    on Russia, West and Ukraine?"); about the title itself when it is short and names nothing or is in
+    title case; None when neither makes a short question."""
+    words = title.split()
+    long_words = [w for w in words if len(w) > 3]
+    title_case = long_words and sum(w[:1].isupper() for w in long_words) >= 0.7 * len(long_words)
+    names = [] if title_case else _names(title)[:3]
+    if names:
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return f"What is the latest on {listed}?"
+    if 0 < len(words) <= 8:
+        topic = title.rstrip(".!?:")
+        return f"What happened: {topic[:1].lower() + topic[1:] if not title_case else topic}?"
+    return None
+
+
 def example_questions(articles: Sequence[StoredArticle], count: int = 3) -> list[str]:
-    """Questions about the newest articles, worded from their titles."""
-    return [f'What does the article "{a.title}" report?' for a in articles[:count]]
+    """Questions about the newest articles (`articles` come newest first), from their titles."""
+    questions = (example_question(a.title) for a in articles)
+    return list(dict.fromkeys(q for q in questions if q))[:count]
 
 
 def store_uploads(paths: Sequence[str], settings: Settings) -> list[str]:

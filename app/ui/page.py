@@ -5,45 +5,74 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+import secrets
+from dataclasses import asdict, dataclass
 from datetime import date
 
 import gradio as gr
 
-from app.answering import EXTRACTIVE
+from app import models_available
 from app.documents import Answer, Filters
 from app.engine import Engine
+from app.settings import Settings
 from app.ui import library, render
 
 log = logging.getLogger(__name__)
 
 ALL_SOURCES = "All sources"
+# Where the conversation is kept in the browser (localStorage), so that a reload keeps it.
+CONVERSATION_KEY = "newsqa-conversation"
+# Below this width the sources panel moves from beside the chat to under each answer.
+NARROW = "768px"
 CSS = """
+#status { font-size: 0.9em; }
+#status p { margin: 0; }
 .nq-sources { max-height: 70vh; overflow-y: auto; }
 .nq-answer-sources h4 { margin: 0.8em 0 0.3em; }
 .nq-source { border-left: 3px solid var(--color-accent); padding: 0.2em 0 0.2em 0.6em; margin-bottom: 0.8em; }
-.nq-source:target { background: var(--color-accent-soft); }
 .nq-source-title { font-weight: 600; }
 .nq-number { color: var(--color-accent); }
-.nq-meta { font-size: 0.85em; opacity: 0.75; }
+.nq-meta { font-size: 0.85em; color: var(--body-text-color-subdued); }
 .nq-passage { margin: 0.3em 0 0; font-size: 0.9em; white-space: pre-line; }
-/* Dark text on the yellow in both themes: dark mode's light text would not read on it. */
-.nq-passage mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; }
+/* Highlights carry their own text colour: the theme's text colour is light in dark mode and would
+   not read on a light highlight. Both pairs are over 4.5:1 (WCAG AA); the browser test measures it. */
+.nq-passage mark, .nq-source mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; }
 .nq-answer-phrase { font-weight: 700; color: inherit; }
+.nq-source:target { background: #fef3c7; color: #1f2937; }
+.nq-source:target a, .nq-source:target .nq-meta, .nq-source:target .nq-number { color: #1f2937; }
 .nq-closest-heading { font-weight: 600; margin: 0.3em 0 0.5em; }
 .nq-closest { border-left-style: dashed; }  /* not a source of the answer */
 .nq-none { opacity: 0.7; }
-"""
+.nq-inline-sources summary { cursor: pointer; font-weight: 600; }
+@media (min-width: NARROW) { .nq-inline-sources { display: none; } }
+@media (max-width: NARROW) { #sources-column { display: none; } }
+""".replace("NARROW", NARROW)
+# The system's own fonts: the bundled web font's bold set capitals in another face.
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One question and its finished answer, as the conversation keeps them."""
+    """One question and its finished answer, as the conversation keeps them (in the browser, as a dict)."""
 
     question: str
     answer: str  # the answer text, what follow-ups are given as history
-    shown: str  # the answer as the chat shows it (linked markers, notes)
+    shown: str  # the answer as the chat shows it (linked markers, notes, sources folded under it)
     sources: str  # its sources block for the panel
+
+
+def _turns(saved: list[dict] | None) -> list[Turn]:
+    """The conversation kept in the browser; what does not read as one (an older page's) is dropped."""
+    try:
+        return [Turn(**entry) for entry in saved or []]
+    except TypeError:
+        return []
+
+
+def _saved(turns: list[Turn]) -> list[dict]:
+    return [asdict(turn) for turn in turns]
 
 
 def _messages(turns: list[Turn]) -> list[dict]:
@@ -68,6 +97,20 @@ def _one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def browser_secret(settings: Settings) -> str:
+    """The key the conversation is encrypted with in the browser, kept in the index folder (owner
+    only) so that a restarted page still reads the conversations it kept."""
+    path = settings.index / "page-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(32))
+        except FileExistsError:  # another page process wrote it first: use theirs
+            pass
+    return path.read_text(encoding="utf-8").strip()
+
+
 class Page:
     """The handlers of the page, bound to one engine."""
 
@@ -75,15 +118,42 @@ class Page:
         self.engine = engine
         self.settings = engine.settings
 
+    # -- loading: every load reads the index and the reachable models afresh
+
+    def load(self, saved: list[dict] | None) -> tuple:
+        """Outputs: chat, sources panel, status, examples, source filter, backend menu, model menu, models."""
+        turns = _turns(saved)
+        articles = self.engine.articles()
+        configured = models_available.configured_spec(self.engine)
+        offered = models_available.available(self.settings, configured)
+        kind = models_available.kind_of(configured)
+        return (
+            _messages(turns),
+            render.sources_panel([t.sources for t in turns]),
+            render.status_line(configured, len(articles)),
+            gr.Dataset(samples=[[q] for q in library.example_questions(articles)]),
+            gr.Dropdown(choices=[ALL_SOURCES, *library.source_names(articles)]),
+            gr.Dropdown(choices=offered.kinds(), value=kind),
+            gr.Dropdown(choices=offered.models[kind], value=configured),
+            offered.models,
+        )
+
+    @staticmethod
+    def models_of(kind: str, models: dict[str, list]) -> dict:
+        """The model menu for a backend kind: its models, the first chosen."""
+        choices = [tuple(choice) for choice in models.get(kind, [])]
+        return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
     # -- chat
 
-    def respond(self, question: str, turns: list[Turn], source: str, since: str | None, until: str | None,
-                as_of: str | None, passages: float) -> Iterator[tuple]:
-        """Stream the answer into the chat; outputs: chat, turns, sources panel, status, question box."""
+    def respond(self, question: str, saved: list[dict] | None, source: str, since: str | None, until: str | None,
+                as_of: str | None, passages: float, llm: str | None) -> Iterator[tuple]:
+        """Stream the answer into the chat; outputs: chat, kept conversation, sources panel, status, question box."""
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        turns = _turns(saved)
         filters = Filters(source=None if source in (None, "", ALL_SOURCES) else source,
                           since=_day(since, "From"), until=_day(until, "To"))
         as_of_day = _day(as_of, "As of")
@@ -94,7 +164,7 @@ class Page:
         answer: Answer | None = None
         try:
             for part in self.engine.stream(question, history=history, as_of=as_of_day, filters=filters,
-                                           k=int(passages)):
+                                           k=int(passages), llm=llm or None):
                 if isinstance(part, Answer):
                     answer = part
                 else:
@@ -107,11 +177,29 @@ class Page:
             return
         if answer is None:
             return
-        turn = Turn(question, answer.answer, render.chat_markdown(answer, number),
+        turn = Turn(question, answer.answer, render.chat_markdown(answer, number) + render.inline_sources(answer),
                     render.sources_block(answer, number))
         turns = [*turns, turn]
-        yield (_messages(turns), turns, render.sources_panel([t.sources for t in turns]),
-               self.status(answer.backend), "")
+        yield (_messages(turns), _saved(turns), render.sources_panel([t.sources for t in turns]),
+               render.status_line(answer.backend, len(self.engine.articles())), "")
+
+    def regenerate(self, saved: list[dict] | None, source: str, since: str | None, until: str | None,
+                   as_of: str | None, passages: float, llm: str | None) -> Iterator[tuple]:
+        """Answer the last question again (with the model and filters chosen now), in place of its answer."""
+        turns = _turns(saved)
+        if not turns:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from self.respond(turns[-1].question, _saved(turns[:-1]), source, since, until, as_of, passages, llm)
+
+    @staticmethod
+    def stopped(chat: list[dict] | None) -> list[dict]:
+        """The chat after Stop: the answer as far as it got, said to be stopped. It is not kept in the
+        conversation (as a failed answer is not): the next question's history leaves it out."""
+        chat = list(chat or [])
+        if chat and chat[-1].get("role") == "assistant":
+            chat[-1] = {**chat[-1], "content": f"{chat[-1].get('content') or ''}\n\n*Stopped.*"}
+        return chat
 
     def new_conversation(self) -> tuple:
         return [], [], render.sources_panel([]), ""
@@ -127,10 +215,9 @@ class Page:
             log.exception("answering %r failed", question)
             return f"Could not answer: {_one_line(error)}"
 
-    def status(self, backend: str | None = None) -> str:
-        """The status line; `backend` is the last answer's (it names a fallback), else the configured one."""
-        configured = self.engine.backend.name if self.engine.backend is not None else EXTRACTIVE
-        return render.status_line(backend or configured, len(self.engine.articles()))
+    def status(self) -> str:
+        """The status line with the configured backend."""
+        return render.status_line(models_available.configured_spec(self.engine), len(self.engine.articles()))
 
     # -- library
 
@@ -191,12 +278,15 @@ class Page:
 
 
 def build_page(engine: Engine) -> gr.Blocks:
+    """The page. What depends on the index or on the models reachable (counts, examples, menus) is
+    filled in by `Page.load` on every load, so a reload shows what another process changed."""
     page = Page(engine)
-    articles = engine.articles()
     with gr.Blocks(title="newsqa", analytics_enabled=False) as blocks:
-        gr.Markdown("## newsqa: ask the news")
-        status = gr.Markdown(page.status(), elem_id="status")
-        turns = gr.State([])
+        with gr.Row(equal_height=True):
+            gr.Markdown("### newsqa: ask the news")
+            status = gr.Markdown(elem_id="status")
+        saved = gr.BrowserState([], storage_key=CONVERSATION_KEY, secret=browser_secret(engine.settings))
+        offered = gr.State({})  # the models found at load, by backend kind
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -206,16 +296,19 @@ def build_page(engine: Engine) -> gr.Blocks:
                     with gr.Row():
                         question = gr.Textbox(show_label=False, placeholder="Your question", elem_id="question",
                                               scale=5, submit_btn=False, autofocus=True)
-                        ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
-                    examples = gr.Dataset(components=[question], label="Try asking", elem_id="examples",
-                                          samples=[[q] for q in library.example_questions(articles)])
-                    new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML(render.sources_panel([]), elem_id="sources")
-                    with gr.Accordion("Filters and options", open=False, elem_id="options"):
-                        source = gr.Dropdown([ALL_SOURCES, *library.source_names(articles)], value=ALL_SOURCES,
-                                             label="Source", elem_id="source-filter")
+                        ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
+                        stop_button = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80,
+                                                visible=False)
+                    examples = gr.Dataset(components=[question], label="Try asking", elem_id="examples", samples=[])
+                    with gr.Row():
+                        new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
+                        regenerate_button = gr.Button("Regenerate last answer", elem_id="regenerate", size="sm")
+                    with gr.Accordion("Model, filters and options", open=False, elem_id="options"):
+                        with gr.Row():
+                            backend = gr.Dropdown(label="Backend", elem_id="backend", choices=[], scale=1)
+                            model = gr.Dropdown(label="Model", elem_id="model", choices=[], scale=2)
+                        gr.Markdown(render.MODELS_HINT, elem_id="models-hint")
+                        source = gr.Dropdown([ALL_SOURCES], value=ALL_SOURCES, label="Source", elem_id="source-filter")
                         since = gr.DateTime(label="From", include_time=False, type="string", elem_id="since",
                                             info="Only articles published on or after this day.")
                         until = gr.DateTime(label="To", include_time=False, type="string", elem_id="until",
@@ -224,13 +317,16 @@ def build_page(engine: Engine) -> gr.Blocks:
                                             info="Answer as if on this day: later articles are left out.")
                         passages = gr.Slider(1, 20, value=engine.settings.top_k, step=1, elem_id="passages",
                                              label="Passages", info="How many passages the answer may draw on.")
+                with gr.Column(scale=2, elem_id="sources-column"):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(render.sources_panel([]), elem_id="sources")
         with gr.Tab("Library", elem_id="library-tab") as library_tab:
             search = gr.Textbox(label="Search", placeholder="words in title, source, file or id", elem_id="search")
-            table = gr.Dataframe(value=library.article_rows(articles), headers=library.COLUMNS, interactive=False,
+            table = gr.Dataframe(headers=library.COLUMNS, interactive=False,
                                  elem_id="articles", wrap=True, max_height=400)
             with gr.Row():
                 # Custom values let /delete take any id, not only those listed when the page was built.
-                to_delete = gr.Dropdown([library.article_choice(a) for a in articles], value=None, scale=4,
+                to_delete = gr.Dropdown([], value=None, scale=4,
                                         label="Article to delete", elem_id="delete-choice", allow_custom_value=True)
                 delete_button = gr.Button("Delete", variant="stop", elem_id="delete", scale=1)
             gr.Markdown("### Add articles")
@@ -253,14 +349,35 @@ def build_page(engine: Engine) -> gr.Blocks:
                                  elem_id="feeds", wrap=True)
             refresh_feeds_button = gr.Button("Refresh now", elem_id="refresh-feeds", size="sm")
 
-        chat_outputs = [chat, turns, sources, status, question]
-        chat_inputs = [question, turns, source, since, until, as_of, passages]
+        blocks.load(page.load, saved, [chat, sources, status, examples, source, backend, model, offered],
+                    api_visibility="private")
+        backend.input(page.models_of, [backend, offered], model, api_visibility="private")
+
+        # While an answer is written, Stop takes the place of Ask; Stop cancels the answering event.
+        def busy():
+            return gr.Button(visible=False), gr.Button(visible=True)
+
+        def idle():
+            return gr.Button(visible=True), gr.Button(visible=False)
+
+        chat_outputs = [chat, saved, sources, status, question]
+        choices = [source, since, until, as_of, passages, model]
+        answering = []
         for trigger in (question.submit, ask_button.click):
-            trigger(page.respond, chat_inputs, chat_outputs, api_visibility="private")
-        examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
-            page.respond, chat_inputs, chat_outputs, api_visibility="private")
+            answering.append(trigger(busy, None, [ask_button, stop_button], queue=False).then(
+                page.respond, [question, saved, *choices], chat_outputs, api_visibility="private"))
+        answering.append(examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
+            busy, None, [ask_button, stop_button], queue=False).then(
+            page.respond, [question, saved, *choices], chat_outputs, api_visibility="private"))
+        for trigger in (regenerate_button.click, chat.retry):
+            answering.append(trigger(busy, None, [ask_button, stop_button], queue=False).then(
+                page.regenerate, [saved, *choices], chat_outputs, api_visibility="private"))
+        for event in answering:
+            event.then(idle, None, [ask_button, stop_button], queue=False)
+        stop_button.click(page.stopped, chat, chat, cancels=answering, queue=False, api_visibility="private").then(
+            idle, None, [ask_button, stop_button], queue=False)
         for trigger in (new_button.click, chat.clear):
-            trigger(page.new_conversation, None, [chat, turns, sources, question], api_visibility="private")
+            trigger(page.new_conversation, None, [chat, saved, sources, question], api_visibility="private")
 
         view_outputs = [table, to_delete, source, examples, status]
         search.change(page.library_view, search, view_outputs, api_visibility="private")

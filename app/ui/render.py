@@ -7,15 +7,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from html import escape
+from pathlib import PurePath
+from urllib.parse import quote
 
-from app.answering import EXTRACTIVE
 from app.citations import MARKER
 from app.documents import Answer, Citation
 from ingest.sources import is_url
 
-EXTRACTIVE_HINT = ("Answers are sentences quoted from the articles. For written answers, run Ollama and set "
-                   "NEWSQA_LLM=ollama:MODEL, or set NEWSQA_LLM=openai:MODEL and NEWSQA_OPENAI_BASE_URL for an "
-                   "OpenAI-compatible endpoint.")
+MODELS_HINT = ("Extractive answers are sentences quoted from the articles. For written answers, run Ollama "
+               "(its installed models are listed here), put a .gguf file in NEWSQA_MODELS_FOLDER, or set "
+               "NEWSQA_OPENAI_BASE_URL to an OpenAI-compatible endpoint; the lists are read at every page load.")
 # Characters of passage shown either side of the supporting sentence.
 PASSAGE_CONTEXT = 300
 
@@ -99,47 +100,66 @@ def highlighted_passage(citation: Citation, context: int = PASSAGE_CONTEXT) -> s
     return f"{escape(before)}<mark>{sentence}</mark>{escape(after)}"
 
 
-def _title(title: str, url: str) -> str:
-    title = escape(title or "untitled")
-    if is_url(url):  # an article's own url field could hold javascript:
-        title = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
-    return title
+def article_link(article_id: str, url: str) -> str:
+    """Where a source opens: a web article's own page, else the chat page's copy of the stored text
+    (a relative link, so that it works under any path the page is served at)."""
+    return url if is_url(url) else f"article/{quote(article_id, safe='')}"
 
 
-def _meta(published: str | None, where: str) -> str:
-    parts = (escape(part) for part in (published or "undated", where) if part)
+def _title(title: str, article_id: str, url: str) -> str:
+    link = article_link(article_id, url)  # an article's own url field could hold javascript:
+    return f'<a href="{escape(link)}" target="_blank" rel="noopener noreferrer">{escape(title or "untitled")}</a>'
+
+
+def _meta(published: str | None, source: str, file: str) -> str:
+    """Date and source; a local file's name when there is no source. An undated article shows no date."""
+    parts = (escape(part) for part in (published, source or file) if part)
     return f'<div class="nq-meta">{" · ".join(parts)}</div>'
 
 
-def _source_card(citation: Citation, turn: int) -> str:
+def _source_card(citation: Citation, turn: int | None) -> str:
     published = citation.published.isoformat() if citation.published else None
-    return (f'<div class="nq-source" id="{source_anchor(turn, citation.number)}">'
+    anchor = f' id="{source_anchor(turn, citation.number)}"' if turn is not None else ""
+    return (f'<div class="nq-source"{anchor}>'
             f'<div class="nq-source-title"><span class="nq-number">[{citation.number}]</span> '
-            f'{_title(citation.title or citation.file, citation.url)}</div>'
-            f'{_meta(published, citation.source or citation.file)}'
+            f'{_title(citation.title or citation.file, citation.article_id, citation.url)}</div>'
+            f'{_meta(published, citation.source, citation.file)}'
             f'<blockquote class="nq-passage">{highlighted_passage(citation)}</blockquote></div>')
 
 
 def _closest_card(passage: dict) -> str:
     """A passage near a refused question (an entry of `Answer.as_dict()["closest"]`)."""
     return (f'<div class="nq-source nq-closest">'
-            f'<div class="nq-source-title">{_title(passage["title"] or passage["file"], passage["url"])}</div>'
-            f'{_meta(passage["published"], passage["source"] or passage["file"])}'
+            f'<div class="nq-source-title">'
+            f'{_title(passage["title"] or passage["file"], passage["article_id"], passage["url"])}</div>'
+            f'{_meta(passage["published"], passage["source"], passage["file"])}'
             f'<blockquote class="nq-passage">{escape(passage["text"])}</blockquote></div>')
 
 
-def sources_block(answer: Answer, turn: int) -> str:
-    """One answer's sources, headed by its question; for a refusal, the closest articles, so the reader
-    can judge it, said not to be an answer."""
+def _cards(answer: Answer, turn: int | None) -> str:
+    """The answer's source cards (anchored for the panel when `turn` is given); for a refusal, the
+    closest articles, so the reader can judge it, said not to be an answer."""
     if answer.citations:
-        cards = "".join(_source_card(c, turn) for c in answer.citations)
-    elif closest := answer.as_dict()["closest"]:
-        cards = ('<p class="nq-closest-heading">Closest articles (not an answer)</p>'
-                 + "".join(_closest_card(p) for p in closest))
-    else:
-        cards = '<p class="nq-none">No source cited.</p>'
+        return "".join(_source_card(c, turn) for c in answer.citations)
+    if closest := answer.as_dict()["closest"]:
+        return ('<p class="nq-closest-heading">Closest articles (not an answer)</p>'
+                + "".join(_closest_card(p) for p in closest))
+    return '<p class="nq-none">No source cited.</p>'
+
+
+def sources_block(answer: Answer, turn: int) -> str:
+    """One answer's sources for the panel beside the chat, headed by its question."""
     return (f'<section class="nq-answer-sources" id="sources-{turn}">'
-            f'<h4>Answer {turn}: {escape(answer.question)}</h4>{cards}</section>')
+            f'<h4>Answer {turn}: {escape(answer.question)}</h4>{_cards(answer, turn)}</section>')
+
+
+def inline_sources(answer: Answer) -> str:
+    """The answer's sources folded under it in the chat, for narrow screens where the panel is not
+    beside the chat (the page's style shows one or the other)."""
+    count = len(answer.citations)
+    label = f"Sources ({count})" if count else "Sources"
+    return (f'\n\n<details class="nq-inline-sources"><summary>{label}</summary>'
+            f'<div class="nq-sources-inline">{_cards(answer, None)}</div></details>')
 
 
 def sources_panel(blocks: Sequence[str]) -> str:
@@ -162,10 +182,11 @@ def api_markdown(answer: Answer) -> str:
 
 
 def status_line(backend: str, articles: int) -> str:
-    """Which backend answers and how much is indexed; in extractive mode, how to connect an LLM."""
+    """One short line: which backend answered last (a fallback's reason is in the answer) and how
+    much is indexed."""
+    backend = backend.split(" (fallback:")[0] + " (fallback)" if " (fallback:" in backend else backend
+    if backend.startswith("llamacpp:"):  # the file, not its whole path
+        backend = f"llamacpp:{PurePath(backend.partition(':')[2]).name}"
     held = f"{articles} article{'s' if articles != 1 else ''} indexed" if articles else \
-        "No articles indexed yet: add some in the Library tab"
-    line = f"**Backend:** {escape(backend)} · {held}."
-    if backend == EXTRACTIVE:
-        line += f" {EXTRACTIVE_HINT}"
-    return line
+        "no articles yet: add some in the Library tab"
+    return f"{escape(backend)} · {held}"

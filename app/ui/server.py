@@ -9,8 +9,10 @@ import ipaddress
 import math
 import os
 import socket
+import sys
 import threading
 import time
+import webbrowser
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,7 +186,7 @@ def check_free(host: str, port: int) -> None:
 
 
 def launch(blocks: gr.Blocks, host: str, port: int, credentials: tuple[str, str] | None,
-           max_file_bytes: int, css: str | None = None) -> str:
+           max_file_bytes: int, css: str | None = None, theme: gr.Theme | None = None) -> str:
     """Start serving `blocks` in the background, behind the login and its throttle; the page's URL."""
     from starlette.middleware import Middleware
 
@@ -192,7 +194,8 @@ def launch(blocks: gr.Blocks, host: str, port: int, credentials: tuple[str, str]
              "app_kwargs": {"middleware": [Middleware(LoginThrottle)]}} if credentials else {}
     blocks.queue(default_concurrency_limit=2)
     _, url, _ = blocks.launch(server_name=host, server_port=port, max_file_size=max_file_bytes, show_error=False,
-                              quiet=True, footer_links=["api"], css=css, prevent_thread_lock=True, **login)
+                              quiet=True, footer_links=["api"], css=css, theme=theme, prevent_thread_lock=True,
+                              **login)
     return url
 
 
@@ -202,13 +205,26 @@ def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | N
     check_free(host, port)
     from app.feeds import BackgroundRefresh
     from app.ui.api import add_api_routes
-    from app.ui.page import CSS, build_page  # Gradio loads only once the address is known to be free
+    from app.ui.article_route import add_article_route
+    from app.ui.page import CSS, THEME, build_page  # Gradio loads only once the address is known to be free
 
     warm_up(engine)
     blocks = build_page(engine)
-    url = launch(blocks, host, port, credentials, int(engine.settings.max_file_mb * 1e6), css=CSS)
+    url = launch(blocks, host, port, credentials, int(engine.settings.max_file_mb * 1e6), css=CSS, theme=THEME)
+    add_article_route(blocks.server_app, engine)
     add_api_routes(blocks.server_app, engine, credentials)
     BackgroundRefresh(engine, refuse_private=not engine.settings.allow_private_urls).start()
     print(f"newsqa chat: OpenAI-compatible API at {url}v1 (models newsqa, newsqa-extractive)", flush=True)
-    print(f"newsqa chat: {url} (ready in {time.perf_counter() - started:.1f} s; Ctrl+C to stop)", flush=True)
+    # The address last and alone on its line, where it is easy to find and to copy.
+    print(f"newsqa chat: ready in {time.perf_counter() - started:.1f} s (Ctrl+C to stop); open:\n{url}", flush=True)
+    if wants_browser():
+        webbrowser.open(url)
     blocks.block_thread()
+
+
+def wants_browser() -> bool:
+    """Whether to open the page in a browser: when there is a display to show it on, unless
+    NEWSQA_OPEN_BROWSER=0."""
+    if os.environ.get("NEWSQA_OPEN_BROWSER", "1").strip() == "0":
+        return False
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
