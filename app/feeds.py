@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FEEDS_AT_ONCE = 3  # followed feeds refreshed together; their requests still take turns per host
-DEFAULT_EVERY = "30m"
+MAX_TITLE_CHARS = 200  # a feed's own title, shown in lists: the feed is someone else's
 CHECK_SECONDS = 30.0  # how often the chat page's background refresh looks for feeds that are due
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -102,7 +102,8 @@ class FollowedFeed:
         """What `newsqa feeds --json` and the library tab show (not the refresh bookkeeping)."""
         return {"url": self.url, "name": self.name, "every": format_duration(self.every),
                 "keep": format_duration(self.keep) if self.keep else None, "last_refresh": self.last_refresh or None,
-                "entries_seen": self.entries_seen, "articles": len(self.articles), "last_error": self.last_error or None}
+                "entries_seen": self.entries_seen, "articles": len(self.articles),
+                "last_error": self.last_error or None}
 
 
 class FeedStore:
@@ -218,7 +219,7 @@ def refresh_feed(engine: Engine, feed: FollowedFeed, loader: Loader) -> RefreshR
     errors: list[str] = []
     new: list[dict] = []
     if parsed is not None:
-        feed.title = parsed.title or feed.title
+        feed.title = parsed.title[:MAX_TITLE_CHARS] or feed.title
         new = [e for e in parsed.entries if feed.seen.get(entry_key(e)) != entry_fingerprint(e)]
         origin = Origin(feed.url, is_url=True, charset=fetched.charset)
         loaded = load_feed_entries(Feed(parsed.title, new), origin, loader) if new else []

@@ -128,7 +128,8 @@ def test_calls_without_the_login_are_refused(api):
     with pytest.raises(openai.AuthenticationError, match="sign in"):
         client(url, key="ann:guess").models.list()
     with pytest.raises(openai.AuthenticationError):
-        client(url, key="no-login").chat.completions.create(model="newsqa", messages=[{"role": "user", "content": QUESTION}])
+        client(url, key="no-login").chat.completions.create(
+            model="newsqa", messages=[{"role": "user", "content": QUESTION}])
     assert httpx.post(f"{url}api/ask", json={"question": QUESTION}).status_code == 401
     assert httpx.post(f"{url}api/ask", json={"question": QUESTION}, auth=LOGIN).status_code == 200
 
@@ -203,9 +204,9 @@ def test_newsqa_chat_serves_the_api_and_indexes_a_followed_feed_on_its_own(site:
         assert f"OpenAI-compatible API at http://127.0.0.1:{port}/v1" in "".join(lines), "".join(lines)
         api = client(f"http://127.0.0.1:{port}/")
         deadline = time.monotonic() + 120
+        asked = [{"role": "user", "content": "How much did the cooperative pay for the orchard?"}]
         while True:
-            completion = api.chat.completions.create(
-                model="newsqa", messages=[{"role": "user", "content": "How much did the cooperative pay for the orchard?"}])
+            completion = api.chat.completions.create(model="newsqa", messages=asked)
             if "80,000" in completion.choices[0].message.content or time.monotonic() > deadline:
                 break
             time.sleep(1)

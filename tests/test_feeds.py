@@ -47,7 +47,8 @@ def rss(base: str, items: list[tuple[str, date]]) -> bytes:
     entries = "".join(
         f"<item><title>{STORIES[slug][0]}</title><link>{base}/{slug}.html</link>"
         f"<guid>{base}/{slug}.html</guid>"
-        f"<pubDate>{format_datetime(datetime(day.year, day.month, day.day, 6, tzinfo=UTC), usegmt=True)}</pubDate></item>"
+        f"<pubDate>{format_datetime(datetime(day.year, day.month, day.day, 6, tzinfo=UTC), usegmt=True)}"
+        "</pubDate></item>"
         for slug, day in items)
     return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Valley Courier</title>'
             f"<link>{base}/</link><description>Local news</description>{entries}</channel></rss>").encode()
