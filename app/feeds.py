@@ -191,7 +191,8 @@ class RefreshResult:
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        """The feed, or one of its entries, could not be had (the entries are tried again next time)."""
+        return self.status == "failed" or bool(self.errors)
 
     def line(self) -> str:
         if self.status in ("failed", "busy"):

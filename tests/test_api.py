@@ -21,7 +21,8 @@ import pytest
 from app import cli
 from app.engine import Engine
 from app.ui import server
-from app.ui.api import ChatRequest, add_api_routes, conversation
+from app.ui.api import ChatRequest, add_api_routes, completion_events, conversation
+from app.ui.render import api_markdown
 from tests.conftest import SEED_FILE, make_settings
 from tests.test_feeds import STORIES, publish, site  # noqa: F401 (site: the feed server fixture)
 
@@ -73,6 +74,18 @@ def test_a_conversation_must_end_with_a_question():
                                                        {"role": "assistant", "content": "Hello"}]})
     with pytest.raises(ApiError, match="the last message must be the user's question"):
         conversation(request.messages)
+
+
+def test_a_stream_sends_what_is_new_then_the_final_text_and_the_answer(seed_engine: Engine):
+    """Cumulative texts become deltas; when the final text does not continue what was sent (an LLM
+    failed mid-answer and the extractive answer replaced it), it follows whole on a new paragraph."""
+    answer = seed_engine.ask(QUESTION)
+    events = list(completion_events(iter(["The talks", "The talks will", "Garbled", answer]), "newsqa"))
+    payloads = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    deltas = [p["choices"][0]["delta"].get("content") for p in payloads]
+    assert deltas == ["", "The talks", " will", "\n\n" + api_markdown(answer), None]
+    assert payloads[-1]["choices"][0]["finish_reason"] == "stop" and payloads[-1]["newsqa"] == answer.as_dict()
+    assert events[-1] == "data: [DONE]\n\n"
 
 
 # -- on a real server

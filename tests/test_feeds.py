@@ -184,6 +184,26 @@ def test_a_failing_feed_fails_the_refresh_with_its_reason(site: str, tmp_path: P
 
 
 @pytest.mark.slow
+def test_an_entry_whose_page_failed_is_fetched_again_next_time(site: str, tmp_path: Path, capsys):
+    index = tmp_path / "index"
+    today = date.today()
+    publish(site, [("ferry", today), ("library", today)])
+    del Site.pages["/library.html"]  # its page is missing, and the entry has no text of its own
+    assert newsqa(index, "follow", f"{site}/feed.rss") == 0
+    assert newsqa(index, "refresh") == 1
+    assert f"failed: {site}/library.html: HTTP 404 Not Found" in capsys.readouterr().err
+    [feed] = FeedStore(make_settings(index)).load()
+    assert feed.last_error == f"1 entries failed; first: {site}/library.html: HTTP 404 Not Found"
+
+    publish(site, [("ferry", today), ("library", today)])
+    mark = len(Site.log)
+    assert newsqa(index, "refresh") == 0
+    assert requests_since(mark) == [("/feed.rss", 200), ("/library.html", 200)]  # the feed whole, the page again
+    [feed] = FeedStore(make_settings(index)).load()
+    assert (feed.entries_seen, feed.last_error) == (2, "")
+
+
+@pytest.mark.slow
 def test_retention_drops_the_feeds_articles_older_than_its_window(site: str, tmp_path: Path):
     index = tmp_path / "index"
     today = date.today()

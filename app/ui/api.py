@@ -147,7 +147,7 @@ def _chunk(completion: str, model: str, delta: dict, finish: str | None = None, 
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-def _streamed(parts: Iterator[str | Answer], model: str) -> Iterator[str]:
+def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str]:
     """Server-sent events in the OpenAI chunk format: the answer as it is written, then the rest of
     its final form (markers resolved, sources), the Answer riding on the last chunk, then [DONE]. When
     the final text does not continue what was sent (the LLM failed mid-answer), it follows whole."""
@@ -213,7 +213,7 @@ def add_api_routes(app: FastAPI, engine: Engine, credentials: tuple[str, str] | 
         llm = MODELS[chat.model]
         if chat.stream:
             parts = engine.stream(question, history=history, llm=llm)
-            return StreamingResponse(_streamed(parts, chat.model), media_type="text/event-stream",
+            return StreamingResponse(completion_events(parts, chat.model), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         answer = await run_in_threadpool(engine.ask, question, history, llm=llm)
         return JSONResponse({
