@@ -410,8 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "answer on a phone), a choice of backend and model, and a Library tab to add and delete "
                     "articles. When the page is ready its address is printed on the last line, and opened in "
                     "the browser when there is a display (NEWSQA_OPEN_BROWSER=0: never). Scripts can call its "
-                    "endpoints with gradio_client: /ask, and the Library's /upload, /add_urls, /add_text and "
-                    "/delete.")
+                    "endpoints with gradio_client: /ask, and the Library's /upload, /add_urls, /add_text, "
+                    "/delete and /refresh_feeds. The same server speaks the OpenAI chat API at /v1 (models "
+                    "newsqa and newsqa-extractive; the login as the API key, USER:PASS) and answers POST /api/ask "
+                    "with the JSON of `newsqa ask --json`. Followed feeds (`newsqa follow`) are refreshed in "
+                    "the background on their schedule.")
     chat.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for the network, "
                            "which needs a login)")
