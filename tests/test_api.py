@@ -21,7 +21,7 @@ import pytest
 from app import cli
 from app.engine import Engine
 from app.ui import server
-from app.ui.api import ChatRequest, add_api_routes, completion_events, conversation
+from app.ui.api import HISTORY_TURNS, ChatRequest, add_api_routes, completion_events, conversation
 from app.ui.render import api_markdown
 from tests.conftest import SEED_FILE, make_settings
 from tests.test_feeds import STORIES, publish, site  # noqa: F401 (site: the feed server fixture)
@@ -65,6 +65,14 @@ def test_the_last_user_message_is_the_question_and_earlier_turns_the_history():
         {"role": "assistant", "content": "Putin spoke [1].\n\n**Sources**\n\n[1] Russia urges West"},
         {"role": "user", "content": [{"type": "text", "text": "Where?"}]}]})
     assert conversation(request.messages) == ("Where?", [("Who spoke?", "Putin spoke [1].")])
+
+
+def test_a_long_conversation_gives_its_latest_turns_as_history():
+    turns = [m for n in range(50) for m in ({"role": "user", "content": f"q{n}"},
+                                            {"role": "assistant", "content": f"a{n}"})]
+    request = ChatRequest.model_validate({"messages": [*turns, {"role": "user", "content": "and now?"}]})
+    question, history = conversation(request.messages)
+    assert question == "and now?" and history == [(f"q{n}", f"a{n}") for n in range(50 - HISTORY_TURNS, 50)]
 
 
 def test_a_conversation_must_end_with_a_question():
@@ -181,8 +189,10 @@ def test_api_ask_gives_what_newsqa_ask_json_prints(api, capsys):
      404, "no model 'gpt-4'; models: newsqa, newsqa-extractive"),
     ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "why? " * 500}]}).encode(),
      400, "the question is over 2000 characters"),
-    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x" * 300_000}]}).encode(),
-     413, "the request body is over 256 KB"),
+    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x" * 1_100_000}]}).encode(),
+     413, "the request body is over 1 MB"),
+    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x" * 20_001}]}).encode(),
+     400, "messages.0.content: Value error, a message is over 20000 characters"),
     ("api/ask", b'{"question": ""}', 400, "question: String should have at least 1 character"),
     ("api/ask", b'{"question": "Where?", "filters": {"topic": "x"}}', 400, "filters.topic: Extra inputs"),
     ("api/ask", b'{"question": "Where?", "as_of": "last week"}', 400, "as_of: Input should be a valid date"),

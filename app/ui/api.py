@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from app.answering import EXTRACTIVE
@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
 # Model id -> the NEWSQA_LLM value it answers with (None: the configured backend).
 MODELS: dict[str, str | None] = {"newsqa": None, "newsqa-extractive": EXTRACTIVE}
-MAX_BODY_BYTES = 256_000
+MAX_BODY_BYTES = 1_000_000
 MAX_QUESTION_CHARS = 2_000
 MAX_MESSAGE_CHARS = 20_000  # an earlier answer, sources and all
-MAX_MESSAGES = 41  # twenty earlier turns, a system message, the question
+# A chat client sends the whole conversation every time: a long one is taken, and only its latest
+# turns become the history (a follow-up leans on those; the condense prompt stays small).
+MAX_MESSAGES = 400
+HISTORY_TURNS = 6
 SOURCES_HEADING = "\n\n**Sources**"  # where api_markdown's sources start: not history for a follow-up
 
 
@@ -64,14 +67,21 @@ class _Strict(BaseModel):
 
 class TextPart(BaseModel):
     type: str
-    text: str = Field("", max_length=MAX_MESSAGE_CHARS)
+    text: str = ""
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")  # name, tool calls...: not used
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = Field(None, max_length=MAX_MESSAGE_CHARS)
+    content: str | list[TextPart] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _bounded(cls, content: str | list[TextPart] | None) -> str | list[TextPart] | None:
+        if len(content if isinstance(content, str) else "".join(p.text for p in content or ())) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"a message is over {MAX_MESSAGE_CHARS} characters")
+        return content
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -96,13 +106,17 @@ class FiltersIn(_Strict):
 class AskRequest(_Strict):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     history: list[tuple[str, str]] = Field(default_factory=list, max_length=MAX_MESSAGES // 2)
+
+    def latest_history(self) -> list[tuple[str, str]]:
+        return self.history[-HISTORY_TURNS:]
     as_of: date | None = None
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
 
 def conversation(messages: list[Message]) -> tuple[str, list[tuple[str, str]]]:
-    """The question (the last user message) and the (question, answer) turns before it; system
-    messages are not newsqa's to follow, and an earlier answer's sources list is left out."""
+    """The question (the last user message) and the latest HISTORY_TURNS (question, answer) turns
+    before it; system messages are not newsqa's to follow, and an earlier answer's sources list is
+    left out."""
     turns: list[tuple[str, str]] = []
     question = None
     for message in messages:
@@ -117,7 +131,7 @@ def conversation(messages: list[Message]) -> tuple[str, list[tuple[str, str]]]:
         raise ApiError(400, "the last message must be the user's question")
     if len(question) > MAX_QUESTION_CHARS:
         raise ApiError(400, f"the question is over {MAX_QUESTION_CHARS} characters")
-    return question, turns
+    return question, turns[-HISTORY_TURNS:]
 
 
 async def _read(request: Request, schema: type[BaseModel]) -> BaseModel:
@@ -126,7 +140,7 @@ async def _read(request: Request, schema: type[BaseModel]) -> BaseModel:
     async for part in request.stream():
         body += part
         if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 1000} KB")
+            raise ApiError(413, f"the request body is over {MAX_BODY_BYTES / 1e6:g} MB")
     try:
         return schema.model_validate(json.loads(body))
     except json.JSONDecodeError as error:
@@ -228,7 +242,8 @@ def add_api_routes(app: FastAPI, engine: Engine, credentials: tuple[str, str] | 
         asked = await _read(request, AskRequest)
         filters = Filters(**asked.filters.model_dump())
         try:
-            answer = await run_in_threadpool(engine.ask, asked.question, asked.history, asked.as_of, filters)
+            answer = await run_in_threadpool(engine.ask, asked.question, asked.latest_history(), asked.as_of,
+                                            filters)
         except ValueError as error:  # e.g. a question of spaces
             raise ApiError(400, str(error)) from None
         return JSONResponse(answer.as_dict())
