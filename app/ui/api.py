@@ -106,11 +106,11 @@ class FiltersIn(_Strict):
 class AskRequest(_Strict):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     history: list[tuple[str, str]] = Field(default_factory=list, max_length=MAX_MESSAGES // 2)
+    as_of: date | None = None
+    filters: FiltersIn = Field(default_factory=FiltersIn)
 
     def latest_history(self) -> list[tuple[str, str]]:
         return self.history[-HISTORY_TURNS:]
-    as_of: date | None = None
-    filters: FiltersIn = Field(default_factory=FiltersIn)
 
 
 def conversation(messages: list[Message]) -> tuple[str, list[tuple[str, str]]]:
