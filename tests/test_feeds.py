@@ -55,12 +55,27 @@ def rss(base: str, items: list[tuple[str, date]]) -> bytes:
 
 
 class Site(BaseHTTPRequestHandler):
-    """Serves `pages` with an ETag each, answers a matching If-None-Match with 304, logs every request."""
+    """Serves `pages` with an ETag each, answers a matching If-None-Match with 304, logs every request
+    and the most it served at once (each taking `delay` seconds)."""
 
     pages: dict[str, tuple[str, bytes]] = {}
     log: list[tuple[str, int]] = []
+    delay = 0.0
+    active = peak = 0
+    counting = threading.Lock()
 
     def do_GET(self):  # noqa: N802 (the name http.server calls)
+        with self.counting:
+            Site.active += 1
+            Site.peak = max(Site.peak, Site.active)
+        try:
+            time.sleep(self.delay)
+            self._answer()
+        finally:
+            with self.counting:
+                Site.active -= 1
+
+    def _answer(self) -> None:
         content_type, body = self.pages.get(self.path, ("text/html", b""))
         etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         status = 404 if not body else 304 if self.headers.get("If-None-Match") == etag else 200
@@ -81,7 +96,7 @@ class Site(BaseHTTPRequestHandler):
 @pytest.fixture
 def site():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    Site.pages, Site.log = {}, []
+    Site.pages, Site.log, Site.delay, Site.peak = {}, [], 0.0, 0
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -171,6 +186,21 @@ def test_a_refresh_fetches_only_what_is_new(site: str, tmp_path: Path, capsys):
     listed = capsys.readouterr().out
     assert '"entries_seen": 3' in listed and '"name": "Valley Courier"' in listed and '"last_error": null' in listed
     print(f"\nrequests: first refresh {first}; second {second}; third {third}")
+
+
+@pytest.mark.slow
+def test_feeds_on_one_host_are_refreshed_one_request_at_a_time(site: str, tmp_path: Path):
+    index = tmp_path / "index"
+    today = date.today()
+    publish(site, [("ferry", today), ("library", today), ("orchard", today)])
+    Site.pages["/more.rss"] = ("application/rss+xml", rss(site, [("orchard", today)]))
+    Site.pages["/feed.rss"] = ("application/rss+xml", rss(site, [("ferry", today), ("library", today)]))
+    Site.delay = 0.2
+    for feed in ("feed.rss", "more.rss"):
+        assert newsqa(index, "follow", f"{site}/{feed}") == 0
+    results = refresh_all(Engine(make_settings(index)))
+    assert [r.added for r in results] == [2, 1]
+    assert len(Site.log) == 5 and Site.peak == 1  # two feeds and three pages, never two at once
 
 
 @pytest.mark.slow
