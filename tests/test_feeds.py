@@ -19,6 +19,7 @@ import pytest
 from app import cli
 from app.engine import Engine
 from app.feeds import BackgroundRefresh, FeedStore, format_duration, parse_duration, refresh_all
+from ingest.sources import Limits, Loader, fetch_if_changed
 from tests.conftest import SEEDS, make_settings
 
 STORIES = {
@@ -55,11 +56,13 @@ def rss(base: str, items: list[tuple[str, date]]) -> bytes:
 
 
 class Site(BaseHTTPRequestHandler):
-    """Serves `pages` with an ETag each, answers a matching If-None-Match with 304, logs every request
-    and the most it served at once (each taking `delay` seconds)."""
+    """Serves `pages` with an ETag each (or, with `last_modified`, a Last-Modified date instead) and
+    answers a matching If-None-Match (If-Modified-Since) with 304; logs every request and the most it
+    served at once (each taking `delay` seconds)."""
 
     pages: dict[str, tuple[str, bytes]] = {}
     log: list[tuple[str, int]] = []
+    last_modified = False
     delay = 0.0
     active = peak = 0
     counting = threading.Lock()
@@ -77,11 +80,19 @@ class Site(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         content_type, body = self.pages.get(self.path, ("text/html", b""))
-        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
-        status = 404 if not body else 304 if self.headers.get("If-None-Match") == etag else 200
+        digest = hashlib.sha256(body).hexdigest()
+        if self.last_modified:  # a date of its own for each version of the body
+            name = "Last-Modified"
+            value = format_datetime(datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=int(digest[:6], 16)),
+                                    usegmt=True)
+            unchanged = self.headers.get("If-Modified-Since") == value
+        else:
+            name, value = "ETag", f'"{digest[:16]}"'
+            unchanged = self.headers.get("If-None-Match") == value
+        status = 404 if not body else 304 if unchanged else 200
         self.log.append((self.path, status))
         self.send_response(status)
-        self.send_header("ETag", etag)
+        self.send_header(name, value)
         if status == 200:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -96,7 +107,7 @@ class Site(BaseHTTPRequestHandler):
 @pytest.fixture
 def site():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    Site.pages, Site.log, Site.delay, Site.peak = {}, [], 0.0, 0
+    Site.pages, Site.log, Site.delay, Site.peak, Site.last_modified = {}, [], 0.0, 0, False
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -186,6 +197,19 @@ def test_a_refresh_fetches_only_what_is_new(site: str, tmp_path: Path, capsys):
     listed = capsys.readouterr().out
     assert '"entries_seen": 3' in listed and '"name": "Valley Courier"' in listed and '"last_error": null' in listed
     print(f"\nrequests: first refresh {first}; second {second}; third {third}")
+
+
+def test_a_server_that_gives_dates_only_is_asked_with_if_modified_since(site: str):
+    Site.last_modified = True
+    publish(site, [("ferry", date.today())])
+    with Loader(Limits(max_bytes=1_000_000, timeout=5)) as loader:
+        first = fetch_if_changed(f"{site}/feed.rss", loader)
+        again = fetch_if_changed(f"{site}/feed.rss", loader, first.etag, first.last_modified)
+        publish(site, [("ferry", date.today()), ("orchard", date.today())])
+        changed = fetch_if_changed(f"{site}/feed.rss", loader, first.etag, first.last_modified)
+    assert (first.status, first.etag, bool(first.last_modified)) == (200, "", True)
+    assert (again.status, again.data) == (304, b"")
+    assert changed.status == 200 and b"orchard" in changed.data
 
 
 @pytest.mark.slow
