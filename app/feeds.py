@@ -117,11 +117,18 @@ class FeedStore:
         self._refresh_lock = self.path.with_suffix(".refresh.lock")
 
     def load(self) -> list[FollowedFeed]:
-        if not self.path.exists():
+        if not self.path.exists():  # nothing followed: no lock file, no index folder made for it
             return []
         with self._lock:
-            records = json.loads(self.path.read_text(encoding="utf-8"))["feeds"]
-        return [FollowedFeed(**record) for record in records]
+            return self._read()
+
+    def _read(self) -> list[FollowedFeed]:
+        if not self.path.exists():
+            return []
+        try:
+            return [FollowedFeed(**record) for record in json.loads(self.path.read_text(encoding="utf-8"))["feeds"]]
+        except (ValueError, KeyError, TypeError) as error:
+            raise RuntimeError(f"cannot read the followed feeds in {self.path}: {error}; fix or delete it") from None
 
     def _save(self, feeds: list[FollowedFeed]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +140,7 @@ class FeedStore:
     def _changing(self) -> Iterator[list[FollowedFeed]]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            feeds = [FollowedFeed(**r) for r in json.loads(self.path.read_text(encoding="utf-8"))["feeds"]] \
-                if self.path.exists() else []
+            feeds = self._read()
             yield feeds
             self._save(feeds)
 

@@ -164,6 +164,14 @@ def test_follow_unfollow_and_the_list_beside_the_index(tmp_path: Path, capsys):
     assert FeedStore(make_settings(index)).load() == []
 
 
+def test_an_unreadable_feed_list_is_a_one_line_error(tmp_path: Path, capsys):
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "feeds.json").write_text("{not json")
+    assert newsqa(index, "feeds") == 2
+    assert capsys.readouterr().err.startswith(f"newsqa: cannot read the followed feeds in {index / 'feeds.json'}: ")
+
+
 @pytest.mark.slow
 def test_a_refresh_fetches_only_what_is_new(site: str, tmp_path: Path, capsys):
     index = tmp_path / "index"
