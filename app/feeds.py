@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 FEEDS_AT_ONCE = 3  # followed feeds refreshed together; their requests still take turns per host
 MAX_TITLE_CHARS = 200  # a feed's own title, shown in lists: the feed is someone else's
 CHECK_SECONDS = 30.0  # how often the chat page's background refresh looks for feeds that are due
+MAX_DURATION_SECONDS = 3650 * 86400  # past this, date arithmetic overflows sooner or later
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -47,8 +48,8 @@ def parse_duration(text: str) -> int:
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise ValueError(f"not a duration: {text!r} (e.g. 30m, 2h, 90d)")
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError(f"a duration must be longer than 0: {text!r}")
+    if not 0 < seconds <= MAX_DURATION_SECONDS:
+        raise ValueError(f"a duration must be longer than 0 and at most 10 years: {text!r}")
     return seconds
 
 
