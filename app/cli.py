@@ -259,22 +259,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from eval import bench
+    from eval import bench, bench_e2e
 
     try:
         sizes = bench.parse_sizes(args.sizes)
+        e2e_articles = bench_e2e.parse_counts(args.e2e_articles)
     except ValueError as error:
-        print(f"newsqa: --sizes: {error}", file=sys.stderr)
+        print(f"newsqa: bench: {error}", file=sys.stderr)
         return 2
     options = bench.Options(
         dataset=Path(args.dataset), out=Path(args.out), plot=Path(args.plot), json=Path(args.json) if args.json else None,
         work=Path(args.work) if args.work else None, synthetic_articles=args.synthetic_articles,
         lever_articles=args.lever_articles, sizes=sizes, budget_minutes=args.budget_minutes,
-        scale_questions=args.scale_questions,
+        scale_questions=args.scale_questions, e2e_articles=e2e_articles,
         parts=tuple(args.only.split(",")) if args.only else bench.PARTS,
         command=f"newsqa bench {args.dataset} --synthetic-articles {args.synthetic_articles} --lever-articles "
                 f"{args.lever_articles} --sizes {args.sizes} --budget-minutes {args.budget_minutes:g} "
-                f"--scale-questions {args.scale_questions}"
+                f"--scale-questions {args.scale_questions} --e2e-articles {args.e2e_articles}"
                 + (f" --only {args.only}" if args.only else ""))
     return bench.run(_settings(args), options)
 
@@ -382,10 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="measure ingestion, retrieval quality, latency against index size; write BENCHMARKS.md",
         description="Benchmarks in one run, written to BENCHMARKS.md with a latency plot: ingestion of the "
                     "dataset's articles and of generated ones against the raw embedding model and the LangChain "
-                    "tutorial pipeline (with both indexes' hit@5 and MRR@10 on the questions), the speed levers, "
-                    "retrieve/ask latency, peak RSS and disk at growing index sizes (synthetic chunks), and the "
-                    "time from `newsqa chat` start to its first answer. Needs the bench extra "
-                    "(pip install 'newsqa[bench]'). Works in a throw-away folder; the user's index is not touched.")
+                    "tutorial pipeline (with both indexes' hit@5 and MRR@10 on the questions), `newsqa ingest` "
+                    "against the tutorial's program end to end (process start to exit; on the GPU too where torch "
+                    "sees one), the speed levers, retrieve/ask latency, peak RSS and disk at growing index sizes "
+                    "(synthetic chunks), and the time from `newsqa chat` start to its first answer. Each part "
+                    "replaces its own section of the report; hand-written text around them is kept. Needs the "
+                    "bench extra (pip install 'newsqa[bench]'). Works in a throw-away folder; the user's index is "
+                    "not touched.")
     benchmark.add_argument("dataset", metavar="DATASET_DIR", help="folder with articles/ and questions.jsonl")
     benchmark.add_argument("--out", default="BENCHMARKS.md", help="Markdown report (default BENCHMARKS.md)")
     benchmark.add_argument("--plot", default="eval/results/benchmarks-latency.png", help="latency plot (PNG)")
@@ -401,7 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help="skip a size whose build would take longer than this at the rate seen (default 30)")
     benchmark.add_argument("--scale-questions", type=_positive, default=40, metavar="N",
                            help="questions timed at each index size (default 40)")
-    benchmark.add_argument("--only", metavar="PARTS", help="comma-separated parts to run: ingest, levers, scale, chat")
+    benchmark.add_argument("--e2e-articles", default="150,all", metavar="COUNTS",
+                           help="end to end: ingest the first N articles of DATASET_DIR/articles (by file name) "
+                                "with `newsqa ingest` and with the tutorial's program, for each N; 'all' for every "
+                                "article (default 150,all)")
+    benchmark.add_argument("--only", metavar="PARTS",
+                           help="comma-separated parts to run: ingest, e2e, levers, scale, chat; the report keeps "
+                                "the sections of the parts not run")
     benchmark.set_defaults(run=cmd_bench)
 
     chat = commands.add_parser(

@@ -14,6 +14,7 @@ article incomplete, so the next ingest writes it again.
 from __future__ import annotations
 
 import operator
+import re
 import sys
 import time
 import uuid
@@ -44,6 +45,7 @@ _COMPARISONS = {"$eq": operator.eq, "$gt": operator.gt, "$gte": operator.ge, "$l
 # The revision is read from Chroma at most once in this many seconds: another process's write is
 # seen within it, and a busy reader does not ask Chroma (a round trip to a server) on every question.
 REVISION_TTL_SECONDS = 1.0
+BACKEND_SUFFIX = re.compile(r" \((onnx-int8|torch)\)$")
 
 
 class IndexBusy(RuntimeError):
@@ -161,11 +163,12 @@ class Index:
             metadata={"embedding_model": embedding_model},
             embedding_function=None,
         )
-        stored_model = (self._collection.metadata or {}).get("embedding_model")
+        # Older indexes name the backend too ("MODEL (onnx-int8)"): its vectors suit every backend.
+        stored_model = BACKEND_SUFFIX.sub("", (self._collection.metadata or {}).get("embedding_model") or "")
         if stored_model and stored_model != embedding_model:
             raise RuntimeError(f"the index at {settings.index} was built with embedding model {stored_model!r}, "
-                               f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION, or the settings "
-                               "it was built with (NEWSQA_EMBEDDING_MODEL, NEWSQA_EMBEDDING_BACKEND)")
+                               f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION, or the "
+                               "model it was built with (NEWSQA_EMBEDDING_MODEL)")
         self._embedding_model = embedding_model
         # A server's collection is shared by many machines; each keeps its lexical cache locally.
         where = settings.index / "lexical" / (short_hash(settings.chroma_url) if settings.chroma_url else "local")

@@ -35,6 +35,11 @@ def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (a container's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def config_file() -> Path:
     explicit = os.environ.get("NEWSQA_CONFIG")
     if explicit:
@@ -59,10 +64,15 @@ class Settings(BaseSettings):
                                  "torch: sentence-transformers itself (exact vectors; needed for a GPU device).")
     model_cache: Path = Field(default_factory=lambda: _cache_home() / "newsqa" / "models",
                               description="Where the ONNX export of the embedding model is kept.")
-    embedding_batch_size: int = Field(8, ge=1, description="Texts the torch backend encodes at once, batched by "
-                                                          "length; on a CPU small batches pad least (8: 0.83x the "
-                                                          "CPU time of 64). onnx-int8 runs texts one at a time.")
-    device: str = Field("cpu", description="torch device for the embedding model (torch backend).")
+    embedding_batch_size: int = Field(8, ge=1, description="Texts the torch backend encodes at once on a CPU, "
+                                                          "batched by length; small batches pad least (8: 0.83x "
+                                                          "the CPU time of 64). onnx-int8 runs texts one at a "
+                                                          "time; a GPU takes batches of 1,024.")
+    embedding_device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                                  description="Where the embedding model runs: auto (a CUDA GPU when torch sees "
+                                              "one, else the CPU), cpu, cuda or cuda:N. On a GPU it runs in torch "
+                                              "at half precision, whatever embedding_backend says; its vectors "
+                                              "and the CPU's are interchangeable.")
     embedding_threads: int = Field(1, ge=0, description="CPU threads of the embedding model; 0: one a core. One "
                                                        "keeps work fast when other work shares the cores (on a "
                                                        "busy 2-core machine, torch's two threads made a question "
@@ -84,10 +94,12 @@ class Settings(BaseSettings):
     ingest_batch_chars: int = Field(250_000, ge=1000, description="Article text embedded and written at a time: "
                                                                  "an interrupted ingest loses at most the batches "
                                                                  "being embedded.")
-    ingest_processes: int = Field(1, ge=0, description="Child processes that embed while this one reads, chunks "
-                                                       "and writes, in an ingest of more than one batch (each "
-                                                       "with NEWSQA_EMBEDDING_THREADS threads); 0: embed in this "
-                                                       "process.")
+    ingest_processes: int = Field(default_factory=lambda: min(cpu_cores(), 8), ge=0,
+                                  description="Child processes that embed, sharing each batch, while this one "
+                                              "reads, chunks and writes, in an ingest of more than one batch "
+                                              "(each with NEWSQA_EMBEDDING_THREADS threads); default: one a "
+                                              "core, at most 8; 0: embed in this process. A GPU embeds in "
+                                              "this process.")
     top_k: int = Field(5, ge=1, description="Passages retrieved for a question.")
     retrieval: Literal["hybrid", "dense", "lexical"] = Field(
         "hybrid", description="hybrid: embedding and BM25 candidates fused; dense or lexical: one side alone.")

@@ -1,5 +1,6 @@
 """`newsqa bench`: ingestion against its two anchors (the raw embedding model, the LangChain tutorial
-pipeline), the speed levers, query latency / memory / disk against index size, and chat start-up.
+pipeline), in process and end to end, the speed levers, query latency / memory / disk against index
+size, and chat start-up.
 
 All figures of one run come from one process on one machine, so they compare as ratios; the results
 go to BENCHMARKS.md (tables and a plot) and, when asked, to JSON.
@@ -21,11 +22,11 @@ import numpy as np
 
 from app.embedding import Embedder, make_embedder
 from app.settings import Settings
-from eval import bench_corpus, bench_ingest, bench_report, bench_scale
+from eval import bench_corpus, bench_e2e, bench_ingest, bench_report, bench_scale
 from eval.bench_ingest import IngestRun, Timing, timed
 from eval.dataset import load
 
-PARTS = ("ingest", "levers", "scale", "chat")
+PARTS = ("ingest", "e2e", "levers", "scale", "chat")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Options:
     sizes: list[int] = field(default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000])
     budget_minutes: float = 30.0
     scale_questions: int = 40  # timed at each size, spread over the question set
+    e2e_articles: list[int | None] = field(default_factory=lambda: [150, None])  # None: every article
     parts: tuple[str, ...] = PARTS
     command: str = ""
 
@@ -86,6 +88,8 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
         results["ingest"] = ingestion(settings, embedder, work, {articles_folder.parent.name: articles_folder,
                                                                  f"synthetic ({options.synthetic_articles})": synthetic},
                                       questions, results)
+    if "e2e" in options.parts:
+        results["e2e"] = bench_e2e.run(settings, articles_folder, questions, options.e2e_articles, work, log)
     if "levers" in options.parts:
         results["levers"] = levers(settings, embedder, work, articles_folder, synthetic, options.lever_articles,
                                    questions)

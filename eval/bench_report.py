@@ -18,40 +18,100 @@ def _f(value: float | None, digits: int = 1) -> str:
 
 
 def write(results: dict, out: Path, plot: Path) -> None:
-    lines = ["# Benchmarks", "",
-             f"One run of `{results['command']}`, started {results['started']}, {results['seconds'] / 60:.0f} min; "
-             f"{results['machine']['cpus']} CPUs; embedding backend {results['machine']['embedding_backend']} on "
-             f"{results['machine']['embedding_threads']} thread(s), and the tutorial's torch on as many; load average "
-             f"at the start {', '.join(f'{x:.1f}' for x in results['machine']['load_average'])}. "
-             "Every figure of a table comes from this one run; compare them as ratios. Wall time counts "
-             "what a user waits; CPU time (all threads of the process, and of its embedding child processes) is "
-             "the steadier figure on a shared machine.",
-             ""]
-    targets: list[list] = []
-    if "ingest" in results:
-        lines += _ingest(results, targets)
-    if "levers" in results:
-        lines += _levers(results["levers"])
-    if "scale" in results:
-        lines += _scale(results["scale"], plot, out, targets)
-    if "chat" in results:
-        chat = results["chat"]
-        lines += ["## Chat start-up", "",
-                  f"`newsqa chat` over the real corpus (extractive answers): the port accepted connections after "
-                  f"{chat['port_open_s']:.1f} s and the first answer came through `/ask` (gradio_client) "
-                  f"{chat['first_answer_s']:.1f} s after the process started (imports, embedding model, BM25 index, "
-                  "page). Loading the embedding model alone took "
-                  f"{results['model_load_s']:.1f} s in this run.", ""]
-    if targets:
-        lines += ["## Targets", "", TARGETS_NOTE, ""]
-        lines += _table(["target", "measured", "met"], targets)
-    lines += ["## Reproduce", "", "```", results["command"], "```", ""]
-    out.write_text("\n".join(lines))
+    """Each part run replaces its own section of `out`, between markers; the sections of parts not
+    run and any hand-written text outside the markers stay as they are."""
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    for part, render in (("ingest", lambda t: _ingest(results, t)), ("e2e", lambda t: _e2e(results["e2e"], t)),
+                         ("levers", lambda t: _levers(results["levers"])),
+                         ("scale", lambda t: _scale(results["scale"], plot, out, t)),
+                         ("chat", lambda t: _chat(results))):
+        if part in results:
+            targets: list[list] = []
+            lines = render(targets)
+            lines[1:1] = ["", _run_line(results), ""]  # under the section's heading
+            if targets:
+                lines += ["Targets: " + TARGETS_NOTE, ""] + _table(["target", "measured", "met"], targets)
+            lines += [f"Reproduce: `{results['command']}`"]
+            text = _replace_section(text, part, "\n".join(lines))
+    out.write_text(text)
+
+
+def _run_line(results: dict) -> str:
+    machine = results["machine"]
+    return (f"From one run of `{results['command']}`, started {results['started']}, {results['seconds'] / 60:.0f} "
+            f"min; {machine['cpus']} CPUs; embedding backend {machine['embedding_backend']} on "
+            f"{machine['embedding_threads']} thread(s) a process; load average at the start "
+            f"{', '.join(f'{x:.1f}' for x in machine['load_average'])}. Figures of one run compare as ratios. Wall "
+            "time counts what a user waits; CPU time (every thread of the process and of its child processes) "
+            "is the steadier figure on a shared machine.")
+
+
+def _replace_section(text: str, part: str, section: str) -> str:
+    begin, end = f"<!-- newsqa bench: {part} -->", f"<!-- newsqa bench: end of {part} -->"
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text and end in text:
+        return text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def _chat(results: dict) -> list[str]:
+    chat = results["chat"]
+    return ["## Chat start-up",
+            f"`newsqa chat` over the real corpus (extractive answers): the port accepted connections after "
+            f"{chat['port_open_s']:.1f} s and the first answer came through `/ask` (gradio_client) "
+            f"{chat['first_answer_s']:.1f} s after the process started (imports, embedding model, BM25 index, "
+            "page). Loading the embedding model alone took "
+            f"{results['model_load_s']:.1f} s in this run.", ""]
+
+
+def _e2e(e2e: dict, targets: list[list]) -> list[str]:
+    lines = ["## Ingestion end to end, real articles",
+             "`newsqa ingest DIR` and the LangChain tutorial's program (`python -m eval.tutorial_ingest DIR "
+             "STORE`: `RecursiveCharacterTextSplitter(1000, 200)`, `HuggingFaceEmbeddings` over the same local "
+             "all-MiniLM-L6-v2, `Chroma.from_documents`), each from process start to exit into a fresh index, on "
+             "the first N articles of the folder by file name. CPU time includes each program's children "
+             "(newsqa's embedding processes) and threads (the tutorial's torch); CPU / wall above 1 means more "
+             "than one core worked. The raw model row is newsqa's embedding model alone in one process on "
+             "newsqa's chunk texts, models loaded.", ""]
+    rows, quality_rows = [], []
+    for run in e2e["runs"]:
+        raw, ours, tutorial = run["raw"], run["newsqa"], run["tutorial"]
+        for row in (raw, ours, tutorial):
+            rows.append([run["label"], row["name"], f"{row['chunks']:,}", _f(row["wall_s"]), _f(row["cpu_s"]),
+                         _f(row["cpu_s"] / row["wall_s"], 2), _f(row["chunks_per_s"]),
+                         _f(row["chunks_per_s"] / raw["chunks_per_s"], 2)])
+        for name, q in run["quality"].items():
+            quality_rows.append([run["label"], name, q["questions"], _f(q["hit@5"], 3), _f(q["mrr@10"], 3)])
+        speedup = tutorial["wall_s"] / ours["wall_s"]
+        targets.append([f"{run['label']}: `newsqa ingest` >= 3x faster than the tutorial end to end (wall)",
+                        f"{speedup:.2f}x (CPU time {tutorial['cpu_s'] / ours['cpu_s']:.2f}x)", _met(speedup >= 3)])
+        ours_q, tutorial_q = run["quality"]["newsqa"], run["quality"]["LangChain tutorial"]
+        targets.append([f"{run['label']}: hit@5 and MRR@10 equal or better than the tutorial",
+                        f"{ours_q['hit@5']:.3f} vs {tutorial_q['hit@5']:.3f}; {ours_q['mrr@10']:.3f} vs "
+                        f"{tutorial_q['mrr@10']:.3f}",
+                        _met(ours_q["hit@5"] >= tutorial_q["hit@5"] and ours_q["mrr@10"] >= tutorial_q["mrr@10"])])
+    lines += _table(["articles", "pipeline", "chunks", "wall s", "CPU s", "CPU / wall", "chunks/s",
+                     "chunks/s / raw"], rows)
+    lines += ["Retrieval quality of the two indexes, on the questions whose evidence lies in those articles "
+              "(newsqa hybrid as of each question's date; the tutorial's `similarity_search(k=10)`):", ""]
+    lines += _table(["articles", "pipeline", "questions", "hit@5", "MRR@10"], quality_rows)
+    gpu = e2e["gpu"]
+    if gpu is None:
+        lines += ["GPU: not measured: torch sees no CUDA device on this machine.", ""]
+    else:
+        raw, ours = gpu["raw"], gpu["newsqa"]
+        lines += [f"GPU ({gpu['device']}), every article:", ""]
+        lines += _table(["pipeline", "chunks", "wall s", "CPU s", "chunks/s"],
+                        [[r["name"], f"{r['chunks']:,}", _f(r["wall_s"]), _f(r["cpu_s"]), _f(r["chunks_per_s"])]
+                         for r in (raw, ours)])
+        lines += [f"The raw model's {raw['chunks_per_s']:,.0f} chunks/s against the {gpu['reference_chunks_per_s']:,} "
+                  "a second of sentence-transformers on one H200 (fp16, batch 1024).", ""]
+    return lines
 
 
 def _ingest(results: dict, targets: list[list]) -> list[str]:
     ingest = results["ingest"]
-    lines = ["## Ingestion", "",
+    lines = ["## Ingestion",
              "Each corpus four ways, models loaded beforehand (newsqa's model took "
              f"{results['model_load_s']:.1f} s to load, the tutorial's HuggingFaceEmbeddings "
              f"{results.get('tutorial_model_load_s', 0):.1f} s): the raw embedding model encoding newsqa's chunk "
@@ -98,7 +158,7 @@ def _ingest(results: dict, targets: list[list]) -> list[str]:
 
 
 def _levers(rows: list[dict]) -> list[str]:
-    lines = ["## Levers", "",
+    lines = ["## Levers",
              "Speed on the synthetic sample, quality (hit@5 / MRR@10) on the real corpus's questions.", ""]
     table = []
     for row in rows:
@@ -116,7 +176,7 @@ def _levers(rows: list[dict]) -> list[str]:
 
 def _scale(scale: dict, plot: Path, out: Path, targets: list[list]) -> list[str]:
     points = scale["points"]
-    lines = ["## Index size", "",
+    lines = ["## Index size",
              "One collection grown through the sizes with synthetic chunks (recombined real sentences; vectors "
              "mixed from two real chunk vectors plus noise), written through `Index.write` in batches of 5,000 "
              "chunks; at each size a fresh process opens the index and asks every question once untimed "

@@ -13,7 +13,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from app.embedding import embedding_label
+from app.embedding import embedding_device, embedding_label
 from app.engine import Engine
 from app.settings import Settings
 
@@ -29,7 +29,9 @@ def fingerprint(folder: Path, settings: Settings) -> str:
     """A digest of every file under `folder` (relative path and bytes), the index-shaping settings
     and the code that builds an index."""
     digest = hashlib.sha256()
-    digest.update(f"{embedding_label(settings)}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
+    # The backend too: its vectors are close to another's, not equal, and an eval must not mix them.
+    digest.update(f"{embedding_label(settings)}|{settings.embedding_backend}|{embedding_device(settings)}|"
+                  f"{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
     for code in INDEX_CODE:
         digest.update(code.read_bytes())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

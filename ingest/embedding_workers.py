@@ -1,5 +1,6 @@
 """The embedding model in child processes during a bulk ingest, so that reading, chunking and writing
-run in this process while the model embeds.
+run in this process while the model embeds, and every core embeds: each batch is shared among the
+children, so that all of them work on it at once and none waits idle at the end of the run.
 
 Processes, not threads: Chroma's writes hold the GIL for their whole duration, so a writing thread
 stalls an embedding thread (together they hid a quarter of the writing at most). Each child loads
@@ -48,8 +49,25 @@ def _encode(texts: list[str]) -> np.ndarray:
     return _embedder.encode(texts)
 
 
+class Vectors:
+    """A batch's vectors, embedded in parts by several children, joined in order when asked for."""
+
+    def __init__(self, parts: list[Future]):
+        self.parts = parts
+
+    @classmethod
+    def at_hand(cls, vectors: np.ndarray) -> Vectors:
+        """Vectors embedded in this process, in the shape of the children's."""
+        done: Future = Future()
+        done.set_result(vectors)
+        return cls([done])
+
+    def result(self, timeout: float | None = None) -> np.ndarray:
+        return np.concatenate([part.result(timeout) for part in self.parts])
+
+
 class EmbeddingWorkers:
-    """`processes` children that each embed whole batches; results come back as futures."""
+    """`processes` children that embed each batch together."""
 
     def __init__(self, settings: Settings, processes: int):
         self.processes = processes
@@ -57,8 +75,10 @@ class EmbeddingWorkers:
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start, initargs=(settings, os.getpid()))
 
-    def submit(self, texts: list[str]) -> Future:
-        return self._pool.submit(_encode, texts)
+    def submit(self, texts: list[str]) -> Vectors:
+        """The texts' vectors, the batch cut into one contiguous part a child."""
+        size = max(1, -(-len(texts) // self.processes))
+        return Vectors([self._pool.submit(_encode, texts[start:start + size]) for start in range(0, len(texts), size)])
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

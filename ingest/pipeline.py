@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import numpy as np
 from tqdm import tqdm
 
 from app.documents import Article, Chunk
@@ -15,10 +13,13 @@ from app.embedding import Embedder
 from app.index import Index
 from app.settings import Settings
 from ingest.chunking import chunk_article
-from ingest.embedding_workers import EmbeddingWorkers
+from ingest.embedding_workers import EmbeddingWorkers, Vectors
 from ingest.sources import Failure, Limits, Loader, expand
 
 STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
+# Batches sent to the embedding children and not yet written: one being embedded, one queued behind
+# it, so that the children never wait while this process writes or reads the next batch.
+IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class _Run:
 
     seen_content: dict[str, str] = field(default_factory=dict)  # content hash -> source
     sent: dict[str, str] = field(default_factory=dict)  # article id -> content hash, embedded or being embedded
-    in_flight: deque[tuple[list[Chunk], Future]] = field(default_factory=deque)  # written in this order
+    in_flight: deque[tuple[list[Chunk], Vectors]] = field(default_factory=deque)  # written in this order
 
 
 class Ingestor:
@@ -97,8 +98,8 @@ class Ingestor:
                     bar.update()
                     if pending_chars > self.settings.ingest_batch_chars:
                         # More than one batch: worth the children's start-up (about a second).
-                        if workers is None and self.settings.ingest_processes and position < len(items):
-                            workers = EmbeddingWorkers(self.settings, self.settings.ingest_processes)
+                        if workers is None and self._processes() and position < len(items):
+                            workers = EmbeddingWorkers(self.settings, self._processes())
                         report.outcomes += self._send(pending, run, workers, bar)
                         pending, pending_chars = [], 0
                 report.outcomes += self._send(pending, run, workers, bar)
@@ -111,6 +112,10 @@ class Ingestor:
         self.index.lexical()  # brought up to date now, not on the first question
         return report
 
+    def _processes(self) -> int:
+        """Embedding children: a GPU embeds faster in this process than CPU children could."""
+        return self.settings.ingest_processes if self.embedder.device == "cpu" else 0
+
     def _send(self, articles: list[Article], run: _Run, workers: EmbeddingWorkers | None,
               bar: tqdm) -> list[Outcome]:
         """Classify a batch and send its new and changed articles to be embedded; write the batches
@@ -121,9 +126,9 @@ class Ingestor:
             bar.set_postfix_str(f"embedding {len(to_write)} articles")
             chunks: list[Chunk] = [c for article in to_write for c in self.chunk(article)]
             texts = [c.embed_text for c in chunks]
-            run.in_flight.append((chunks, workers.submit(texts) if workers else _done(self.embedder.encode(texts))))
+            run.in_flight.append((chunks, workers.submit(texts) if workers else Vectors.at_hand(self.embedder.encode(texts))))
             run.sent.update((a.id, a.content_hash) for a in to_write)
-        self._write(run, keep=workers.processes if workers else 0)
+        self._write(run, keep=IN_FLIGHT if workers else 0)
         return outcomes
 
     def _verified(self, outcomes: list[Outcome], run: _Run) -> list[Outcome]:
@@ -170,11 +175,3 @@ class Ingestor:
     def chunk(self, article: Article) -> list[Chunk]:
         max_tokens = min(self.settings.chunk_tokens, self.embedder.window - 2)  # [CLS] and [SEP]
         return chunk_article(article, self.embedder.count_tokens, max_tokens, self.settings.chunk_overlap_tokens)
-
-
-
-def _done(vectors: np.ndarray) -> Future:
-    """Vectors embedded in this process, in the shape of a worker's result."""
-    future: Future = Future()
-    future.set_result(vectors)
-    return future

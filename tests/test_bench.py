@@ -93,12 +93,53 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
     assert targets["retrieve p50 <= 30 ms at 100k chunks"] == "yes"
     assert targets["latency grows sub-linearly (1,000 -> 100,000 chunks)"] == "yes"
     assert "Sweep stopped before 1,000,000 chunks." in text
-    assert "```\nnewsqa bench X\n```" in text
+    assert "Reproduce: `newsqa bench X`" in text
+
+
+def _e2e_row(name: str, chunks: int, wall: float, cpu: float) -> dict:
+    return {"name": name, "articles": 10, "chunks": chunks, "wall_s": wall, "cpu_s": cpu, "chunks_per_s": chunks / wall}
+
+
+E2E = {"runs": [{"label": "first 10", "articles": 10,
+                 "raw": _e2e_row("raw", 100, 10.0, 10.0), "newsqa": _e2e_row("`newsqa ingest`", 100, 8.0, 15.0),
+                 "tutorial": _e2e_row("LangChain tutorial", 80, 30.0, 50.0),
+                 "quality": {"newsqa": {"hit@5": 0.9, "mrr@10": 0.8, "questions": 7},
+                             "LangChain tutorial": {"hit@5": 0.8, "mrr@10": 0.7, "questions": 7}}}],
+       "gpu": None}
+
+
+def test_each_part_replaces_its_own_section_and_hand_written_text_stays(tmp_path: Path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\nNotes written by hand.\n")
+    base = {"command": "newsqa bench X", "started": "today", "seconds": 60, "model_load_s": 0.1,
+            "machine": {"cpus": 2, "embedding_backend": "onnx-int8", "embedding_threads": 1,
+                        "load_average": (1.0, 1.0, 1.0)}}
+    bench_report.write({**base, "e2e": E2E}, out, tmp_path / "p.png")
+    bench_report.write({**base, "command": "newsqa bench Y", "chat": {"first_answer_s": 4.0, "port_open_s": 3.0}},
+                       out, tmp_path / "p.png")
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nNotes written by hand.\n")
+    assert "| first 10 | `newsqa ingest` | 100 | 8.0 | 15.0 | 1.88 | 12.5 | 1.25 |" in text
+    assert "GPU: not measured: torch sees no CUDA device on this machine." in text
+    targets = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |") for line in text.splitlines()
+               if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| no |"))}
+    assert targets["first 10: `newsqa ingest` >= 3x faster than the tutorial end to end (wall)"] == "yes"  # 3.75x
+    assert targets["first 10: hit@5 and MRR@10 equal or better than the tutorial"] == "yes"
+    assert "Reproduce: `newsqa bench X`" in text and "Reproduce: `newsqa bench Y`" in text  # each section its run
+    gpu = {"device": "NVIDIA H200", "raw": _e2e_row("raw on the GPU", 1000, 0.5, 0.6),
+           "newsqa": _e2e_row("`newsqa ingest` on the GPU", 1000, 9.0, 12.0), "reference_chunks_per_s": 2460}
+    bench_report.write({**base, "command": "newsqa bench Z", "e2e": {**E2E, "gpu": gpu}}, out, tmp_path / "p.png")
+    text = out.read_text()
+    assert text.count("## Ingestion end to end") == 1 and "Reproduce: `newsqa bench X`" not in text  # replaced
+    assert "| `newsqa ingest` on the GPU | 1,000 | 9.0 | 12.0 | 111.1 |" in text
+    assert "The raw model's 2,000 chunks/s against the 2,460 a second" in text
+    assert "## Chat start-up" in text and "Notes written by hand." in text
 
 
 @pytest.mark.parametrize("args, message", [
     (["bench", "/no/such/folder"], "must hold articles/ and questions.jsonl"),
-    (["bench", str(QUAIL), "--sizes", "0,10"], "--sizes: sizes must be positive"),
+    (["bench", str(QUAIL), "--sizes", "0,10"], "bench: sizes must be positive"),
+    (["bench", str(QUAIL), "--e2e-articles", "150,none"], "--e2e-articles '150,none': give positive numbers or 'all'"),
     (["bench", str(QUAIL), "--only", "ingest,speed"], "unknown bench part(s): speed"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path: Path, monkeypatch):
@@ -140,7 +181,7 @@ def test_bench_command_end_to_end(tmp_path: Path):
     out, plot, data = tmp_path / "B.md", tmp_path / "p.png", tmp_path / "r.json"
     code = main(["--index", str(tmp_path / "user-index"), "bench", str(QUAIL), "--synthetic-articles", "4",
                  "--lever-articles", "2", "--sizes", "300,600", "--out", str(out), "--plot", str(plot),
-                 "--json", str(data), "--only", "ingest,scale,chat"])
+                 "--json", str(data), "--only", "ingest,e2e,scale,chat", "--e2e-articles", "3,all"])
     assert code == 0
     results = json.loads(data.read_text())
     for corpus in ("quail_news", "synthetic (4)"):
@@ -152,5 +193,10 @@ def test_bench_command_end_to_end(tmp_path: Path):
     assert 0 < results["ingest"]["quality"]["newsqa"]["hit@5"] <= 1
     assert [p["chunks"] for p in results["scale"]["points"]] == [300, 600]
     assert results["chat"]["first_answer_s"] >= results["chat"]["port_open_s"] > 0
+    few, every = results["e2e"]["runs"]
+    assert (few["articles"], every["articles"]) == (3, 30)
+    assert few["newsqa"]["chunks"] == few["raw"]["chunks"] > 0 and few["tutorial"]["chunks"] > 0
+    assert every["newsqa"]["wall_s"] > 0 and every["newsqa"]["cpu_s"] > 0  # the program's own time, not ours
+    assert every["quality"]["newsqa"]["questions"] > few["quality"]["newsqa"]["questions"]
     assert "## Ingestion" in out.read_text() and plot.exists()
     assert not (tmp_path / "user-index").exists()  # the user's index is never touched

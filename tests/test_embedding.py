@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.embedding import TorchEmbedder, make_embedder
+from app.embedding import TorchEmbedder, cuda_available, embedding_device, make_embedder
 from app.engine import Engine
+from app.index import Index
 from app.settings import Settings
-from conftest import ROOT, SEEDS
+from conftest import ROOT, SEED_FILE, SEEDS
+from ingest.pipeline import Ingestor
+from eval.bench_corpus import read_articles
+
+FIXTURE_ARTICLES = ROOT / "tests" / "fixtures" / "articles"
 
 TEXTS = [
     "Where will the talks with the U.S. take place?",
@@ -113,8 +119,56 @@ def test_each_backend_runs_on_the_threads_it_is_given():
 
 
 @pytest.mark.slow
-def test_an_index_refuses_vectors_of_another_backend(tmp_path: Path):
-    built = Engine(Settings(index=tmp_path / "index", embedding_backend="torch"))
-    assert built.add([str(SEEDS)], progress=False).ok
-    with pytest.raises(RuntimeError, match="NEWSQA_EMBEDDING_BACKEND"):
-        Engine(Settings(index=tmp_path / "index")).retrieve("Where will the talks take place?")
+@pytest.mark.parametrize("built_with, asked_with", [("torch", "onnx-int8"), ("onnx-int8", "torch")])
+def test_an_index_built_by_one_backend_answers_through_the_other(tmp_path: Path, built_with, asked_with):
+    """A GPU builds with torch, a laptop asks with onnx-int8, and the other way round."""
+    built = Engine(Settings(index=tmp_path / "index", embedding_backend=built_with))
+    assert built.add([str(SEEDS), str(FIXTURE_ARTICLES)], progress=False).ok
+    asked = Engine(Settings(index=tmp_path / "index", embedding_backend=asked_with))
+    passages = asked.retriever.retrieve("Where will the talks with the U.S. take place?", mode="dense")
+    assert passages and passages[0].file == SEED_FILE.name
+
+
+@pytest.mark.slow
+def test_backends_agree_on_real_chunks(onnx, torch_embedder):
+    """Every chunk of the seed and fixture articles, both ways: close enough to search each other."""
+    chunks = [c.embed_text for a in read_articles(FIXTURE_ARTICLES) + read_articles(SEEDS)
+              for c in Ingestor(Settings(), None, onnx).chunk(a)]
+    cosines = np.sum(onnx.encode(chunks) * torch_embedder.encode(chunks), axis=1)
+    assert len(chunks) > 10 and cosines.mean() >= 0.99 and cosines.min() > 0.97, cosines
+
+
+def test_an_index_of_another_model_is_refused(tmp_path: Path):
+    older = Index(Settings(index=tmp_path / "index"), "all-MiniLM-L6-v2")
+    older._collection.modify(metadata={"embedding_model": "all-MiniLM-L6-v2 (onnx-int8)"})  # as older indexes name it
+    assert Index(Settings(index=tmp_path / "index"), "all-MiniLM-L6-v2")  # the same model: accepted
+    with pytest.raises(RuntimeError, match="built with embedding model 'all-MiniLM-L6-v2'.*NEWSQA_EMBEDDING_MODEL"):
+        Index(Settings(index=tmp_path / "index"), "multi-qa-mpnet-base")
+
+
+@pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")
+def test_without_cuda_the_cpu_is_chosen_and_cuda_asked_for_is_a_clear_error():
+    assert embedding_device(Settings()) == "cpu"
+    assert make_embedder(Settings()).device == "cpu"
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(RuntimeError, match=f"NEWSQA_EMBEDDING_DEVICE={device}, but torch sees no CUDA device"):
+            make_embedder(Settings(embedding_device=device))
+    with pytest.raises(ValueError, match="embedding_device"):
+        Settings(embedding_device="gpu")
+
+
+@pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")
+def test_newsqa_ingest_with_cuda_asked_for_and_missing_says_so_in_one_line(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-m", "app.cli", "--index", str(tmp_path / "index"), "ingest", str(SEEDS)],
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NEWSQA_EMBEDDING_DEVICE": "cuda"})
+    assert done.returncode != 0
+    assert "torch sees no CUDA device" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not cuda_available(), reason="no CUDA device here")
+def test_gpu_vectors_agree_with_the_cpus(onnx):
+    gpu = make_embedder(Settings(embedding_device="cuda"))
+    assert gpu.device == "cuda"
+    cosines = np.sum(onnx.encode(TEXTS) * gpu.encode(TEXTS), axis=1)
+    assert cosines.mean() >= 0.99 and cosines.min() > 0.97, cosines

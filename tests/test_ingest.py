@@ -261,7 +261,7 @@ def chunk_rows(index_folder: Path) -> int:
         return 0
 
 
-ARTICLE_COUNT = 20
+ARTICLE_COUNT = 60  # about 20 batches: the signal lands mid-run even with every core embedding
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
@@ -303,11 +303,12 @@ def test_ingest_killed_mid_run_then_run_again(tmp_path, sig, record_property):
     assert set(files) == {p.name for p in folder.iterdir()} and set(files.values()) == {1}
 
 
-def test_many_batches_are_embedded_in_a_child_process_as_they_would_be_here(tmp_path):
+def test_many_batches_are_embedded_in_child_processes_as_they_would_be_here(tmp_path):
+    """One child, or two sharing each batch: the same chunks, the same vectors, in the same order."""
     folder = tmp_path / "articles"
     make_articles(folder, 12)
     stored = {}
-    for processes in (0, 1):
+    for processes in (0, 1, 2):
         settings = make_settings(tmp_path / f"index{processes}", ingest_batch_chars=1000, ingest_processes=processes)
         engine = Engine(settings)
         # The folder twice: the second pass meets articles still being embedded, or just written.
@@ -317,8 +318,10 @@ def test_many_batches_are_embedded_in_a_child_process_as_they_would_be_here(tmp_
         # The model itself was loaded only where the embedding happened.
         assert ("_session" in engine.embedder.__dict__) == (processes == 0)
         stored[processes] = engine.index._collection.get(include=["embeddings", "documents"])
-    assert stored[1]["ids"] == stored[0]["ids"] and stored[1]["documents"] == stored[0]["documents"]
-    assert np.array_equal(stored[1]["embeddings"], stored[0]["embeddings"])
+    for processes in (1, 2):
+        assert stored[processes]["ids"] == stored[0]["ids"]
+        assert stored[processes]["documents"] == stored[0]["documents"]
+        assert np.array_equal(stored[processes]["embeddings"], stored[0]["embeddings"])
 
 
 # -- a Chroma server instead of the embedded store
