@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -175,6 +176,7 @@ class Index:
         self._lexical_folder = where / settings.collection
         self._lexical: LexicalIndex | None = None
         self._revision: tuple[float, str] | None = None  # (when read, revision)
+        self._lexical_lock = threading.Lock()  # held by the one thread bringing the BM25 index up to date
         # Processes writing to one embedded Chroma store at once lose vectors (the chunks' records kept,
         # their vectors gone: 296 of 1,800 chunks with three ingests), so writers take turns on this
         # lock. A server serializes writes itself; its lock, kept in this machine's index folder, still
@@ -402,15 +404,29 @@ class Index:
     # -- lexical index
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, as of the collection's current revision."""
+        """The BM25 index, as of the collection's current revision. While one thread brings it up to
+        date, the others go on with the one before (a few chunks behind, as between two reads of the
+        revision) rather than wait for it or rebuild it too: questions asked while a followed feed is
+        written raced to rebuild and save it, and failed."""
         revision = self.revision()
-        if self._lexical is None or self._lexical.revision != revision:
-            saved = LexicalIndex.load(self._lexical_folder)
-            self._lexical = saved if saved and saved.revision == revision else self._rebuild_lexical(revision)
-        return self._lexical
+        current = self._lexical
+        if current is not None and current.revision == revision:
+            return current
+        if not self._lexical_lock.acquire(blocking=current is None):
+            return current
+        try:
+            if self._lexical is None or self._lexical.revision != revision:
+                saved = LexicalIndex.load(self._lexical_folder)
+                self._lexical = saved if saved and saved.revision == revision else self._rebuild_lexical(revision)
+            return self._lexical
+        finally:
+            self._lexical_lock.release()
 
     def _rebuild_lexical(self, revision: str) -> LexicalIndex:
         lexical = LexicalIndex.build(revision, ((c.id, f"{c.metadata['title']}\n{c.text}", c.metadata)
                                                 for c in self.all_chunks()))
-        lexical.save(self._lexical_folder)
+        try:
+            lexical.save(self._lexical_folder)
+        except OSError:  # another process swapped in its copy at the same moment; this one is only a cache
+            pass
         return lexical

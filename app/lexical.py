@@ -11,7 +11,9 @@ filtered BM25 search is one masked search instead of checking hits against Chrom
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -179,22 +181,25 @@ class LexicalIndex:
         return terms if changed else None
 
     def save(self, folder: Path) -> None:
-        """Written beside the target and swapped in, so a crash leaves the old copy or none, never half."""
-        staging = folder.with_name(folder.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        if self.bm25 is not None:
-            self.bm25.save(staging / "bm25", show_progress=False)
-        np.save(staging / "ids.npy", np.array(self.ids, dtype=str))
-        np.savez(staging / "fields.npz", days=self.days, sources=self.sources,
-                 source_names=np.array(self.source_names, dtype=str))
-        (staging / "revision.json").write_text(json.dumps({"revision": self.revision}))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        """Written beside the target and swapped in, so a crash leaves the old copy or none, never half.
+        The copies being written are this process's own: two processes saving at once (a writer and the
+        chat page) do not write into each other's; OSError when the other one swapped its copy in first."""
+        own = f"{os.getpid()}-{threading.get_ident()}"
+        staging, old = folder.with_name(f"{folder.name}.new-{own}"), folder.with_name(f"{folder.name}.old-{own}")
+        try:
+            staging.mkdir(parents=True)
+            if self.bm25 is not None:
+                self.bm25.save(staging / "bm25", show_progress=False)
+            np.save(staging / "ids.npy", np.array(self.ids, dtype=str))
+            np.savez(staging / "fields.npz", days=self.days, sources=self.sources,
+                     source_names=np.array(self.source_names, dtype=str))
+            (staging / "revision.json").write_text(json.dumps({"revision": self.revision}))
+            if folder.exists():
+                folder.rename(old)
+            staging.rename(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:

@@ -1,4 +1,4 @@
-"""The BM25 side: typo correction of query terms against the indexed vocabulary."""
+"""The BM25 side: typo correction of query terms against the indexed vocabulary, masks, and saving."""
 
 from __future__ import annotations
 
@@ -61,3 +61,33 @@ def test_a_masked_search_leaves_out_what_the_filter_does_not_admit():
 def test_admitted_reads_the_mask_by_chunk_id_and_refuses_ids_it_does_not_hold():
     mask = DATED.admitting({"source": {"$in": ["Inland Times"]}})
     assert DATED.admitted(["c", "a", "b", "written-since"], mask) == [True, False, True, False]
+
+
+def test_saves_at_once_never_write_into_each_other(tmp_path):
+    """Threads (and processes) saving the same index at once, as the chat page's askers and a feed
+    refresh did: each save is whole or refused with OSError, and a whole copy is left, nothing else."""
+    import threading
+
+    folder = tmp_path / "lexical" / "newsqa"
+    index = LexicalIndex.build("r", [(str(n), f"Story {n} of the ferry, the harbour and the tolls.", {})
+                                     for n in range(2000)])
+    failures: list[BaseException] = []
+
+    def save(n: int) -> None:
+        for _ in range(5):
+            try:
+                index.save(folder)
+            except OSError:
+                pass  # the other saver's copy went in first
+            except BaseException as error:  # noqa: BLE001 (reported below)
+                failures.append(error)
+
+    savers = [threading.Thread(target=save, args=(n,)) for n in range(6)]
+    for saver in savers:
+        saver.start()
+    for saver in savers:
+        saver.join()
+    assert failures == []
+    saved = LexicalIndex.load(folder)
+    assert saved is not None and saved.ids == index.ids
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["newsqa"]
