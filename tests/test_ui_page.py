@@ -112,6 +112,8 @@ def test_the_chosen_model_reaches_the_engine_and_regenerate_answers_the_last_que
 def test_stop_leaves_the_answer_as_far_as_it_got_marked_stopped():
     chat = [{"role": "user", "content": "When?"}, {"role": "assistant", "content": "Talks"}]
     assert Page.stopped(chat)[-1] == {"role": "assistant", "content": "Talks\n\n*Stopped.*"}
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "Talks "}, {"type": "text", "text": "in"}]}]
+    assert Page.stopped(parts)[-1] == {"role": "assistant", "content": "Talks in\n\n*Stopped.*"}  # as Gradio 6 sends it
     assert Page.stopped([]) == []
 
 

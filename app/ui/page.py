@@ -205,7 +205,10 @@ class Page:
         conversation (as a failed answer is not): the next question's history leaves it out."""
         chat = list(chat or [])
         if chat and chat[-1].get("role") == "assistant":
-            chat[-1] = {**chat[-1], "content": f"{chat[-1].get('content') or ''}\n\n*Stopped.*"}
+            content = chat[-1].get("content") or ""
+            if isinstance(content, list):  # Gradio 6 hands a message back as its parts
+                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            chat[-1] = {"role": "assistant", "content": f"{content}\n\n*Stopped.*"}
         return chat
 
     def new_conversation(self) -> tuple:
