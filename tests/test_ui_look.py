@@ -199,6 +199,8 @@ def test_answer_sources_and_highlights_read_well(server: ChatServer, browser, th
     status = page.locator("#status")
     assert status.inner_text().strip() == "extractive · 1 article indexed"
     assert status.bounding_box()["height"] <= 32  # one line
+    # No web font: Gradio's bundled one set bold capitals in another face; the system's has every weight.
+    assert page.evaluate("[...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family)") == []
     screenshot(page, f"{theme}-{width}-start")
 
     ask(page, "What did Putin say about NATO expansion?")
