@@ -259,11 +259,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from eval import bench, bench_e2e
+    from eval.bench import end_to_end
+    from eval.bench import runner as bench
 
     try:
         sizes = bench.parse_sizes(args.sizes)
-        e2e_articles = bench_e2e.parse_counts(args.e2e_articles)
+        e2e_articles = end_to_end.parse_counts(args.e2e_articles)
     except ValueError as error:
         print(f"newsqa: bench: {error}", file=sys.stderr)
         return 2

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import string
+import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -24,6 +25,7 @@ ALL = RETRIEVAL + ANSWER + REFUSAL + JUDGE + LATENCY
 # What the baseline compares; every one is better higher except these.
 QUALITY = RETRIEVAL + ANSWER + REFUSAL + ("judge_correct",)
 LOWER_IS_BETTER = ("false_refusal_rate",)
+RANKING_DEPTH = 10  # passages retrieved for the retrieval metrics, at least: mrr@10 needs ten
 
 _CITATION_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -132,3 +134,21 @@ def aggregate(scores: Sequence[dict], retrieve_ms: Sequence[float], ask_ms: Sequ
         metrics[f"{name}_p50"] = percentile(values, 50)
         metrics[f"{name}_p95"] = percentile(values, 95)
     return metrics
+
+
+def ranking_quality(ranked_files: Callable, questions: Sequence) -> dict:
+    """hit@5 (as a share and a count), MRR@10 and the median time of a ranker (a question in, the files
+    of its passages out, best first) over questions with evidence, and the questions it misses at 5
+    with the rank of their first evidence passage within ten (None: not within ten)."""
+    hits, ranks, times, misses = [], [], [], []
+    for question in questions:
+        started = time.perf_counter()
+        files = ranked_files(question)
+        times.append((time.perf_counter() - started) * 1000)
+        hits.append(hit_at(files, question.evidence, 5))
+        ranks.append(mrr_at(files, question.evidence, RANKING_DEPTH))
+        if not hits[-1]:
+            rank = next((n for n, f in enumerate(files[:RANKING_DEPTH], start=1) if f in question.evidence), None)
+            misses.append((question, rank))
+    return {"hit@5": mean(hits), "hits": sum(hits), "mrr@10": mean(ranks), "ms_p50": percentile(times, 50),
+            "misses": misses}

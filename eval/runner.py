@@ -19,7 +19,6 @@ from app.documents import Answer, Passage
 from eval import metrics
 from eval.dataset import Conversation, Dataset, Problem, Question
 
-RANKING_DEPTH = 10  # passages retrieved for the retrieval metrics, at least: mrr@10 needs ten
 
 # question, gold answers, given answer -> one verdict per vote
 Judge = Callable[[str, Sequence[str], str], list[bool]]
@@ -126,7 +125,7 @@ def ask(engine, question: Question, history: Sequence[tuple[str, str]], k: int |
     """One question, retrieved and answered; an engine error is recorded, not raised, so one
     question that fails (a timed-out LLM server, say) does not end a run of hundreds."""
     result = QuestionResult(question, conversation)
-    as_of, depth = question.question_date, max(k or 0, RANKING_DEPTH)
+    as_of, depth = question.question_date, max(k or 0, metrics.RANKING_DEPTH)
     try:
         if not history:
             result.retrieved, result.retrieve_ms = _timed(engine.retrieve, question.question, as_of=as_of, k=depth)

@@ -11,20 +11,20 @@ import pytest
 from app.cli import main
 from app.settings import Settings
 from conftest import QUAIL
-from eval import bench_corpus, bench_report, bench_scale
+from eval.bench import corpus, report, scale
 
 SENTENCES = [f"Sentence number {n} tells of harbour {n % 7} and its ferry timetable." for n in range(60)]
 
 
 def test_synthetic_articles_are_distinct_dated_and_read_like_the_real_ones(tmp_path: Path):
-    paths = bench_corpus.write_articles(tmp_path / "a", 12, SENTENCES, seed=3)
-    articles = bench_corpus.read_articles(tmp_path / "a")
+    paths = corpus.write_articles(tmp_path / "a", 12, SENTENCES, seed=3)
+    articles = corpus.read_articles(tmp_path / "a")
     assert len(paths) == len(articles) == 12
     assert len({a.content_hash for a in articles}) == 12 and len({a.title for a in articles}) == 12
-    assert all(a.published and a.source in bench_corpus.SOURCES for a in articles)
-    used = {s for a in articles for s in bench_corpus.sentences_of([a])}
+    assert all(a.published and a.source in corpus.SOURCES for a in articles)
+    used = {s for a in articles for s in corpus.sentences_of([a])}
     assert used <= set(SENTENCES)  # recombined, not invented
-    again = bench_corpus.write_articles(tmp_path / "b", 12, SENTENCES, seed=3)
+    again = corpus.write_articles(tmp_path / "b", 12, SENTENCES, seed=3)
     assert [p.read_text() for p in again] == [p.read_text() for p in paths]  # the same seed, the same corpus
 
 
@@ -32,7 +32,7 @@ def test_synthetic_chunks_are_whole_articles_with_unit_vectors_near_the_real_one
     rng = np.random.default_rng(0)
     real = rng.normal(size=(20, 384))
     real /= np.linalg.norm(real, axis=1, keepdims=True)
-    source = bench_corpus.SyntheticChunks(SENTENCES, real.astype(np.float32), per_article=4)
+    source = corpus.SyntheticChunks(SENTENCES, real.astype(np.float32), per_article=4)
     chunks, vectors = source.batch(first_article=10, articles=6)
     assert len(chunks) == 24 and vectors.shape == (24, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -75,7 +75,7 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
         "scale": {"points": [point(1000, 10.0), point(100_000, 25.0)], "stopped": "stopped before 1,000,000 chunks"},
     }
     out, plot = tmp_path / "BENCHMARKS.md", tmp_path / "docs" / "latency.png"
-    bench_report.write(results, out, plot)
+    report.write(results, out, plot)
     text = out.read_text()
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert "![latency against index size](docs/latency.png)" in text
@@ -114,8 +114,8 @@ def test_each_part_replaces_its_own_section_and_hand_written_text_stays(tmp_path
     base = {"command": "newsqa bench X", "started": "today", "seconds": 60, "model_load_s": 0.1,
             "machine": {"cpus": 2, "embedding_backend": "onnx-int8", "embedding_threads": 1,
                         "load_average": (1.0, 1.0, 1.0)}}
-    bench_report.write({**base, "e2e": E2E}, out, tmp_path / "p.png")
-    bench_report.write({**base, "command": "newsqa bench Y", "chat": {"first_answer_s": 4.0, "port_open_s": 3.0}},
+    report.write({**base, "e2e": E2E}, out, tmp_path / "p.png")
+    report.write({**base, "command": "newsqa bench Y", "chat": {"first_answer_s": 4.0, "port_open_s": 3.0}},
                        out, tmp_path / "p.png")
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nNotes written by hand.\n")
@@ -128,7 +128,7 @@ def test_each_part_replaces_its_own_section_and_hand_written_text_stays(tmp_path
     assert "Reproduce: `newsqa bench X`" in text and "Reproduce: `newsqa bench Y`" in text  # each section its run
     gpu = {"device": "NVIDIA H200", "raw": _e2e_row("raw on the GPU", 1000, 0.5, 0.6),
            "newsqa": _e2e_row("`newsqa ingest` on the GPU", 1000, 9.0, 12.0), "reference_chunks_per_s": 2460}
-    bench_report.write({**base, "command": "newsqa bench Z", "e2e": {**E2E, "gpu": gpu}}, out, tmp_path / "p.png")
+    report.write({**base, "command": "newsqa bench Z", "e2e": {**E2E, "gpu": gpu}}, out, tmp_path / "p.png")
     text = out.read_text()
     assert text.count("## Ingestion end to end") == 1 and "Reproduce: `newsqa bench X`" not in text  # replaced
     assert "| `newsqa ingest` on the GPU | 1,000 | 9.0 | 12.0 | 111.1 |" in text
@@ -159,8 +159,8 @@ def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
     questions = tmp_path / "questions.json"
     questions.write_text(json.dumps(["Which harbour has a ferry timetable?", "What does sentence 12 tell?"]))
     settings = Settings(index=tmp_path / "index", collection="sweep")
-    source = bench_corpus.SyntheticChunks(SENTENCES, real.astype(np.float32))
-    points, stopped = bench_scale.sweep(settings, [100, 400], source, questions, budget_seconds=3600, log=print)
+    source = corpus.SyntheticChunks(SENTENCES, real.astype(np.float32))
+    points, stopped = scale.sweep(settings, [100, 400], source, questions, budget_seconds=3600, log=print)
     assert [p.chunks for p in points] == [100, 400]
     assert points[1].disk_mb > points[0].disk_mb
     for p in points:
@@ -169,7 +169,7 @@ def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
         assert p.query["filtered_retrieve_ms"]["p95"] >= p.query["filtered_retrieve_ms"]["p50"] > 0
     assert stopped == ""
     # A budget nothing fits in: the first size is built, the next is skipped, and the report says why.
-    points, stopped = bench_scale.sweep(settings.model_copy(update={"collection": "sweep-small"}), [100, 100_000],
+    points, stopped = scale.sweep(settings.model_copy(update={"collection": "sweep-small"}), [100, 100_000],
                                         source, questions, budget_seconds=0.001, log=print)
     assert [p.chunks for p in points] == [100] and stopped.startswith("stopped before 100,000 chunks")
 
@@ -184,10 +184,10 @@ def test_bench_command_end_to_end(tmp_path: Path):
                  "--json", str(data), "--only", "ingest,e2e,scale,chat", "--e2e-articles", "3,all"])
     assert code == 0
     results = json.loads(data.read_text())
-    for corpus in ("quail_news", "synthetic (4)"):
-        rows = results["ingest"]["corpora"][corpus]
+    for name in ("quail_news", "synthetic (4)"):
+        rows = results["ingest"]["corpora"][name]
         raw, ours, here, tutorial = rows["raw"], rows["newsqa"], rows["newsqa in process"], rows["tutorial"]
-        assert ours["articles"] == here["articles"] == raw["articles"] == tutorial["articles"] == (30 if corpus == "quail_news" else 4)
+        assert ours["articles"] == here["articles"] == raw["articles"] == tutorial["articles"] == (30 if name == "quail_news" else 4)
         assert ours["chunks"] == here["chunks"] == raw["chunks"]  # the raw anchor embeds exactly what newsqa embeds
         assert sum(ours["cpu_parts"].values()) == pytest.approx(ours["cpu_s"])
     assert 0 < results["ingest"]["quality"]["newsqa"]["hit@5"] <= 1

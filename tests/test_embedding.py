@@ -16,7 +16,7 @@ from app.index import Index
 from app.settings import Settings
 from conftest import ROOT, SEED_FILE, SEEDS
 from ingest.pipeline import Ingestor
-from eval.bench_corpus import read_articles
+from eval.bench.corpus import read_articles
 
 FIXTURE_ARTICLES = ROOT / "tests" / "fixtures" / "articles"
 

@@ -7,7 +7,7 @@ import json
 from datetime import date
 
 from app.documents import Answer, Citation, Passage
-from eval import output, runner
+from eval import metrics, output, runner
 from eval.dataset import Conversation, Dataset, Problem, Question
 
 
@@ -68,11 +68,11 @@ def test_questions_are_asked_as_of_their_date_and_turns_with_history():
     result = runner.run(engine, data, k=3, progress=False)
     timed = engine.calls[1:]  # the first call warms the engine up
     assert engine.calls[0] == ("ask", "Where are the talks?", (), date(2024, 1, 5), 3)
-    assert ("retrieve", "Where are the talks?", date(2024, 1, 5), runner.RANKING_DEPTH) in timed
+    assert ("retrieve", "Where are the talks?", date(2024, 1, 5), metrics.RANKING_DEPTH) in timed
     assert ("ask", "Where are the talks?", (), date(2024, 1, 5), 3) in timed
     assert ("ask", "How did he warn him?", (("Who warned Putin?", "Joe Biden [1]."),), None, 3) in timed
     # a follow-up is measured on the question the engine searched for
-    assert ("retrieve", "How did Biden warn Putin?", None, runner.RANKING_DEPTH) in timed
+    assert ("retrieve", "How did Biden warn Putin?", None, metrics.RANKING_DEPTH) in timed
     assert [r.question.id for r in result.questions] == ["where", "who", "c#1", "c#2"]
     assert [r.conversation for r in result.questions] == [None, None, "c", "c"]
 

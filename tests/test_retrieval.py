@@ -14,7 +14,7 @@ from app.index import StoredChunk
 from app.index import admits
 from app.retrieval import (MODES, Retriever, Window, confidence, fuse, merge_passages, merge_text, metadata_filter,
                            reciprocal_rank_fusion, source_names)
-from eval.compare_retrieval import compare, missed, mode_rankers
+from eval.bench.compare_retrieval import compare, missed, mode_rankers
 from eval.dataset import Question
 from tests.conftest import make_settings
 

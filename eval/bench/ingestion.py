@@ -25,9 +25,6 @@ from eval import metrics
 from eval.dataset import Question
 from ingest.pipeline import Ingestor
 
-RANKING_DEPTH = 10
-
-
 @dataclass
 class Timing:
     wall: float = 0.0
@@ -147,20 +144,16 @@ def ingest_tutorial(articles: list[Article], embeddings, folder: Path) -> tuple[
 
 def retrieval_quality(ranked_files: Callable[[Question], list[str]], questions: list[Question]) -> dict[str, float]:
     """hit@5 and MRR@10 over the questions with evidence, the eval suite's definitions."""
-    hits, ranks = [], []
-    for question in questions:
-        files = ranked_files(question)
-        hits.append(metrics.hit_at(files, question.evidence, 5))
-        ranks.append(metrics.mrr_at(files, question.evidence, RANKING_DEPTH))
-    return {"hit@5": metrics.mean(hits), "mrr@10": metrics.mean(ranks)}
+    figures = metrics.ranking_quality(ranked_files, questions)
+    return {"hit@5": figures["hit@5"], "mrr@10": figures["mrr@10"]}
 
 
 def ours_ranked(engine: Engine) -> Callable[[Question], list[str]]:
-    return lambda q: [p.file for p in engine.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH)]
+    return lambda q: [p.file for p in engine.retrieve(q.question, as_of=q.question_date, k=metrics.RANKING_DEPTH)]
 
 
 def tutorial_ranked(store) -> Callable[[Question], list[str]]:
-    return lambda q: [d.metadata["file"] for d in store.similarity_search(q.question, k=RANKING_DEPTH)]
+    return lambda q: [d.metadata["file"] for d in store.similarity_search(q.question, k=metrics.RANKING_DEPTH)]
 
 
 def embedding_agreement(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """Dense-only, BM25-only and hybrid retrieval compared on one eval dataset, and with --tutorial the
 LangChain tutorial's retrieval on the same articles in the same run.
 
-    python -m eval.compare_retrieval DATASET [--articles DIR] [--depth N] [--rrf-k K] [--misses] [--tutorial]
+    python -m eval.bench.compare_retrieval DATASET [--articles DIR] [--depth N] [--rrf-k K] [--misses] [--tutorial]
 
 DATASET is a folder holding questions.jsonl and articles/ (or a questions file with --articles).
 For each answerable question with evidence, the passages retrieved (as the user gets them, by the
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from app.lexical import LexicalIndex
 from app.settings import Settings
 from eval.dataset import ARTICLES_FOLDER, QUESTIONS_FILE, Question, load
 from eval.indexes import engine_for
-from eval.metrics import hit_at, mean, mrr_at, percentile
+from eval.metrics import RANKING_DEPTH, ranking_quality
 
 LABELS = {"dense": "dense (embeddings)", "lexical": "BM25", "hybrid": "hybrid (fused)"}
 TUTORIAL = "tutorial (dense)"
@@ -40,7 +39,7 @@ Ranker = Callable[[Question], list[str]]
 def mode_rankers(engine, modes=("dense", "lexical", "hybrid")) -> dict[str, Ranker]:
     """newsqa's retrieval in each mode, as of each question's date."""
     def ranker(mode: str) -> Ranker:
-        return lambda q: [p.file for p in engine.retriever.retrieve(q.question, as_of=q.question_date, k=10,
+        return lambda q: [p.file for p in engine.retriever.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH,
                                                                     mode=mode)]
     return {mode: ranker(mode) for mode in modes}
 
@@ -48,36 +47,20 @@ def mode_rankers(engine, modes=("dense", "lexical", "hybrid")) -> dict[str, Rank
 def tutorial_rankers(articles: Path, folder: Path) -> dict[str, Ranker]:
     """The LangChain tutorial's retrieval over `articles` (its Chroma store written in `folder`), and
     BM25 alone on the tutorial's chunks."""
-    from eval import bench_corpus, bench_ingest
+    from eval.bench import corpus, ingestion
 
-    _, store = bench_ingest.ingest_tutorial(bench_corpus.read_articles(articles),
-                                            bench_ingest.tutorial_embeddings(), folder)
+    _, store = ingestion.ingest_tutorial(corpus.read_articles(articles),
+                                            ingestion.tutorial_embeddings(), folder)
     chunks = store.get(include=["documents", "metadatas"])
     files = [m["file"] for m in chunks["metadatas"]]
     bm25 = LexicalIndex.build("tutorial", ((str(n), text, {}) for n, text in enumerate(chunks["documents"])))
-    return {TUTORIAL: bench_ingest.tutorial_ranked(store),
-            TUTORIAL_BM25: lambda q: [files[int(i)] for i, _ in bm25.search(q.question, 10)]}
+    return {TUTORIAL: ingestion.tutorial_ranked(store),
+            TUTORIAL_BM25: lambda q: [files[int(i)] for i, _ in bm25.search(q.question, RANKING_DEPTH)]}
 
 
 def compare(rankers: dict[str, Ranker], questions) -> dict[str, dict]:
-    """hit@5 (as a share and a count), MRR@10 and the median retrieval time of each ranker over the
-    questions, and the questions it misses at 5 with the rank of their first evidence passage
-    within ten (None: not within ten)."""
-    figures = {}
-    for name, ranked_files in rankers.items():
-        hits, ranks, times, misses = [], [], [], []
-        for question in questions:
-            started = time.perf_counter()
-            files = ranked_files(question)
-            times.append((time.perf_counter() - started) * 1000)
-            hits.append(hit_at(files, question.evidence, 5))
-            ranks.append(mrr_at(files, question.evidence, 10))
-            if not hits[-1]:
-                rank = next((n for n, f in enumerate(files[:10], start=1) if f in question.evidence), None)
-                misses.append((question, rank))
-        figures[name] = {"hit@5": mean(hits), "hits": sum(hits), "mrr@10": mean(ranks),
-                         "ms_p50": percentile(times, 50), "misses": misses}
-    return figures
+    """Each ranker's hit@5, MRR@10, median time and misses (eval.metrics.ranking_quality)."""
+    return {name: ranking_quality(ranked_files, questions) for name, ranked_files in rankers.items()}
 
 
 def table(figures: dict[str, dict], count: int) -> str:
@@ -98,7 +81,7 @@ def missed(figures: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.compare_retrieval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m eval.bench.compare_retrieval", description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path, help="folder with questions.jsonl and articles/, or a questions file")
     parser.add_argument("--articles", type=Path, help="articles folder (default: articles/ beside the questions)")
     parser.add_argument("--depth", type=int, help="candidates each side brings to the fusion (NEWSQA_RETRIEVAL_DEPTH)")

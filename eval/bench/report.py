@@ -66,7 +66,7 @@ def _chat(results: dict) -> list[str]:
 
 def _e2e(e2e: dict, targets: list[list]) -> list[str]:
     lines = ["## Ingestion end to end, real articles",
-             "`newsqa ingest DIR` and the LangChain tutorial's program (`python -m eval.tutorial_ingest DIR "
+             "`newsqa ingest DIR` and the LangChain tutorial's program (`python -m eval.bench.tutorial_ingest DIR "
              "STORE`: `RecursiveCharacterTextSplitter(1000, 200)`, `HuggingFaceEmbeddings` over the same local "
              "all-MiniLM-L6-v2, `Chroma.from_documents`), each from process start to exit into a fresh index, on "
              "the first N articles of the folder by file name. CPU time includes each program's children "

@@ -22,8 +22,8 @@ import numpy as np
 
 from app.embedding import Embedder, make_embedder
 from app.settings import Settings
-from eval import bench_corpus, bench_e2e, bench_ingest, bench_report, bench_scale
-from eval.bench_ingest import IngestRun, Timing, timed
+from eval.bench import corpus, end_to_end, ingestion, report, scale
+from eval.bench.ingestion import IngestRun, Timing, timed
 from eval.dataset import load
 
 PARTS = ("ingest", "e2e", "levers", "scale", "chat")
@@ -70,8 +70,8 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
     results: dict = {"command": options.command,
                      "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     questions = load(questions_file).questions
-    real = bench_corpus.read_articles(articles_folder)
-    sentences = bench_corpus.sentences_of(real)
+    real = corpus.read_articles(articles_folder)
+    sentences = corpus.sentences_of(real)
 
     log("loading the embedding model")
     with timed() as model_load:
@@ -83,25 +83,25 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
     synthetic = work / "synthetic"
     if "ingest" in options.parts or "levers" in options.parts:
         log(f"writing {options.synthetic_articles} synthetic articles")
-        bench_corpus.write_articles(synthetic, options.synthetic_articles, sentences)
+        corpus.write_articles(synthetic, options.synthetic_articles, sentences)
     if "ingest" in options.parts:
         results["ingest"] = ingestion(settings, embedder, work, {articles_folder.parent.name: articles_folder,
                                                                  f"synthetic ({options.synthetic_articles})": synthetic},
                                       questions, results)
     if "e2e" in options.parts:
-        results["e2e"] = bench_e2e.run(settings, articles_folder, questions, options.e2e_articles, work, log)
+        results["e2e"] = end_to_end.run(settings, articles_folder, questions, options.e2e_articles, work, log)
     if "levers" in options.parts:
         results["levers"] = levers(settings, embedder, work, articles_folder, synthetic, options.lever_articles,
                                    questions)
     if "scale" in options.parts:
         log("scale: encoding the real chunks the synthetic vectors are mixed from")
-        vectors = embedder.encode(bench_ingest.chunk_texts(real, settings, embedder))
+        vectors = embedder.encode(ingestion.chunk_texts(real, settings, embedder))
         questions_json = work / "questions.json"
         step = max(1, len(questions) // options.scale_questions)
         questions_json.write_text(json.dumps([q.question for q in questions[::step][:options.scale_questions]]))
-        points, stopped = bench_scale.sweep(
+        points, stopped = scale.sweep(
             settings.model_copy(update={"index": work / "scale", "collection": "bench-scale"}), options.sizes,
-            bench_corpus.SyntheticChunks(sentences, vectors), questions_json, options.budget_minutes * 60, log)
+            corpus.SyntheticChunks(sentences, vectors), questions_json, options.budget_minutes * 60, log)
         results["scale"] = {"points": [asdict(p) for p in points], "stopped": stopped}
     if "chat" in options.parts:
         results["chat"] = chat_start(settings, work, articles_folder, questions[0].question, embedder)
@@ -109,7 +109,7 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
 
     if options.json:
         options.json.write_text(json.dumps(results, indent=2, default=str))
-    bench_report.write(results, options.out, options.plot)
+    report.write(results, options.out, options.plot)
     log(f"wrote {options.out}" + (f" and {options.plot}" if "scale" in results else ""))
     return 0
 
@@ -138,32 +138,32 @@ def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[
     torch.set_num_threads(settings.embedding_threads or os.cpu_count())
     log("loading the tutorial's HuggingFaceEmbeddings")
     with timed() as tutorial_load:
-        embeddings = bench_ingest.tutorial_embeddings()
+        embeddings = ingestion.tutorial_embeddings()
         embeddings.embed_query("warm up")
     results["tutorial_model_load_s"] = tutorial_load.wall
     out: dict = {}
     quality: dict = {}
     for number, (name, folder) in enumerate(corpora.items()):
-        articles = bench_corpus.read_articles(folder)
-        texts = bench_ingest.chunk_texts(articles, settings, embedder)
+        articles = corpus.read_articles(folder)
+        texts = ingestion.chunk_texts(articles, settings, embedder)
         log(f"ingest {name}: raw embedding of {len(texts)} chunk texts")
-        raw = bench_ingest.encode_raw(texts, embedder)
+        raw = ingestion.encode_raw(texts, embedder)
         raw_run = IngestRun("raw embedding (same chunk texts, one encode loop)", len(articles), len(texts), raw)
         log(f"ingest {name}: newsqa")
-        ours, engine = bench_ingest.ingest_ours(folder, settings.model_copy(update={"index": work / f"ours-{number}"}),
+        ours, engine = ingestion.ingest_ours(folder, settings.model_copy(update={"index": work / f"ours-{number}"}),
                                                 embedder)
         log(f"ingest {name}: newsqa, embedding in this process")
-        in_process, _ = bench_ingest.ingest_ours(
+        in_process, _ = ingestion.ingest_ours(
             folder, settings.model_copy(update={"index": work / f"ours-here-{number}", "ingest_processes": 0}),
             embedder, "newsqa, embedding in this process (NEWSQA_INGEST_PROCESSES=0)")
         log(f"ingest {name}: LangChain tutorial")
-        tutorial, store = bench_ingest.ingest_tutorial(articles, embeddings, work / f"tutorial-{number}")
+        tutorial, store = ingestion.ingest_tutorial(articles, embeddings, work / f"tutorial-{number}")
         out[name] = {"raw": _run_dict(raw_run), "newsqa": _run_dict(ours, raw),
                      "newsqa in process": _run_dict(in_process, raw), "tutorial": _run_dict(tutorial, raw)}
         if number == 0:  # the real corpus has the questions
             log("quality: scoring both indexes on the questions")
-            quality = {"newsqa": bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions),
-                       "LangChain tutorial": bench_ingest.retrieval_quality(bench_ingest.tutorial_ranked(store),
+            quality = {"newsqa": ingestion.retrieval_quality(ingestion.ours_ranked(engine), questions),
+                       "LangChain tutorial": ingestion.retrieval_quality(ingestion.tutorial_ranked(store),
                                                                             questions)}
     return {"corpora": out, "quality": quality}
 
@@ -171,8 +171,8 @@ def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[
 def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path, synthetic: Path, count: int,
            questions) -> list[dict]:
     """Each lever's before and after: speed on `count` synthetic articles, quality on the real ones."""
-    sample = bench_corpus.read_articles(synthetic)[:count]
-    texts = bench_ingest.chunk_texts(sample, settings, embedder)
+    sample = corpus.read_articles(synthetic)[:count]
+    texts = ingestion.chunk_texts(sample, settings, embedder)
     rows = []
 
     def variant(**changes) -> tuple[Settings, Embedder]:
@@ -182,26 +182,26 @@ def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path
         return changed, other
 
     def scored(label: str, variant_settings: Settings, variant_embedder: Embedder) -> dict:
-        run, engine = bench_ingest.ingest_ours(
+        run, engine = ingestion.ingest_ours(
             real_folder, variant_settings.model_copy(update={"index": work / f"lever-{label}"}), variant_embedder)
         return {"cpu_s": run.time.cpu, "chunks": run.chunks,
-                **bench_ingest.retrieval_quality(bench_ingest.ours_ranked(engine), questions)}
+                **ingestion.retrieval_quality(ingestion.ours_ranked(engine), questions)}
 
     log("levers: the torch backend's batching")
     torch_settings, torch_embedder = variant(embedding_backend="torch")
-    in_order = bench_ingest.encode_raw(texts, torch_embedder, sort_by_length=False)
-    by_length = bench_ingest.encode_raw(texts, torch_embedder)
+    in_order = ingestion.encode_raw(texts, torch_embedder, sort_by_length=False)
+    by_length = ingestion.encode_raw(texts, torch_embedder)
     rows.append({"lever": "torch: batching by length (raw encode)", "before": in_order.cpu, "after": by_length.cpu,
                  "unit": "CPU s"})
     _, large = variant(embedding_backend="torch", embedding_batch_size=64)
     rows.append({"lever": f"torch: batches of {torch_embedder.batch_size} instead of 64 (raw encode)",
-                 "before": bench_ingest.encode_raw(texts, large).cpu, "after": by_length.cpu, "unit": "CPU s"})
+                 "before": ingestion.encode_raw(texts, large).cpu, "after": by_length.cpu, "unit": "CPU s"})
 
     rows += thread_rows(settings, texts, [q.question for q in questions[:40]])
 
     log("levers: no overlap between chunks")
     no_overlap = settings.model_copy(update={"chunk_overlap_tokens": 0})
-    fewer = bench_ingest.chunk_texts(sample, no_overlap, embedder)
+    fewer = ingestion.chunk_texts(sample, no_overlap, embedder)
     rows.append({"lever": "no overlap (chunk_overlap_tokens 40 -> 0)", "before": len(texts), "after": len(fewer),
                  "unit": "chunks", "quality": {"overlap": scored("overlap", settings, embedder),
                                                "no overlap": scored("no-overlap", no_overlap, embedder)}})
@@ -210,9 +210,9 @@ def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path
     with timed() as export:
         variant(model_cache=work / "models")  # into a fresh cache: the one-off export, timed
     rows.append({"lever": "ONNX int8 backend instead of torch (raw encode)",
-                 "before": by_length.cpu, "after": bench_ingest.encode_raw(texts, embedder).cpu, "unit": "CPU s",
+                 "before": by_length.cpu, "after": ingestion.encode_raw(texts, embedder).cpu, "unit": "CPU s",
                  "export_s": export.wall,
-                 "cosine_to_torch": bench_ingest.embedding_agreement(torch_embedder.encode(texts[:256]),
+                 "cosine_to_torch": ingestion.embedding_agreement(torch_embedder.encode(texts[:256]),
                                                                      embedder.encode(texts[:256])),
                  "quality": {"torch": scored("torch", torch_settings, torch_embedder),
                              settings.embedding_backend: scored("default", settings, embedder)}})
@@ -232,7 +232,7 @@ def thread_rows(settings: Settings, texts: list[str], questions: list[str]) -> l
             with timed() as spent:
                 embedder.encode([question])
             single.append(spent.wall * 1000)
-        figures[threads] = (bench_ingest.encode_raw(texts, embedder).wall, float(np.percentile(single, 50)))
+        figures[threads] = (ingestion.encode_raw(texts, embedder).wall, float(np.percentile(single, 50)))
     many = os.cpu_count()
     return [{"lever": f"1 embedding thread instead of {many} (raw encode, wall)", "before": figures[many][0],
              "after": figures[1][0], "unit": "s"},
@@ -241,12 +241,12 @@ def thread_rows(settings: Settings, texts: list[str], questions: list[str]) -> l
 
 
 def chat_start(settings: Settings, work: Path, articles_folder: Path, question: str, embedder: Embedder) -> dict:
-    from eval import bench_chat
+    from eval.bench import chat
 
     index = work / "chat-index"
-    bench_ingest.ingest_ours(articles_folder, settings.model_copy(update={"index": index}), embedder)
+    ingestion.ingest_ours(articles_folder, settings.model_copy(update={"index": index}), embedder)
     log("chat: starting newsqa chat and asking through /ask")
-    answered, listening = bench_chat.seconds_to_first_answer(index, question)
+    answered, listening = chat.seconds_to_first_answer(index, question)
     return {"first_answer_s": answered, "port_open_s": listening}
 
 

@@ -1,5 +1,5 @@
 """The LangChain tutorial's ingestion as a program of its own, so that it can be timed from process
-start to exit against `newsqa ingest`: `python -m eval.tutorial_ingest ARTICLES_DIR PERSIST_DIR`.
+start to exit against `newsqa ingest`: `python -m eval.bench.tutorial_ingest ARTICLES_DIR PERSIST_DIR`.
 
 RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200) + HuggingFaceEmbeddings (the same
 local all-MiniLM-L6-v2 newsqa ships) + Chroma.from_documents, as the tutorial writes it. Each file is
@@ -48,5 +48,5 @@ def main(articles: Path, persist: Path) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m eval.tutorial_ingest ARTICLES_DIR PERSIST_DIR")
+        sys.exit("usage: python -m eval.bench.tutorial_ingest ARTICLES_DIR PERSIST_DIR")
     sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -3,7 +3,7 @@
 One collection grows through the sizes (synthetic chunks written through Index.write, as ingestion
 writes them); at each size a fresh process opens the index and asks the questions, so its peak
 RSS is what a process serving an index of that size needs, lexical index and model included.
-Run as `python -m eval.bench_scale INDEX_DIR QUESTIONS_JSON` that process prints its figures as JSON.
+Run as `python -m eval.bench.scale INDEX_DIR QUESTIONS_JSON` that process prints its figures as JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from app.documents import Filters
 from app.embedding import embedding_label
 from app.index import Index
 from app.settings import Settings
-from eval.bench_corpus import DAYS, FIRST_DAY, SyntheticChunks
+from eval.bench.corpus import DAYS, FIRST_DAY, SyntheticChunks
 
 ARTICLES_PER_WRITE = 1000
 
@@ -78,7 +78,7 @@ def run_query_process(settings: Settings, questions_file: Path) -> dict:
     env = dict(os.environ, NEWSQA_INDEX=str(settings.index), NEWSQA_COLLECTION=settings.collection,
                NEWSQA_LLM="extractive")
     env.pop("NEWSQA_CHROMA_URL", None)
-    done = subprocess.run([sys.executable, "-m", "eval.bench_scale", str(questions_file)], env=env,
+    done = subprocess.run([sys.executable, "-m", "eval.bench.scale", str(questions_file)], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"query process failed: {done.stderr.strip().splitlines()[-1:]}")

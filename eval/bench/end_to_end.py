@@ -21,8 +21,8 @@ from pathlib import Path
 from app.embedding import cuda_available, make_embedder
 from app.engine import Engine
 from app.settings import Settings
-from eval import bench_corpus, bench_ingest
-from eval.bench_ingest import Timing, children_cpu, timed
+from eval.bench import corpus, ingestion
+from eval.bench.ingestion import Timing, children_cpu, timed
 from eval.dataset import Question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,8 +62,8 @@ def newsqa_ingest(articles: Path, index: Path, env: dict[str, str] | None = None
 def tutorial_ingest(articles: Path, persist: Path) -> tuple[Timing, object]:
     from langchain_chroma import Chroma
 
-    timing = run_process([sys.executable, "-m", "eval.tutorial_ingest", str(articles), str(persist)])
-    return timing, Chroma(persist_directory=str(persist), embedding_function=bench_ingest.tutorial_embeddings())
+    timing = run_process([sys.executable, "-m", "eval.bench.tutorial_ingest", str(articles), str(persist)])
+    return timing, Chroma(persist_directory=str(persist), embedding_function=ingestion.tutorial_embeddings())
 
 
 def _row(name: str, articles: int, chunks: int, timing: Timing) -> dict:
@@ -72,7 +72,7 @@ def _row(name: str, articles: int, chunks: int, timing: Timing) -> dict:
 
 
 def _quality(ranked: Callable[[Question], list[str]], questions: list[Question]) -> dict:
-    return {**bench_ingest.retrieval_quality(ranked, questions), "questions": len(questions)}
+    return {**ingestion.retrieval_quality(ranked, questions), "questions": len(questions)}
 
 
 def run(settings: Settings, articles: Path, questions: list[Question], counts: list[int | None], work: Path,
@@ -82,11 +82,11 @@ def run(settings: Settings, articles: Path, questions: list[Question], counts: l
     out: dict = {"runs": [], "gpu": None}
     for count in counts:
         subset = first_articles(articles, count, work)
-        parsed = bench_corpus.read_articles(subset)
+        parsed = corpus.read_articles(subset)
         label = f"first {len(parsed)}"
-        texts = bench_ingest.chunk_texts(parsed, settings, embedder)
+        texts = ingestion.chunk_texts(parsed, settings, embedder)
         log(f"end to end, {label}: the raw embedding model on {len(texts)} chunk texts")
-        raw = bench_ingest.encode_raw(texts, embedder)
+        raw = ingestion.encode_raw(texts, embedder)
         log(f"end to end, {label}: newsqa ingest")
         ours, chunks = newsqa_ingest(subset, work / f"e2e-newsqa-{len(parsed)}", {"NEWSQA_EMBEDDING_DEVICE": "cpu"})
         log(f"end to end, {label}: the tutorial")
@@ -99,8 +99,8 @@ def run(settings: Settings, articles: Path, questions: list[Question], counts: l
             "raw": _row("raw embedding model, one process (newsqa's chunk texts)", len(parsed), len(texts), raw),
             "newsqa": _row("`newsqa ingest`", len(parsed), chunks, ours),
             "tutorial": _row("LangChain tutorial", len(parsed), store._collection.count(), tutorial),
-            "quality": {"newsqa": _quality(bench_ingest.ours_ranked(engine), asked),
-                        "LangChain tutorial": _quality(bench_ingest.tutorial_ranked(store), asked)}})
+            "quality": {"newsqa": _quality(ingestion.ours_ranked(engine), asked),
+                        "LangChain tutorial": _quality(ingestion.tutorial_ranked(store), asked)}})
     if cuda_available():
         out["gpu"] = gpu_run(settings, articles, work, log)
     return out
@@ -110,10 +110,10 @@ def gpu_run(settings: Settings, articles: Path, work: Path, log: Callable[[str],
     """The whole folder ingested on the GPU, and the raw model on the GPU on the same chunk texts."""
     gpu = make_embedder(settings.model_copy(update={"embedding_device": "cuda"}))
     gpu.encode(["warm up"])
-    parsed = bench_corpus.read_articles(articles)
-    texts = bench_ingest.chunk_texts(parsed, settings, gpu)
+    parsed = corpus.read_articles(articles)
+    texts = ingestion.chunk_texts(parsed, settings, gpu)
     log(f"GPU: the raw embedding model on {len(texts)} chunk texts")
-    raw = bench_ingest.encode_raw(texts, gpu)
+    raw = ingestion.encode_raw(texts, gpu)
     log("GPU: newsqa ingest")
     ours, chunks = newsqa_ingest(articles, work / "e2e-newsqa-gpu", {"NEWSQA_EMBEDDING_DEVICE": "cuda"})
     import torch
