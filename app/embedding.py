@@ -1,4 +1,4 @@
-"""The embedding model: loading it offline, its tokenizer and window, encoding, and where it runs.
+"""The embedding model: loading it offline, its tokenizer and window, encoding.
 
 Two backends run the same sentence-transformers model on a CPU. `onnx-int8`, the default, runs it
 through onnxruntime with int8 weights (app/onnx_model.py): in `newsqa bench` it takes 0.23x the CPU
@@ -6,18 +6,17 @@ time of torch for vectors at cosine 0.99 to torch's, at the same hit@5 on quail_
 `torch` runs sentence-transformers itself, for exact vectors. On a CUDA GPU the model runs in torch at
 half precision in large batches, which sentence-transformers sorts by length so that little is padded.
 Vectors of one model are interchangeable whatever ran it: an index built on a GPU answers on a laptop.
+app/embedders.py chooses among them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from functools import cached_property
-from importlib.util import find_spec
-from pathlib import Path
 
 import numpy as np
 
-from app.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from app.settings import DEFAULT_EMBEDDING_MODEL
 
 
 def resolve_model_path(name: str) -> str:
@@ -109,48 +108,3 @@ class TorchEmbedder(Embedder):
             convert_to_numpy=True,
             show_progress_bar=False,
         ).astype(np.float32, copy=False)  # half precision on a GPU; the index and the CPU side use float32
-
-
-GPU_BATCH_SIZE = 1024  # texts a GPU encodes at once: a tenth of its memory, most of its speed
-
-
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device. torch is imported only where an NVIDIA driver is present:
-    importing it takes seconds, and most machines have no GPU to find."""
-    if not (Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()) or not find_spec("torch"):
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def embedding_device(settings: Settings) -> str:
-    """`cpu` or a CUDA device, as NEWSQA_EMBEDDING_DEVICE asks; a GPU asked for and missing is an error."""
-    requested = settings.embedding_device
-    if requested == "cpu":
-        return "cpu"
-    if cuda_available():
-        return "cuda" if requested == "auto" else requested
-    if requested == "auto":
-        return "cpu"
-    raise RuntimeError(f"NEWSQA_EMBEDDING_DEVICE={requested}, but torch sees no CUDA device here (no NVIDIA "
-                       "driver, or a torch built without CUDA); set it to auto or cpu")
-
-
-def embedding_label(settings: Settings) -> str:
-    """What an index records of the vectors in it: the model alone, since its vectors from every
-    backend and device are close enough to search one another (cosine 0.99)."""
-    return settings.embedding_model
-
-
-def make_embedder(settings: Settings, device: str | None = None) -> Embedder:
-    """The embedder the settings ask for; `device` when already chosen (embedding_device)."""
-    device = device or embedding_device(settings)
-    if device != "cpu":
-        return TorchEmbedder(settings.embedding_model, device, GPU_BATCH_SIZE, settings.embedding_threads)
-    if settings.embedding_backend == "torch":
-        return TorchEmbedder(settings.embedding_model, "cpu", settings.embedding_batch_size,
-                             settings.embedding_threads)
-    from app.onnx_model import OnnxEmbedder
-
-    return OnnxEmbedder(settings.embedding_model, Path(settings.model_cache), settings.embedding_threads)

@@ -8,7 +8,8 @@ from datetime import date
 from functools import cached_property
 
 from app.documents import Answer, Filters, Passage
-from app.embedding import Embedder, embedding_label, make_embedder
+from app.embedders import embedding_label, make_embedder
+from app.embedding import Embedder
 from app.index import Index, StoredArticle
 from app.retrieval import Retriever
 from app.settings import Settings

@@ -13,7 +13,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from app.embedding import embedding_device, embedding_label
+from app.embedders import embedding_device, embedding_label
 from app.engine import Engine
 from app.settings import Settings
 
@@ -21,8 +21,9 @@ COMPLETE_MARKER = "complete"
 ROOT = Path(__file__).resolve().parent.parent
 # The code that decides what an index holds (reading, chunking, embedding, metadata): a change to
 # it must not be measured on an index the old code built.
-INDEX_CODE = (*sorted((ROOT / "ingest").glob("*.py")), ROOT / "app" / "index.py", ROOT / "app" / "embedding.py",
-              ROOT / "app" / "onnx_model.py", ROOT / "app" / "sentences.py")
+INDEX_CODE = (*sorted((ROOT / "ingest").glob("*.py")),
+              *(ROOT / "app" / name for name in ("index.py", "embedders.py", "embedding.py", "onnx_model.py",
+                                                 "sentences.py")))
 
 
 def fingerprint(folder: Path, settings: Settings) -> str:

@@ -18,7 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
-from app.embedding import Embedder, make_embedder
+from app.embedders import make_embedder
+from app.embedding import Embedder
 from app.settings import Settings
 
 ORPHAN_CHECK_SECONDS = 0.5

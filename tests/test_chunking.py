@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.documents import Article
-from app.embedding import Embedder, load_sentence_transformer, make_embedder
+from app.embedders import make_embedder
+from app.embedding import Embedder, load_sentence_transformer
 from app.sentences import split_sentences
 from app.settings import Settings
 from ingest import chunking

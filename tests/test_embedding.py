@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.embedding import TorchEmbedder, cuda_available, embedding_device, make_embedder
+from app.embedders import cuda_available, embedding_device, make_embedder
+from app.embedding import TorchEmbedder
 from app.engine import Engine
 from app.index import Index
 from app.settings import Settings
@@ -79,7 +80,7 @@ def test_the_export_is_made_once_and_then_loads_without_torch(tmp_path: Path):
     assert [p.name for p in cache.iterdir()] and not list(cache.glob("*.partial"))
     assert logging.root.handlers == handlers  # the quantiser's logging set-up does not outlive it
     script = ("import sys; from pathlib import Path; from app.settings import Settings; "
-              "from app.embedding import make_embedder; "
+              "from app.embedders import make_embedder; "
               f"v = make_embedder(Settings(model_cache=Path({str(cache)!r}))).encode(['hello']); "
               "print(v.shape, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)

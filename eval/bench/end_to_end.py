@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from app.embedding import cuda_available, make_embedder
+from app.embedders import cuda_available, make_embedder
 from app.engine import Engine
 from app.settings import Settings
 from eval.bench import corpus, ingestion

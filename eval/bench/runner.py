@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.embedding import Embedder, make_embedder
+from app.embedders import make_embedder
+from app.embedding import Embedder
 from app.settings import Settings
 from eval.bench import corpus, end_to_end, ingestion, report, scale
 from eval.bench.ingestion import IngestRun, Timing, timed

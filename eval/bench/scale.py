@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from app.documents import Filters
-from app.embedding import embedding_label
+from app.embedders import embedding_label
 from app.index import Index
 from app.settings import Settings
 from eval.bench.corpus import DAYS, FIRST_DAY, SyntheticChunks
