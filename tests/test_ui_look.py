@@ -179,8 +179,8 @@ def choose_model(page, backend: str, model: str) -> None:
     if not page.locator("#backend input").is_visible():
         page.get_by_text("Model, filters and options").click()
     page.locator("#backend input").click()
-    page.get_by_role("option", name=backend, exact=True).click()
-    option = page.get_by_role("option", name=model, exact=True)
+    page.locator("#backend").get_by_role("option", name=backend, exact=True).click()
+    option = page.locator("#model").get_by_role("option", name=model, exact=True)
     for _ in range(20):  # until the model menu holds the backend's models
         page.locator("#model input").click()
         if option.count():
@@ -290,12 +290,18 @@ def test_pick_a_backend_stop_a_stream_and_regenerate(server: ChatServer, browser
 def test_a_conversation_is_kept_across_reloads_until_a_new_one(server: ChatServer, browser):
     page = open_page(browser, server.url, "dark")
     ask(page, "Where will the talks with the U.S. take place?")
+    choose_model(page, "OpenAI-compatible", "quick-model")
+    ask(page, "What did Putin say about NATO expansion?")
     page.reload()
-    page.locator("#sources-1").wait_for()
-    assert "Geneva" in page.locator("#chat [data-testid=bot]").last.inner_text()
-    assert page.locator("#chat [data-testid=user]").inner_text() == "Where will the talks with the U.S. take place?"
-    ask(page, "And when?")  # the kept conversation is the follow-up's history
-    assert page.locator("#chat [data-testid=bot]").count() == 2
+    page.locator("#sources-2").wait_for()
+    answers = page.locator("#chat [data-testid=bot]")
+    assert "Geneva" in answers.first.inner_text() and WRITTEN.removesuffix(" [1].") in answers.last.inner_text()
+    assert page.locator("#chat [data-testid=user]").first.inner_text() == "Where will the talks with the U.S. take place?"
+    page.get_by_text("Model, filters and options").click()
+    expect(page.locator("#model input")).to_have_value("quick-model")  # the conversation's model, kept too
+    choose_model(page, "Extractive (quotes the articles)", "Extractive (quotes the articles)")
+    ask(page, "And what about Geneva?")  # the kept conversation is the follow-up's history
+    assert answers.count() == 3 and "Geneva" in page.locator("#sources-3").inner_text()
     screenshot(page, "dark-desktop-kept")
     page.locator("#new-conversation").click()
     page.locator("#chat [data-testid=bot]").first.wait_for(state="detached")

@@ -132,6 +132,13 @@ def test_a_load_reads_the_index_and_the_kept_conversation(tmp_path: Path):
     assert backend.value == "extractive" and model.value == "extractive"
     assert list(offered) == ["extractive", "ollama", "openai", "llamacpp"] and offered["ollama"] == []
     assert page.load([{"not": "a turn"}])[0] == []  # what an older page kept is dropped, not an error
+    # The conversation's own model while it is offered; else the configured one.
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tiny.gguf").write_bytes(b"GGUF")
+    *_, backend, model, _ = page.load(saved, f"llamacpp:{tmp_path / 'models' / 'tiny.gguf'}")
+    assert (backend.value, model.value) == ("llamacpp", f"llamacpp:{tmp_path / 'models' / 'tiny.gguf'}")
+    *_, backend, model, _ = page.load(saved, "ollama:gone")
+    assert (backend.value, model.value) == ("extractive", "extractive")
 
 
 def test_failure_is_a_message_in_the_chat_not_a_traceback(tmp_path: Path):

@@ -127,12 +127,16 @@ class Page:
 
     # -- loading: every load reads the index and the reachable models afresh
 
-    def load(self, saved: list[dict] | None) -> tuple:
-        """Outputs: chat, sources panel, status, examples, source filter, backend menu, model menu, models."""
+    def load(self, saved: list[dict] | None, chosen: str | None = None) -> tuple:
+        """Outputs: chat, sources panel, status, examples, source filter, backend menu, model menu, models.
+        The model is the one the kept conversation was using (`chosen`) while it is still offered,
+        else the configured one."""
         turns = _turns(saved)
         articles = self.engine.articles()
         configured = models_available.configured_spec(self.engine)
         offered = models_available.available(self.settings, configured)
+        if chosen and any(chosen == value for _, value in offered.models.get(models_available.kind_of(chosen), [])):
+            configured = chosen
         kind = models_available.kind_of(configured)
         return (
             _messages(turns),
@@ -295,7 +299,9 @@ def build_page(engine: Engine) -> gr.Blocks:
         with gr.Row(equal_height=True, elem_id="header-row"):
             gr.Markdown("### newsqa: ask the news")
             status = gr.Markdown(elem_id="status")
-        saved = gr.BrowserState([], storage_key=CONVERSATION_KEY, secret=browser_secret(engine.settings))
+        secret = browser_secret(engine.settings)
+        saved = gr.BrowserState([], storage_key=CONVERSATION_KEY, secret=secret)
+        chosen = gr.BrowserState("", storage_key=f"{CONVERSATION_KEY}-model", secret=secret)  # its model
         offered = gr.State({})  # the models found at load, by backend kind
         with gr.Tab("Chat"):
             with gr.Row():
@@ -359,9 +365,12 @@ def build_page(engine: Engine) -> gr.Blocks:
                                  elem_id="feeds", wrap=True)
             refresh_feeds_button = gr.Button("Refresh now", elem_id="refresh-feeds", size="sm")
 
-        blocks.load(page.load, saved, [chat, sources, status, examples, source, backend, model, offered],
+        blocks.load(page.load, [saved, chosen], [chat, sources, status, examples, source, backend, model, offered],
                     api_visibility="private")
-        backend.input(page.models_of, [backend, offered], model, api_visibility="private")
+        # The model chosen is kept in the browser with the conversation.
+        backend.input(page.models_of, [backend, offered], model, api_visibility="private").then(
+            lambda value: value, model, chosen, api_visibility="private")
+        model.input(lambda value: value, model, chosen, api_visibility="private")
 
         # While an answer is written, Stop takes the place of Ask; Stop cancels the answering event.
         def busy():
