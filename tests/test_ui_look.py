@@ -53,7 +53,8 @@ CONTRAST_JS = """
     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
   const [hi, lo] = [lum(fore), lum(back)].sort((a, b) => b - a);
   const shown = (c) => `rgb(${c.slice(0, 3).map(Math.round).join(",")})`;
-  return {ratio: (hi + 0.05) / (lo + 0.05), text: el.innerText.slice(0, 40), color: shown(fore), background: shown(back)};
+  return {ratio: (hi + 0.05) / (lo + 0.05), text: el.innerText.slice(0, 40), color: shown(fore),
+          background: shown(back)};
 }
 """
 
@@ -296,7 +297,8 @@ def test_a_conversation_is_kept_across_reloads_until_a_new_one(server: ChatServe
     page.locator("#sources-2").wait_for()
     answers = page.locator("#chat [data-testid=bot]")
     assert "Geneva" in answers.first.inner_text() and WRITTEN.removesuffix(" [1].") in answers.last.inner_text()
-    assert page.locator("#chat [data-testid=user]").first.inner_text() == "Where will the talks with the U.S. take place?"
+    questions = page.locator("#chat [data-testid=user]")
+    assert questions.first.inner_text() == "Where will the talks with the U.S. take place?"
     page.get_by_text("Model, filters and options").click()
     expect(page.locator("#model input")).to_have_value("quick-model")  # the conversation's model, kept too
     choose_model(page, "Extractive (quotes the articles)", "Extractive (quotes the articles)")

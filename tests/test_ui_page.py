@@ -56,8 +56,12 @@ def no_progress(*args, **kwargs):
     pass
 
 
+OFFERED = {"extractive": [("Extractive", "extractive")], "ollama": [("qwen3", "ollama:qwen3")],
+           "openai": [("gpt-x", "openai:gpt-x")]}
+
+
 def run(page: Page, question: str, turns=(), source=ALL_SOURCES, since=None, until=None, as_of=None, k=5, llm=None):
-    return list(page.respond(question, list(turns), source, since, until, as_of, k, llm))
+    return list(page.respond(question, list(turns), source, since, until, as_of, k, llm, OFFERED))
 
 
 def test_empty_question_changes_nothing_and_asks_nothing(tmp_path: Path):
@@ -99,14 +103,21 @@ def test_follow_up_gets_the_conversation_and_new_markers(tmp_path: Path):
 def test_the_chosen_model_reaches_the_engine_and_regenerate_answers_the_last_question_again(tmp_path: Path):
     engine = FakeEngine(tmp_path)
     page = Page(engine)
-    turns = run(page, "When do talks start?", llm="ollama:qwen3")[-1][1]
+    turns = run(page, "When do talks start?", llm="ollama:qwen3")[-1][1]  # one of those offered
     turns = run(page, "Where?", turns)[-1][1]
     assert [c[-1] for c in engine.calls] == ["ollama:qwen3", None]
-    again = list(page.regenerate(turns, ALL_SOURCES, None, None, None, 5, "openai:gpt-x"))
+    again = list(page.regenerate(turns, ALL_SOURCES, None, None, None, 5, "openai:gpt-x", OFFERED))
     assert engine.calls[-1][1:3] == ("Where?", [("When do talks start?", "Talks start in January [1].")])
     assert engine.calls[-1][-1] == "openai:gpt-x"
     assert [t["question"] for t in again[-1][1]] == ["When do talks start?", "Where?"]  # replaced, not added
-    assert list(page.regenerate([], ALL_SOURCES, None, None, None, 5, None)) == [(gr.skip(),) * 5]
+    assert list(page.regenerate([], ALL_SOURCES, None, None, None, 5, None, OFFERED)) == [(gr.skip(),) * 5]
+
+
+def test_only_a_model_offered_at_load_can_answer(tmp_path: Path):
+    engine = FakeEngine(tmp_path)
+    with pytest.raises(gr.Error, match="not on offer"):  # a browser naming a file elsewhere on the disk
+        run(Page(engine), "When?", llm="llamacpp:/etc/hostname")
+    assert engine.calls == []
 
 
 def test_stop_leaves_the_answer_as_far_as_it_got_marked_stopped():

@@ -158,12 +158,16 @@ class Page:
     # -- chat
 
     def respond(self, question: str, saved: list[dict] | None, source: str, since: str | None, until: str | None,
-                as_of: str | None, passages: float, llm: str | None) -> Iterator[tuple]:
-        """Stream the answer into the chat; outputs: chat, kept conversation, sources panel, status, question box."""
+                as_of: str | None, passages: float, llm: str | None, offered: dict[str, list]) -> Iterator[tuple]:
+        """Stream the answer into the chat; outputs: chat, kept conversation, sources panel, status, question box.
+        `llm` is the model chosen, one of those `offered` at load (kept on the server, so a browser cannot
+        name another, such as a file elsewhere on disk); none: the configured one."""
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        if llm and not any(llm == value for choices in offered.values() for _, value in choices):
+            raise gr.Error(f"The model {llm!r} is not on offer: reload the page for the current list.")
         turns = _turns(saved)
         filters = Filters(source=None if source in (None, "", ALL_SOURCES) else source,
                           since=_day(since, "From"), until=_day(until, "To"))
@@ -195,13 +199,14 @@ class Page:
                render.status_line(answer.backend, len(self.engine.articles())), "")
 
     def regenerate(self, saved: list[dict] | None, source: str, since: str | None, until: str | None,
-                   as_of: str | None, passages: float, llm: str | None) -> Iterator[tuple]:
+                   as_of: str | None, passages: float, llm: str | None, offered: dict[str, list]) -> Iterator[tuple]:
         """Answer the last question again (with the model and filters chosen now), in place of its answer."""
         turns = _turns(saved)
         if not turns:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        yield from self.respond(turns[-1].question, _saved(turns[:-1]), source, since, until, as_of, passages, llm)
+        yield from self.respond(turns[-1].question, _saved(turns[:-1]), source, since, until, as_of, passages, llm,
+                                offered)
 
     @staticmethod
     def stopped(chat: list[dict] | None) -> list[dict]:
@@ -380,7 +385,7 @@ def build_page(engine: Engine) -> gr.Blocks:
             return gr.Button(visible=True), gr.Button(visible=False)
 
         chat_outputs = [chat, saved, sources, status, question]
-        choices = [source, since, until, as_of, passages, model]
+        choices = [source, since, until, as_of, passages, model, offered]
         answering = []
         for trigger in (question.submit, ask_button.click):
             answering.append(trigger(busy, None, [ask_button, stop_button], queue=False).then(
