@@ -122,13 +122,15 @@ def _describe(title: str, source: str, published: str | None, where: str) -> str
 
 
 def _print_sources(answer, bold: bool) -> None:
+    from app.sentences import closing_quote
     from app.ui.render import mark_phrases
 
     for c in answer.citations:
         published = c.published.isoformat() if c.published else None
         print(f"  [{c.number}] {_describe(c.title, c.source, published, c.url or c.file)}")
         phrase = [c.highlight] if bold and c.highlight else []
-        print(f"      \"{mark_phrases(c.sentence, phrase, *BOLD).strip()}\"")
+        sentence = mark_phrases(c.sentence, phrase, *BOLD).strip()
+        print(f"      \"{sentence}{closing_quote(c.sentence)}\"")  # a quotation it opens, closed
 
 
 def _print_closest(answer) -> None:

@@ -118,6 +118,16 @@ def test_a_terminal_shows_the_asked_for_phrase_bold_and_a_pipe_plain_text(capsys
     assert "\033[" not in capsys.readouterr().out
 
 
+def test_a_cited_sentence_that_opens_a_quotation_is_printed_with_it_closed(capsys):
+    passage = 'He said: "It is you who must act. We will wait."'
+    start = passage.index('"It')
+    end = passage.index(" We")
+    citation = Citation(1, "a1", "Talks", None, "Wire", "", "a.txt", passage, passage[start:end], start, end)
+    quoted = Answer("What did he say?", f'{passage[start:end]}" [1]', False, (citation,), "extractive", {})
+    cli._print_streamed([quoted.answer, quoted])
+    assert '      ""It is you who must act.""' in capsys.readouterr().out.splitlines()
+
+
 def test_a_refusal_lists_the_closest_articles(capsys):
     cli._print_streamed([REFUSED.answer, REFUSED])
     assert capsys.readouterr().out.splitlines() == [
