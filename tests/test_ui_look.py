@@ -131,6 +131,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, models: str) -> Iterator[Ch
     ingested = chat.newsqa("ingest", str(SEED_FILE))
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     chat.start()
+    assert chat.output[-2].startswith("newsqa chat: ready in ") and chat.output[-1] == f"{chat.url}\n"  # last, alone
     yield chat
     chat.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from app.documents import Answer, Citation, Passage
 from app.index import StoredArticle
 from app.settings import Settings
 from app.ui import library, render
-from app.ui.server import check_free, parse_auth
+from app.ui.server import check_free, parse_auth, wants_browser
 
 
 def citation(number: int = 1, passage: str = "First one. The <key> sentence. Last one.",
@@ -264,6 +265,17 @@ def test_auth_is_user_colon_password():
     for bad in ("ann", ":pw", "ann:"):
         with pytest.raises(ValueError, match="USER:PASS"):
             parse_auth(bad)
+
+
+def test_the_page_opens_in_a_browser_only_where_there_is_a_display(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "NEWSQA_OPEN_BROWSER"):
+        monkeypatch.delenv(name, raising=False)
+    assert not wants_browser()
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert wants_browser()
+    monkeypatch.setenv("NEWSQA_OPEN_BROWSER", "0")
+    assert not wants_browser()
 
 
 def test_a_taken_port_is_refused_before_anything_loads():
