@@ -33,9 +33,16 @@ def article(body: str, title: str = "Title", published: date | None = None) -> A
 def assert_well_formed(chunks, art: Article):
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert {c.count for c in chunks} == {len(chunks)}
+    embedded_until = chunks[0].start
     for chunk in chunks:
         assert art.body[chunk.start:chunk.end] == chunk.text
-        assert chunk.embed_text == chunk_header(art) + chunk.text
+        # Embedded: the header and the sentences no earlier chunk embedded, so that each sentence is
+        # embedded once, and every chunk embeds at least one.
+        header, fresh = chunk.embed_text[:len(chunk_header(art))], chunk.embed_text[len(chunk_header(art)):]
+        fresh_start = chunk.end - len(fresh)
+        assert header == chunk_header(art) and fresh and chunk.text.endswith(fresh)
+        assert fresh_start >= embedded_until and not art.body[embedded_until:fresh_start].strip()
+        embedded_until = chunk.end
     # The chunks run in order and together cover the body: between them, white space at most.
     sentences = split_sentences(art.body)
     assert chunks[0].start == sentences[0].start and chunks[-1].end == sentences[-1].end
@@ -214,3 +221,13 @@ def test_text_without_spaces_fits_the_window_and_the_cap(embedder, model_tokeniz
     assert max(len(c.text) for c in chunks) <= budget * CHARS_PER_TOKEN
     sizes = [len(ids) for ids in model_tokenizer([c.embed_text for c in chunks])["input_ids"]]
     assert max(sizes) <= embedder.window
+
+
+def test_a_carried_sentence_never_makes_a_chunk_of_its_own():
+    """The last sentence is carried only when the next new one still fits beside it: otherwise the
+    next chunk would hold the carried sentence alone, a repeat with nothing new."""
+    short, carried, long = "One two three four five six.", "Seven " * 8 + "nine.", "Long " * 14 + "fifteen."
+    art = article(f"{short} {carried} {long}")
+    chunks = chunk_article(art, word_count, max_tokens=21, overlap_tokens=4)  # a budget of 20 words
+    assert_well_formed(chunks, art)
+    assert [c.text for c in chunks] == [f"{short} {carried}", long]
