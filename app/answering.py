@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING
 
 from app.citations import resolve_markers
 from app.documents import Answer, Filters, Passage
+from app.embedding import Embedder
 from app.extractive import REFUSAL as NOT_ANSWERED
 from app.extractive import extract_answer
 from app.followup import rewrite
 from app.llm import REFUSAL, LLMBackend, LLMError
-
-if TYPE_CHECKING:
-    from app.engine import Engine
 
 EMPTY_INDEX = "No articles are indexed yet: add some with `newsqa ingest PATH_OR_URL`."
 EXTRACTIVE = "extractive"
@@ -42,11 +39,21 @@ def is_refusal(text: str) -> bool:
     return _words(REFUSAL) in _words(re.sub(r"\[[\d,\s]+\]", "", text))
 
 
-def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-           filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Iterator[str | Answer]:
+@dataclass(frozen=True)
+class Library:
+    """What answering needs of the index and the models, and nothing else of the engine."""
+
+    retrieve: Callable[[str, date | None, Filters | None, int | None], list[Passage]]  # question, as_of, filters, k
+    embedder: Embedder  # the extractive answer compares sentences with the question
+    idf: Callable[[list[str]], dict]  # BM25's weight of each question word, for the extractive answer
+    article_count: Callable[[], int]  # no passages from an empty index is said differently
+    backend: Callable[[], LLMBackend | None]  # the LLM (None: extractive); LLMError when it cannot be set up
+
+
+def stream(library: Library, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
+           filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
     """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at
-    most. The LLM is the one `llm` names, else `engine.backend` (None: extractive); one that cannot
-    even be set up is a failure like any other."""
+    most. An LLM that cannot even be set up is a failure like any other."""
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
@@ -54,7 +61,7 @@ def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (
     timings: dict[str, float] = {}
     failure = None  # why the LLM could not answer, when it could not
     try:
-        backend: LLMBackend | None = engine.backend_for(llm)
+        backend = library.backend()
     except LLMError as error:
         backend, failure = None, str(error)
 
@@ -71,7 +78,7 @@ def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (
         timings["condense"] = _ms(step)
 
     step = time.perf_counter()
-    passages = engine.retrieve(standalone, as_of=as_of, filters=filters, k=k)
+    passages = library.retrieve(standalone, as_of, filters, k)
     timings["retrieve"] = _ms(step)
 
     step = time.perf_counter()
@@ -89,16 +96,16 @@ def stream(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (
         else:
             answer = _llm_answer(question, standalone, text, passages, backend.name)
     if answer is None:
-        answer = _extractive_answer(engine, question, standalone, passages, failure)
+        answer = _extractive_answer(library, question, standalone, passages, failure)
         yield answer.answer
     timings["generate"] = _ms(step)
     timings["total"] = _ms(started)
     yield replace(answer, backend=_backend_label(backend, failure), timings=timings)
 
 
-def ask(engine: Engine, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-        filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Answer:
-    *_, answer = stream(engine, question, history, as_of, filters, k, llm)
+def ask(library: Library, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
+        filters: Filters | None = None, k: int | None = None) -> Answer:
+    *_, answer = stream(library, question, history, as_of, filters, k)
     return answer
 
 
@@ -118,14 +125,14 @@ def _llm_answer(question: str, standalone: str, text: str, passages: Sequence[Pa
                   warnings=warnings)
 
 
-def _extractive_answer(engine: Engine, question: str, standalone: str, passages: Sequence[Passage],
+def _extractive_answer(library: Library, question: str, standalone: str, passages: Sequence[Passage],
                        failure: str | None) -> Answer:
     warnings = (f"the LLM could not answer: {failure}",) if failure else ()
     if not passages:
-        text = EMPTY_INDEX if engine.index.count() == 0 else NOT_ANSWERED
+        text = EMPTY_INDEX if library.article_count() == 0 else NOT_ANSWERED
         return Answer(question=question, answer=text, refused=True, citations=(), backend=EXTRACTIVE, timings={},
                       standalone_question=standalone, warnings=warnings)
-    extract = extract_answer(standalone, passages, engine.embedder, engine.index.lexical().idf)
+    extract = extract_answer(standalone, passages, library.embedder, library.idf)
     return Answer(question=question, answer=extract.answer, refused=extract.refused, citations=extract.citations,
                   backend=EXTRACTIVE, timings={}, standalone_question=standalone, passages=tuple(passages),
                   warnings=warnings)

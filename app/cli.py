@@ -220,7 +220,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.ui.server import choose_login, serve
+    from app.ui.auth import choose_login
+    from app.ui.server import serve
 
     if args.auth:
         print("newsqa: warning: --auth shows the password to anyone who can list processes; "

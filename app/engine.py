@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from app.documents import Answer, Filters, Passage
 from app.embedders import embedding_label, make_embedder
@@ -14,6 +15,9 @@ from app.index import Index, StoredArticle
 from app.retrieval import Retriever
 from app.settings import Settings
 from ingest.pipeline import IngestReport, Ingestor
+
+if TYPE_CHECKING:
+    from app.answering import Library
 
 
 class Engine:
@@ -61,8 +65,6 @@ class Engine:
         by `as_of` (default today) that the filters and the question's own time phrases admit."""
         return self.retriever.retrieve(question, as_of=as_of, filters=filters, k=k)
 
-    # Answering imports the LLM libraries, which ingesting and listing do not need: imported on use.
-
     @cached_property
     def backend(self):
         """The LLM backend that writes answers (None: extractive); chosen, and for `auto` probed, once.
@@ -84,13 +86,24 @@ class Engine:
             self._backends[llm] = select_backend(self.settings.model_copy(update={"llm": llm}))
         return self._backends[llm]
 
+    # Answering imports the LLM libraries (a second and more), which ingesting and listing do not need:
+    # imported on use.
+
+    def library(self, llm: str | None = None) -> Library:
+        """What answering needs of this engine, answering with `llm` (None: the configured backend)."""
+        from app.answering import Library
+
+        return Library(retrieve=lambda question, as_of, filters, k: self.retrieve(question, as_of, filters, k),
+                       embedder=self.embedder, idf=lambda terms: self.index.lexical().idf(terms),
+                       article_count=self.index.count, backend=lambda: self.backend_for(llm))
+
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
             filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Answer:
         """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest
         first; `llm` a NEWSQA_LLM value for this answer (None: the configured backend)."""
         from app import answering
 
-        return answering.ask(self, question, history, as_of, filters, k, llm)
+        return answering.ask(self.library(llm), question, history, as_of, filters, k)
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
                filters: Filters | None = None, k: int | None = None, llm: str | None = None
@@ -98,4 +111,4 @@ class Engine:
         """The answer text so far (cumulative) while it is written, then the full Answer."""
         from app import answering
 
-        return answering.stream(self, question, history, as_of, filters, k, llm)
+        return answering.stream(self.library(llm), question, history, as_of, filters, k)

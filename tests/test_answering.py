@@ -55,9 +55,6 @@ class FakeEngine:
         self.embedder = BagOfWords()
         self.queries: list[str] = []
 
-    def backend_for(self, llm=None):
-        return self.backend
-
     def retrieve(self, question, as_of=None, filters=None, k=None):
         self.queries.append(question)
         return self.passages
@@ -92,8 +89,13 @@ class FakeBackend:
             raise self.error
 
 
+def library_of(engine: FakeEngine) -> answering.Library:
+    return answering.Library(retrieve=engine.retrieve, embedder=engine.embedder, idf=engine.index.lexical().idf,
+                             article_count=engine.index.count, backend=lambda: engine.backend)
+
+
 def run(engine, question="Where are the talks with the U.S. set to start?", history=()) -> tuple[list[str], Answer]:
-    *texts, answer = answering.stream(engine, question, history)
+    *texts, answer = answering.stream(library_of(engine), question, history)
     assert all(isinstance(t, str) for t in texts) and isinstance(answer, Answer)
     return texts, answer
 
@@ -209,7 +211,7 @@ def test_a_backend_that_cannot_be_set_up_gives_the_extractive_answer():
 
 def test_an_empty_question_is_an_error():
     with pytest.raises(ValueError, match="empty"):
-        answering.ask(FakeEngine(), "   ")
+        answering.ask(library_of(FakeEngine()), "   ")
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 
 from app import cli
 from app.engine import Engine
-from app.ui import server
+from app.ui import auth, server
 from app.ui.api import HISTORY_TURNS, ChatRequest, add_api_routes, completion_events, conversation
 from app.ui.render import api_markdown
 from tests.conftest import SEED_FILE, make_settings
@@ -160,8 +160,8 @@ def test_wrong_keys_are_throttled_like_page_logins(api):
     url, _ = api
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3")) as other:
         statuses = [other.get(f"{url}v1/models", headers={"Authorization": "Bearer ann:guess"}).status_code
-                    for _ in range(server.LOGIN_ATTEMPTS + 1)]
-        assert statuses == [401] * server.LOGIN_ATTEMPTS + [429]
+                    for _ in range(auth.LOGIN_ATTEMPTS + 1)]
+        assert statuses == [401] * auth.LOGIN_ATTEMPTS + [429]
         assert other.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 429
     assert httpx.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
 

@@ -14,7 +14,8 @@ from app.documents import Answer, Citation, Passage
 from app.index import StoredArticle
 from app.settings import Settings
 from app.ui import library, render
-from app.ui.server import check_free, parse_auth, wants_browser
+from app.ui.auth import parse_auth
+from app.ui.server import check_free, wants_browser
 
 
 def citation(number: int = 1, passage: str = "First one. The <key> sentence. Last one.",

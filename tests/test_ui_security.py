@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from app import cli
-from app.ui import server
+from app.ui import auth, server
 from app.ui.page import Page
-from app.ui.server import choose_login, login_check, read_auth_file
+from app.ui.auth import choose_login, login_check, read_auth_file
 from tests.test_ui_page import no_progress
 
 
@@ -138,7 +138,7 @@ def _free_port() -> int:
 def login_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import gradio as gr
 
-    monkeypatch.setattr(server, "LOGIN_LOCKOUT_SECONDS", 3.0)
+    monkeypatch.setattr(auth, "LOGIN_LOCKOUT_SECONDS", 3.0)
     with gr.Blocks() as blocks:
         gr.Markdown("behind the login")
     url = server.launch(blocks, "127.0.0.1", _free_port(), ("ann", "s3cret"), max_file_bytes=1000)
@@ -154,7 +154,7 @@ def login(url: str, password: str, client_address: str = "127.0.0.1") -> httpx.R
 
 @pytest.mark.slow
 def test_repeated_wrong_passwords_lock_the_client_out_for_a_while(login_url: str):
-    assert [login(login_url, "guess").status_code for _ in range(server.LOGIN_ATTEMPTS)] == [400] * 5
+    assert [login(login_url, "guess").status_code for _ in range(auth.LOGIN_ATTEMPTS)] == [400] * 5
     refused = login(login_url, "guess")
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"
     assert refused.json()["detail"] == "Too many failed logins: try again in 3 s."
@@ -169,7 +169,7 @@ def test_repeated_wrong_passwords_lock_the_client_out_for_a_while(login_url: str
 @pytest.mark.slow
 def test_a_successful_login_starts_the_count_again(login_url: str):
     for _ in range(2):
-        assert [login(login_url, "guess").status_code for _ in range(server.LOGIN_ATTEMPTS - 1)] == [400] * 4
+        assert [login(login_url, "guess").status_code for _ in range(auth.LOGIN_ATTEMPTS - 1)] == [400] * 4
         assert login(login_url, "s3cret").status_code == 200
 
 

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from app.answering import EXTRACTIVE
 from app.documents import Answer, Filters
 from app.ui.render import api_markdown
-from app.ui.server import LoginThrottle, login_check
+from app.ui.auth import LoginThrottle, login_check
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
