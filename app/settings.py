@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="ignore")
 
     index: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "index",
+                        json_schema_extra={"shown_default": "~/.local/share/newsqa/index"},
                         description="Folder of the index (Chroma store and lexical index).")
     collection: str = Field("newsqa", min_length=3, description="Chroma collection name.")
     chroma_url: str | None = Field(None, description="http://HOST:PORT of a Chroma server; unset: embedded store.")
@@ -61,8 +62,10 @@ class Settings(BaseSettings):
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         "onnx-int8", description="onnx-int8: the model exported once to ONNX with int8 weights and run by "
                                  "onnxruntime (0.23x torch's CPU time, vectors at cosine 0.99 to torch's); "
-                                 "torch: sentence-transformers itself (exact vectors; needed for a GPU device).")
+                                 "torch: sentence-transformers itself (exact vectors). On a CPU only: a GPU "
+                                 "runs torch.")
     model_cache: Path = Field(default_factory=lambda: _cache_home() / "newsqa" / "models",
+                              json_schema_extra={"shown_default": "~/.cache/newsqa/models"},
                               description="Where the ONNX export of the embedding model is kept.")
     embedding_batch_size: int = Field(8, ge=1, description="Texts the torch backend encodes at once on a CPU, "
                                                           "batched by length; small batches pad least (8: 0.83x "
@@ -95,6 +98,7 @@ class Settings(BaseSettings):
                                                                  "an interrupted ingest loses at most the batches "
                                                                  "being embedded.")
     ingest_processes: int = Field(default_factory=lambda: min(cpu_cores(), 8), ge=0,
+                                  json_schema_extra={"shown_default": "one a core, at most 8"},
                                   description="Child processes that embed, sharing each batch, while this one "
                                               "reads, chunks and writes, in an ingest of more than one batch "
                                               "(each with NEWSQA_EMBEDDING_THREADS threads); default: one a "
@@ -125,6 +129,7 @@ class Settings(BaseSettings):
                                                                "OPENAI_API_KEY.")
     openai_model: str = Field("gpt-4o-mini", description="Model `auto` uses on the OpenAI-compatible server.")
     models_folder: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "models",
+                                json_schema_extra={"shown_default": "~/.local/share/newsqa/models"},
                                 description="Folder of GGUF model files the chat page offers as llamacpp: "
                                             "backends (read at every page load).")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM server to connect or "
@@ -135,6 +140,7 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(8192, ge=512, description="Context window of llamacpp: and openai: "
                                                               "models (Ollama uses ollama_num_ctx).")
     eval_cache: Path = Field(default_factory=lambda: _data_home() / "newsqa" / "eval-indexes",
+                             json_schema_extra={"shown_default": "~/.local/share/newsqa/eval-indexes"},
                              description="Where `newsqa eval --articles DIR` keeps an index per folder content.")
     eval_judge_votes: int = Field(3, ge=0, description="Times the LLM judge of `newsqa eval` is asked about "
                                                        "each answer (the majority wins; agreement is "
