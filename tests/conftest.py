@@ -28,6 +28,15 @@ QUAIL = _quail_news()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def send_body(handler, data: bytes, content_type: str = "application/json") -> None:
+    """A 200 reply carrying `data`, from the request handler of a test's stand-in server."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def make_settings(index: Path, **overrides) -> Settings:
     return Settings(index=index, **overrides)
 

@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage
 from app.documents import Passage
 from app.llm import REFUSAL, LLMBackend, LLMError, ollama_has_model, select_backend, unusable
 from app.settings import Settings
+from conftest import send_body
 
 
 def passage(text: str, rank: int) -> Passage:
@@ -255,12 +256,7 @@ class FakeOllama(BaseHTTPRequestHandler):
         self._send("\n".join(json.dumps(line) for line in lines) + "\n")
 
     def _send(self, text: str):
-        data = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_body(self, text.encode())
 
     def log_message(self, *args):
         pass

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import SEED_FILE
+from tests.conftest import SEED_FILE, send_body
 from tests.test_ui_browser import ANSWER_MS, CHROMIUM, CHROMIUM_ARGS, SEED_TITLE, ChatServer, ask, screenshot
 
 pytestmark = pytest.mark.slow
@@ -101,12 +101,7 @@ class StandInModels(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _json(self, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_body(self, json.dumps(body).encode())
 
     def log_message(self, *args):
         pass

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.models_available import available, gguf_files
+from conftest import send_body
 
 TAGS = {"models": [{"name": "llama3.2:latest"}, {"name": "qwen3:4b"}]}
 MODELS = {"object": "list", "data": [{"id": "mistral-small", "object": "model"}, {"id": "gpt-x", "object": "model"}]}
@@ -30,12 +31,7 @@ def model_server(expected_key: str = "") -> Iterator[tuple[str, list[str]]]:
                                 and self.headers.get("Authorization") != f"Bearer {expected_key}"):
                 self.send_error(404 if body is None else 401)
                 return
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_body(self, json.dumps(body).encode())
 
         def log_message(self, *args):
             pass
