@@ -1,9 +1,21 @@
 """Answering: from a question (and the conversation so far) to a cited Answer.
 
-The steps: make a follow-up standalone (the LLM's condense prompt, else the rule-based rewrite),
-retrieve, then let the LLM backend write the answer while it streams, or pick sentences
-extractively when there is no backend. An LLM that fails, before or during its answer, is replaced
-by the extractive answer, marked as such: a failure is an answer, never a traceback.
+The same steps serve the CLI, the chat page, the API and the eval suite (through the engine):
+
+1. Standalone question: with a conversation, the LLM's condense prompt rewrites the follow-up;
+   without an LLM, app/followup.py rewrites it by rule. Retrieval then searches for what was meant.
+2. Retrieval, with the as-of date and the filters (a `Library.retrieve` of the engine's).
+3. The answer: an LLM backend's text is streamed (cumulative), then its [n] markers are tied to the
+   passages (app/citations.py). Markers naming no passage are removed and the others keep their
+   numbers, so the final text is the text streamed. The prompt's refusal sentence, uncited, is a
+   refusal; any other answer citing nothing is flagged in its warnings. Without a backend, the
+   extractive answerer (app/extractive.py) answers.
+4. Failures are answers, never tracebacks: an LLM that cannot be set up, is down, times out, returns
+   nothing or fails half-way (condense included) is replaced by the extractive answer, labelled
+   `extractive (fallback: REASON)` with the reason among the warnings. No passage at all is a
+   refusal; on an empty index the answer says how to add articles.
+
+`Answer.backend` always says who answered (`extractive`, `ollama:llama3.2`, ...).
 """
 
 from __future__ import annotations

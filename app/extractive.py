@@ -3,16 +3,25 @@ passages most likely to hold the answer, each cited, with the asked-for phrase m
 refusal when the passages do not look like they answer.
 
 Two small logistic models, fitted by `python -m eval.fit_extractive` on realtimeqa_2022 and
-quail_news (one half of each set's questions; both halves reported) and written here as weights:
+quail_news (one half of each set's questions; both halves reported, eval/README.md) and written here
+as weights:
 
 - A sentence's score: how likely it holds the answer, from its embedding similarity to the question,
-  the share of the question's words it holds (each weighted by its rarity in the index, so "Geneva"
-  counts for more than "said"), the same share counting its title and the sentences before it, the
-  names and numbers it adds to the question's, its passage's rank, its length, and whether it opens
-  the article.
+  the share of the question's words it holds (each weighted by its IDF in the index, so "Geneva"
+  counts for more than "said"; a word the index never met weighs as the question's typical word),
+  the same share counting its title and the text just before it, the names and numbers it adds to
+  the question's, its passage's rank, its length, and whether it opens the article. The best
+  sentence is the answer; others join it when at least COMPANION_SHARE as likely.
 - Whether to answer: from the best sentence's score and the most of the question any sentence (with
-  its context) and any sentence alone hold. A question that asks for a number (how many, how much)
-  is refused when none of the chosen sentences holds one.
+  its context) and any sentence alone hold. Under REFUSAL_THRESHOLD, or when a question asking for a
+  number (how many, how much) gets none, the answer is REFUSAL; the Answer still carries the
+  passages, so `--json` and the page show the closest ones for a person to judge. The threshold
+  counts a false refusal twice a wrong answer to an unanswerable question: it hides what the
+  articles hold.
+
+The asked-for phrase (`highlight`, bold in the CLI and on the page) is a name, number or date of the
+cited sentence that the question does not hold, of the kind asked for (who: a name; where: a name
+after in/at/near...; when: a date or "next month"; how many: a number), nearest the question's words.
 
 Only the sentences most promising by their words (see SENTENCES_EMBEDDED) are embedded: embedding
 every sentence of five long passages took most of an answer's time.

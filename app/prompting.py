@@ -1,5 +1,22 @@
 """Prompts: the templates in prompts/, the blocks of data they are filled with, and fitting a
-prompt into a model's context window."""
+prompt into a model's context window.
+
+The templates are plain text files shipped in the package (answer.txt, condense.txt, judge.txt): each
+message opens with a `[system]`, `[user]` or `[assistant]` line, and `{name}` fills in a value.
+- Passages are numbered [1]..[m] in rank order, each headed by title, date and source and each
+  between <passage> and </passage>. The prompt says they are data, not instructions, and data that
+  imitates a delimiter is defused (`neutralise`), so an article cannot end its block and speak as
+  the user.
+- The model answers only from the passages, cites them as [1], [2], and when they do not hold the
+  answer replies with the exact refusal sentence, which app/answering.py recognises.
+- The prompt gives the question's as-of date, so "yesterday" in the question is read from the same
+  day retrieval used.
+- Fitting (app/llm.py): when the passages do not fit the window, the lowest-ranked are dropped whole,
+  never cut; when not even the best one fits, the LLM is not asked and the answer falls back; the
+  condense prompt drops the oldest turns first. Tokens are counted with the model's own tokenizer
+  for llamacpp:; servers do not expose theirs, so `estimate_tokens` overcounts safely (on news text,
+  the real count of Llama 2 and 3, Mistral and GPT-4o tokenizers stays under 0.76 of it), at the
+  price of some unused window."""
 
 from __future__ import annotations
 

@@ -1,17 +1,33 @@
 """Hybrid retrieval: embedding and BM25 candidates, fused by reciprocal rank (each side weighted by
-its confidence on the question), filtered by date and source. When the question holds a word the
-index lacks but one typo away from one it holds ("Masschusetts"), BM25 candidates for the corrected
-question join as a third side.
+its confidence on the question), filtered by date and source, merged into passages.
 
-Both sides see the same Chroma `where` filter: the embedding search pushes it down into Chroma, and
-BM25 hits are kept only when Chroma admits their ids under it. The filter names date bounds, never
-lists of days or ids, so its size does not grow with the index. Filters are strict about dates
-(an undated article is not "since March"), but the "as of" date is not: it drops dated articles
-published after it and keeps undated ones, which may well belong there. A period the question
-names ("this week", "in March") only moves the articles published in or near it up the ranking:
-news of an event is often published days before the week a quiz asks about, and a cut there
-emptied results the question would otherwise have. Neighbouring chunks of one article among the
-results are merged into one passage.
+1. Time. app/timeframe.py resolves the question's time phrases against its as-of date. A period the
+   question names ("this week", "in March") only moves the articles published in or near it up the
+   ranking (a ranking by distance in days joins the fusion at TIME_WEIGHT): news of an event is
+   often published days before the week a quiz asks about, and a cut there emptied results the
+   question would otherwise have. "Recently", "latest" join a newest-first ranking the same way.
+2. Filters: one Chroma `where` shared by both sides. A source is the indexed source of that name,
+   else every source whose name contains it, case ignored. `since`/`until` are strict (an undated
+   article is not "since March"); the as-of date is not: it drops dated articles published after it
+   and keeps undated ones, and when no dated article lies after it (asked as of today) no date
+   filter is sent at all. The filter names bounds, never lists of days or ids, so its size does not
+   grow with the index (SQLite, under Chroma, refuses more than 32,766 variables a statement).
+3. Candidates, `retrieval_depth` a side. Under a filter both sides judge chunks on the publication
+   day and source the lexical index keeps (a mask of the BM25 search itself; the nearest dense
+   chunks, oversampled): reading their metadata from Chroma took ten times as long as the search. A
+   filter on another field is judged on Chroma's metadata, BM25 searched ever deeper. A question word
+   the index lacks but one typo away from one it holds ("Masschusetts") is corrected, and BM25
+   candidates for the corrected question join as a third side, beside the question as typed, not
+   instead of it: a "correction" of a word the articles just do not use is a guess.
+4. Fusion: weighted reciprocal rank, each side's weight times its confidence (how far its best score
+   stands above its 10th): a BM25 ranking that matched only common words is flat, and then the
+   embeddings lead. Our own few lines rather than LangChain's EnsembleRetriever, which fuses ranks
+   with fixed weights and cannot give both sides one `where`.
+5. Passages: walking down the fused ranking, a chunk next to one already taken from the same article
+   joins its passage (up to `passage_chunks`) instead of taking a place; the overlap between chunks
+   is told once, using their offsets, so `passage.text == body[passage.start:passage.end]`.
+
+eval/README.md has the figures (`python -m eval.bench.compare_retrieval`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,28 @@
-"""The ingest run: sources in, articles classified, chunked, embedded and written, a report out."""
+"""The ingest run: sources in, articles classified, chunked, embedded and written, a report out.
+
+Identity: an article is known by its origin (its URL, else its file, plus the record number of a
+JSON record or the entry id of a linkless feed entry), and its content by a hash of title and text.
+Each gets one status:
+- `added`: an origin first seen;
+- `unchanged`: same origin, same content; nothing is embedded or written, so a second run costs
+  seconds;
+- `updated`: same origin, new content; the new chunks are written before the old ones are deleted;
+- `duplicate`: the content of an article already indexed (or seen in this run) under another origin,
+  a copied file say; not indexed twice, and the report names the article that holds the text;
+- `failed`: a one-line reason (`empty file`, `HTTP 404 Not Found`, `wire.jsonl line 7: ...`); the rest
+  of the batch goes on, and the command exits 1.
+
+Work goes in batches of `ingest_batch_chars` of text. In a run of more than one batch the children
+of ingest/embedding_workers.py embed while this process reads, chunks and writes around them; a
+one-batch run embeds here, since starting a child takes about a second. Batches are written in order.
+
+Interrupted ingests: Ctrl-C, or even `kill -9`, leaves an index that the same command finishes on
+its next run, each article indexed once, with no missing or stale chunks, and BM25 in step with
+Chroma. That holds because chunk ids derive from the article and its content, an article with
+incomplete or mixed chunks counts as not stored (so it is written again), and BM25 is rebuilt
+whenever the collection's revision has moved (app/index.py). A kill loses at most the batches in
+flight. An article this run wrote but the index does not hold whole is reported failed.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,27 @@
 """The chat page: its layout and what each control does. The work itself is the engine's; this
-module turns clicks into engine calls and engine records into what the page shows."""
+module turns clicks into engine calls and engine records into what the page shows.
+
+Chat tab: answers stream in; Stop (in place of Ask while an answer is written) ends one, and
+Regenerate writes the last one again with the model chosen now. The [n] markers link to the Sources
+panel beside the chat (newest answer first: title, date, source, the passage with its supporting
+sentence highlighted); below NARROW the panel gives way to a Sources fold under each answer. A
+title opens the article's URL, else its stored text (app/ui/article_route.py). Follow-ups get the
+conversation; it is kept in the browser, encrypted with a key kept in the index folder, so a reload
+or a restart keeps it. The backend and model pickers list what answers now (app/models_available.py)
+and hold for the conversation, with no restart; the filters are source, dates, as-of day and the
+number of passages. "Try asking" offers questions about the newest articles. The extractive
+answer stands in for a failing LLM, its reason under it; any other failure is one line, never a
+traceback.
+
+Library tab: the articles, searchable, with Delete; adding by upload, by URL or feed (http(s) only:
+the page never reads paths on the server's disk) or by pasted text, kept under the index folder by
+app/ui/library.py; the followed feeds, with Refresh now. What depends on the index or the reachable
+models (counts, examples, menus) is read at every page load, so a reload shows what a command-line
+ingest added.
+
+Blocks rather than ChatInterface: the sources panel, the filters and the Library need inputs and
+outputs of their own, and the conversation is kept as (question, answer text) pairs apart from what
+the chat shows (linked markers, warnings), so follow-ups get the engine's own text."""
 
 from __future__ import annotations
 

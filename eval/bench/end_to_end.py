@@ -1,5 +1,5 @@
 """Ingestion end to end: `newsqa ingest DIR` against the LangChain tutorial's program
-(eval/tutorial_ingest.py), each timed from process start to exit into a fresh index, as a user waits
+(eval/bench/tutorial_ingest.py), each timed from process start to exit into a fresh index, as a user waits
 for them: imports, model loading, reading, chunking, embedding, writing.
 
 For each article count (the first N files of the folder, sorted by name): wall and CPU time of both
