@@ -138,8 +138,9 @@ def aggregate(scores: Sequence[dict], retrieve_ms: Sequence[float], ask_ms: Sequ
 
 def ranking_quality(ranked_files: Callable, questions: Sequence) -> dict:
     """hit@5 (as a share and a count), MRR@10 and the median time of a ranker (a question in, the files
-    of its passages out, best first) over questions with evidence, and the questions it misses at 5
-    with the rank of their first evidence passage within ten (None: not within ten)."""
+    of its passages out, best first) over the questions with evidence (the others are asked and
+    timed, not scored), and the questions it misses at 5 with the rank of their first evidence
+    passage within ten (None: not within ten)."""
     hits, ranks, times, misses = [], [], [], []
     for question in questions:
         started = time.perf_counter()
@@ -147,8 +148,8 @@ def ranking_quality(ranked_files: Callable, questions: Sequence) -> dict:
         times.append((time.perf_counter() - started) * 1000)
         hits.append(hit_at(files, question.evidence, 5))
         ranks.append(mrr_at(files, question.evidence, RANKING_DEPTH))
-        if not hits[-1]:
+        if hits[-1] is False:  # None: no evidence to find
             rank = next((n for n, f in enumerate(files[:RANKING_DEPTH], start=1) if f in question.evidence), None)
             misses.append((question, rank))
-    return {"hit@5": mean(hits), "hits": sum(hits), "mrr@10": mean(ranks), "ms_p50": percentile(times, 50),
-            "misses": misses}
+    return {"hit@5": mean(hits), "hits": sum(1 for hit in hits if hit), "mrr@10": mean(ranks),
+            "ms_p50": percentile(times, 50), "misses": misses}

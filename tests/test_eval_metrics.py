@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eval import metrics
+from eval.dataset import Question
 
 
 def test_normalize_drops_case_punctuation_articles_and_citation_markers():
@@ -122,3 +123,14 @@ def test_aggregate_means_only_where_a_metric_applies():
 
 def test_aggregate_without_unanswerable_questions_reports_no_refusal_rate():
     assert metrics.aggregate([score()], [], [])["refusal_rate"] is None
+
+
+def test_ranking_quality_scores_the_questions_with_evidence_and_lists_the_misses():
+    questions = [Question(id=name, question=text, answers=(), evidence=evidence, answerable=bool(evidence))
+                 for name, text, evidence in (("found", "a", ("a.md",)), ("third", "b", ("b.md",)),
+                                              ("missed", "c", ("c.md",)), ("unanswerable", "d", ()))]
+    ranked = {"a": ["a.md"], "b": ["x.md", "y.md", "b.md"], "c": ["x.md"] * 5 + ["c.md"], "d": ["a.md"]}
+    figures = metrics.ranking_quality(lambda q: ranked[q.question], questions)
+    assert figures["hits"] == 2 and figures["hit@5"] == 2 / 3
+    assert figures["mrr@10"] == (1 + 1 / 3 + 1 / 6) / 3
+    assert [(q.id, rank) for q, rank in figures["misses"]] == [("missed", 6)]

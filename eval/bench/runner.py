@@ -86,7 +86,7 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
         log(f"writing {options.synthetic_articles} synthetic articles")
         corpus.write_articles(synthetic, options.synthetic_articles, sentences)
     if "ingest" in options.parts:
-        results["ingest"] = ingestion(settings, embedder, work, {articles_folder.parent.name: articles_folder,
+        results["ingest"] = ingest_part(settings, embedder, work, {articles_folder.parent.name: articles_folder,
                                                                  f"synthetic ({options.synthetic_articles})": synthetic},
                                       questions, results)
     if "e2e" in options.parts:
@@ -129,7 +129,7 @@ def _run_dict(run: IngestRun, raw: Timing | None = None) -> dict:
     return row
 
 
-def ingestion(settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions,
+def ingest_part(settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions,
               results: dict) -> dict:
     """Per corpus: raw embedding, newsqa (as configured, and embedding in process), the tutorial; then
     both indexes of the real corpus scored."""
