@@ -341,12 +341,15 @@ def test_k_passages_even_past_the_fusion_depth(dated_engine):
 
 @pytest.mark.slow
 def test_neighbouring_chunks_merge_into_one_passage(tmp_path: Path):
-    sentences = [f"Sentence {n} of the long report on the river dam describes the dam in detail." for n in range(40)]
+    # Sentences 20 to 27 alone tell of the spillway: the chunks that hold them, neighbours, rank first.
+    sentences = [f"Sentence {n} of the long report on the river dam describes the dam in detail."
+                 if not 20 <= n <= 27 else f"Sentence {n} says the spillway gates jammed open in the flood."
+                 for n in range(40)]
     (tmp_path / "dam.md").write_text("---\ntitle: \"River dam report\"\n---\n\n" + " ".join(sentences) + "\n")
     engine = Engine(make_settings(tmp_path / "index", chunk_tokens=64, chunk_overlap_tokens=20))
     engine.add([str(tmp_path / "dam.md")], progress=False)
     assert engine.index.count() >= 6
-    passages = engine.retriever.retrieve("long report on the river dam", k=2)
+    passages = engine.retriever.retrieve("spillway gates jammed open in the flood", k=2)
     merged = [p for p in passages if len(p.chunk_ids) > 1]
     assert merged, "no neighbouring chunks were merged"
     for passage in passages:
