@@ -60,10 +60,11 @@ class Engine:
         return Retriever(self.settings, self.index, self.embedder)
 
     def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
-                 k: int | None = None) -> list[Passage]:
+                 k: int | None = None, mode: str | None = None) -> list[Passage]:
         """The k (default NEWSQA_TOP_K) best passages for the question among the articles published
-        by `as_of` (default today) that the filters and the question's own time phrases admit."""
-        return self.retriever.retrieve(question, as_of=as_of, filters=filters, k=k)
+        by `as_of` (default today) that the filters and the question's own time phrases admit;
+        `mode` hybrid, dense or lexical (default NEWSQA_RETRIEVAL)."""
+        return self.retriever.retrieve(question, as_of=as_of, filters=filters, k=k, mode=mode)
 
     @cached_property
     def backend(self):
@@ -73,6 +74,20 @@ class Engine:
         from app.llm import select_backend
 
         return select_backend(self.settings)
+
+    def warm_up(self) -> None:
+        """Load now what the first question would load: the lexical index, the embedding model and the
+        answer backend (for `auto`, a probe of the local Ollama server), so that the first question is
+        answered as fast as the next. A backend that cannot be set up is left to the answers, which
+        fall back to the extractive answer and say why."""
+        from app.llm import LLMError
+
+        self.index.lexical()
+        self.embedder.encode(["warm up"])
+        try:
+            self.backend  # noqa: B018 (a cached property: chosen now, not on the first question)
+        except LLMError:
+            pass
 
     def backend_for(self, llm: str | None = None):
         """The backend a NEWSQA_LLM value names (None: the configured `backend`), each set up once and

@@ -382,7 +382,7 @@ def test_compare_counts_hits_and_names_the_misses_with_their_rank():
     def retrieve(question, as_of, k, mode):
         return [SimpleNamespace(file=f) for f in ranked[mode][question][:k]]
 
-    engine = SimpleNamespace(retriever=SimpleNamespace(retrieve=retrieve))
+    engine = SimpleNamespace(retrieve=retrieve)
     questions = [Question(name, name, (), (evidence,), True) for name, evidence in (("q1", "a"), ("q2", "b"))]
     figures = compare(mode_rankers(engine, modes=("dense", "lexical")), questions)
     assert figures["dense"]["hits"] == figures["lexical"]["hits"] == 1

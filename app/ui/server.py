@@ -19,14 +19,6 @@ if TYPE_CHECKING:
     from app.engine import Engine
 
 
-def warm_up(engine: Engine) -> None:
-    """Open the index, bring the lexical index up to date, load the embedding model and choose the
-    answer backend (for `auto`, a probe of the local Ollama server)."""
-    engine.index.lexical()
-    engine.embedder.encode(["warm up"])
-    engine.backend  # noqa: B018 (a cached property: chosen now, not on the first question)
-
-
 def check_free(host: str, port: int) -> None:
     """Fail now, not after loading the model, when the address cannot be bound."""
     with socket.socket() as probe:
@@ -62,7 +54,7 @@ def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | N
     from app.ui.article_route import add_article_route
     from app.ui.page import CSS, THEME, build_page  # Gradio loads only once the address is known to be free
 
-    warm_up(engine)
+    engine.warm_up()
     blocks = build_page(engine)
     url = launch(blocks, host, port, credentials, int(engine.settings.max_file_mb * 1e6), css=CSS, theme=THEME)
     add_article_route(blocks.server_app, engine)

@@ -39,7 +39,7 @@ Ranker = Callable[[Question], list[str]]
 def mode_rankers(engine, modes=("dense", "lexical", "hybrid")) -> dict[str, Ranker]:
     """newsqa's retrieval in each mode, as of each question's date."""
     def ranker(mode: str) -> Ranker:
-        return lambda q: [p.file for p in engine.retriever.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH,
+        return lambda q: [p.file for p in engine.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH,
                                                                     mode=mode)]
     return {mode: ranker(mode) for mode in modes}
 
