@@ -253,3 +253,14 @@ def test_an_llm_server_that_is_down_gives_the_extractive_answer(seed_engine):
     answer = engine.ask("Where will the talks with the U.S. take place?")
     assert answer.backend.startswith("extractive (fallback: openai:any-model: ")
     assert "Geneva" in answer.answer and [c.file for c in answer.citations] == ["000_416442306511e572.txt"]
+
+
+@pytest.mark.slow
+def test_warm_up_leaves_a_backend_that_cannot_be_set_up_to_the_answers(seed_engine):
+    """The page warms the engine before it opens: a missing model file must not stop it."""
+    from app.engine import Engine
+
+    engine = Engine(seed_engine.settings.model_copy(update={"llm": "llamacpp:/no/such/model.gguf"}))
+    engine.warm_up()
+    answer = engine.ask("Where will the talks with the U.S. take place?")
+    assert answer.backend.startswith("extractive (fallback: ") and "Geneva" in answer.answer
