@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from app.citations import resolve_markers
+from app.citations import MARKER, resolve_markers
 from app.documents import Answer, Filters, Passage
 from app.embedding import Embedder
 from app.extractive import REFUSAL as NOT_ANSWERED
@@ -48,7 +48,7 @@ def _words(text: str) -> str:
 
 def is_refusal(text: str) -> bool:
     """Whether an LLM answer is the refusal sentence its prompt asks for (markers and punctuation aside)."""
-    return _words(REFUSAL) in _words(re.sub(r"\[[\d,\s]+\]", "", text))
+    return _words(REFUSAL) in _words(MARKER.sub("", text))
 
 
 @dataclass(frozen=True)

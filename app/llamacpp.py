@@ -44,7 +44,7 @@ class Deadline:
             raise TimeoutError(f"no answer within {self.seconds:g} s")
 
 
-class ChatLlamaCpp(BaseChatModel):
+class LlamaCppChatModel(BaseChatModel):
     model_path: str
     n_ctx: int = 4096
     temperature: float = 0.0

@@ -1,7 +1,7 @@
 """LLM backends: choosing one from the settings, and the two chains every backend runs, the
 condense chain (a follow-up made standalone) and the answer chain (cited, from the passages only).
 
-Every backend is a LangChain chat model (ChatOllama, ChatOpenAI, or ChatLlamaCpp over an
+Every backend is a LangChain chat model (ChatOllama, ChatOpenAI, or LlamaCppChatModel over an
 in-process llama.cpp), so the chains, the fitting to the context window and the error handling
 are one code path. Whatever goes wrong on the model's side comes out as an LLMError with a
 one-line message, for the caller to fall back on the extractive answer.
@@ -280,9 +280,9 @@ def llamacpp_backend(settings: Settings, path: str) -> LLMBackend:
     model_path = Path(path).expanduser()
     if not model_path.is_file():
         raise LLMError(f"llamacpp: no model file at {model_path}")
-    from app.llamacpp import ChatLlamaCpp
+    from app.llamacpp import LlamaCppChatModel
 
-    chat = ChatLlamaCpp(model_path=str(model_path), n_ctx=settings.llm_context_tokens,
+    chat = LlamaCppChatModel(model_path=str(model_path), n_ctx=settings.llm_context_tokens,
                         temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
                         timeout=settings.llm_timeout)
     return LLMBackend(f"llamacpp:{model_path.name}", chat, window=settings.llm_context_tokens,

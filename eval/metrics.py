@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from app.citations import MARKER
+
 RETRIEVAL = ("hit@1", "hit@5", "recall@5", "mrr@10")
 ANSWER = ("answer_contains", "token_f1", "citation_precision")
 REFUSAL = ("refusal_rate", "false_refusal_rate")
@@ -27,14 +29,13 @@ QUALITY = RETRIEVAL + ANSWER + REFUSAL + ("judge_correct",)
 LOWER_IS_BETTER = ("false_refusal_rate",)
 RANKING_DEPTH = 10  # passages retrieved for the retrieval metrics, at least: mrr@10 needs ten
 
-_CITATION_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans({c: " " for c in string.punctuation + "“”‘’—–"})
 
 
 def normalize(text: str) -> str:
     """Lower case, citation markers, punctuation and articles (a, an, the) out, spaces collapsed."""
-    text = _CITATION_MARKER.sub(" ", text).lower().translate(_PUNCTUATION)
+    text = MARKER.sub(" ", text).lower().translate(_PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
