@@ -110,12 +110,16 @@ def chunk_metadata(chunk: Chunk) -> dict:
     return metadata
 
 
-def _stored_article(metadata: dict) -> StoredArticle:
+def article_fields(metadata: dict) -> dict:
+    """The article a chunk's metadata describes: title, date (from its ISO text), source, URL, file."""
     published = metadata.get("published")
+    return {"title": metadata["title"], "published": date.fromisoformat(published) if published else None,
+            "source": metadata.get("source", ""), "url": metadata.get("url", ""), "file": metadata.get("file", "")}
+
+
+def _stored_article(metadata: dict) -> StoredArticle:
     return StoredArticle(
-        id=metadata["article_id"], title=metadata["title"],
-        published=date.fromisoformat(published) if published else None,
-        source=metadata.get("source", ""), url=metadata.get("url", ""), file=metadata.get("file", ""),
+        id=metadata["article_id"], **article_fields(metadata),
         authors=tuple(a for a in metadata.get("authors", "").split("; ") if a),
         content_hash=metadata["content_hash"], chunks=metadata["chunk_count"],
     )

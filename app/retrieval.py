@@ -38,7 +38,7 @@ from datetime import date
 
 from app.documents import Filters, Passage
 from app.embedding import Embedder
-from app.index import OVERSAMPLE_LIMIT, Index, StoredChunk, day_number
+from app.index import OVERSAMPLE_LIMIT, Index, StoredChunk, article_fields, day_number
 from app.settings import Settings
 from app.timeframe import TimeFrame, resolve
 
@@ -94,7 +94,7 @@ def fuse(dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]
     return head + tail
 
 
-def source_names(wanted: str, known: Sequence[str]) -> list[str]:
+def matching_sources(wanted: str, known: Sequence[str]) -> list[str]:
     """The indexed sources a user means by `wanted`: the one of that name, else every one whose name
     contains it, ignoring case ("voice of america" finds "Voice of America (voanews.com)")."""
     folded = wanted.strip().casefold()
@@ -218,12 +218,9 @@ def merge_passages(ranked: Sequence[tuple[StoredChunk, float]], k: int, max_chun
 def _passage(group: _Group, rank: int) -> Passage:
     metadata = group.chunks[0].metadata
     text, start, end = merge_text(group.chunks)
-    published = metadata.get("published")
     return Passage(
         chunk_ids=tuple(c.id for c in sorted(group.chunks, key=lambda c: c.metadata["chunk_index"])),
-        article_id=metadata["article_id"], title=metadata["title"],
-        published=date.fromisoformat(published) if published else None,
-        source=metadata.get("source", ""), url=metadata.get("url", ""), file=metadata.get("file", ""),
+        article_id=metadata["article_id"], **article_fields(metadata),
         text=text, start=start, end=end, score=group.score, rank=rank,
     )
 
@@ -253,7 +250,7 @@ class Retriever:
         filters = filters or Filters()
         if filters.since and filters.until and filters.since > filters.until:
             raise ValueError(f"since ({filters.since}) is after until ({filters.until})")
-        sources = source_names(filters.source, self.sources()) if filters.source else []
+        sources = matching_sources(filters.source, self.sources()) if filters.source else []
         if filters.source and not sources:
             return []
         # Only the "as of" date cuts: the question's own time phrases are a preference (news of an

@@ -12,8 +12,8 @@ from app.documents import Filters
 from app.engine import Engine
 from app.index import StoredChunk
 from app.index import admits
-from app.retrieval import (MODES, Retriever, Window, confidence, fuse, merge_passages, merge_text, metadata_filter,
-                           reciprocal_rank_fusion, source_names)
+from app.retrieval import (MODES, Retriever, Window, confidence, fuse, matching_sources, merge_passages, merge_text,
+                           metadata_filter, reciprocal_rank_fusion)
 from eval.bench.compare_retrieval import compare, missed, mode_rankers
 from eval.dataset import Question
 from tests.conftest import make_settings
@@ -100,13 +100,13 @@ def test_metadata_filter():
         "$or": [{"dated": False}, {"published_day": {"$lte": 20240220}}]}
 
 
-def test_source_names_ignore_case_and_take_a_part_of_the_name():
+def test_matching_sources_ignore_case_and_take_a_part_of_the_name():
     known = ["Coast Daily", "Voice of America (voanews.com)", "VOA", "Inland Times"]
-    assert source_names("voa", known) == ["VOA"]  # the exact name wins over names that contain it
-    assert source_names("Voice of America", known) == ["Voice of America (voanews.com)"]
-    assert source_names(" times ", known) == ["Inland Times"]
-    assert source_names("OA", known) == ["Coast Daily", "Voice of America (voanews.com)", "VOA"]
-    assert source_names("Nobody", known) == []
+    assert matching_sources("voa", known) == ["VOA"]  # the exact name wins over names that contain it
+    assert matching_sources("Voice of America", known) == ["Voice of America (voanews.com)"]
+    assert matching_sources(" times ", known) == ["Inland Times"]
+    assert matching_sources("OA", known) == ["Coast Daily", "Voice of America (voanews.com)", "VOA"]
+    assert matching_sources("Nobody", known) == []
 
 
 def test_window_ends_at_as_of():
