@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-llamacpp run test test-fast clean
+.PHONY: install install-llamacpp run test test-fast lint clean
 
 # A no-op in seconds when neither the pins nor the project changed (stamp file).
 install: $(VENV)/.installed
@@ -38,6 +38,11 @@ test: install
 # The quick loop while developing: no model loading, no servers, no browser.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# ruff: the lint rules and the format, as configured in pyproject.toml (`ruff format` fixes the format).
+lint: install
+	$(BIN)/ruff check app ingest eval tests
+	$(BIN)/ruff format --check app ingest eval tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info

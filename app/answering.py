@@ -62,8 +62,14 @@ class Library:
     backend: Callable[[], LLMBackend | None]  # the LLM (None: extractive); LLMError when it cannot be set up
 
 
-def stream(library: Library, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-           filters: Filters | None = None, k: int | None = None) -> Iterator[str | Answer]:
+def stream(
+    library: Library,
+    question: str,
+    history: Sequence[tuple[str, str]] = (),
+    as_of: date | None = None,
+    filters: Filters | None = None,
+    k: int | None = None,
+) -> Iterator[str | Answer]:
     """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at
     most. An LLM that cannot even be set up is a failure like any other."""
     question = question.strip()
@@ -115,8 +121,14 @@ def stream(library: Library, question: str, history: Sequence[tuple[str, str]] =
     yield replace(answer, backend=_backend_label(backend, failure), timings=timings)
 
 
-def ask(library: Library, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-        filters: Filters | None = None, k: int | None = None) -> Answer:
+def ask(
+    library: Library,
+    question: str,
+    history: Sequence[tuple[str, str]] = (),
+    as_of: date | None = None,
+    filters: Filters | None = None,
+    k: int | None = None,
+) -> Answer:
     *_, answer = stream(library, question, history, as_of, filters, k)
     return answer
 
@@ -132,19 +144,44 @@ def _llm_answer(question: str, standalone: str, text: str, passages: Sequence[Pa
     refused = not citations and is_refusal(cleaned)
     if not citations and not refused:
         warnings = (*warnings, "the answer cites none of the articles")
-    return Answer(question=question, answer=cleaned, refused=refused, citations=() if refused else citations,
-                  backend=backend, timings={}, standalone_question=standalone, passages=tuple(passages),
-                  warnings=warnings)
+    return Answer(
+        question=question,
+        answer=cleaned,
+        refused=refused,
+        citations=() if refused else citations,
+        backend=backend,
+        timings={},
+        standalone_question=standalone,
+        passages=tuple(passages),
+        warnings=warnings,
+    )
 
 
-def _extractive_answer(library: Library, question: str, standalone: str, passages: Sequence[Passage],
-                       failure: str | None) -> Answer:
+def _extractive_answer(
+    library: Library, question: str, standalone: str, passages: Sequence[Passage], failure: str | None
+) -> Answer:
     warnings = (f"the LLM could not answer: {failure}",) if failure else ()
     if not passages:
         text = EMPTY_INDEX if library.article_count() == 0 else NOT_ANSWERED
-        return Answer(question=question, answer=text, refused=True, citations=(), backend=EXTRACTIVE, timings={},
-                      standalone_question=standalone, warnings=warnings)
+        return Answer(
+            question=question,
+            answer=text,
+            refused=True,
+            citations=(),
+            backend=EXTRACTIVE,
+            timings={},
+            standalone_question=standalone,
+            warnings=warnings,
+        )
     extract = extract_answer(standalone, passages, library.embedder, library.idf)
-    return Answer(question=question, answer=extract.answer, refused=extract.refused, citations=extract.citations,
-                  backend=EXTRACTIVE, timings={}, standalone_question=standalone, passages=tuple(passages),
-                  warnings=warnings)
+    return Answer(
+        question=question,
+        answer=extract.answer,
+        refused=extract.refused,
+        citations=extract.citations,
+        backend=EXTRACTIVE,
+        timings={},
+        standalone_question=standalone,
+        passages=tuple(passages),
+        warnings=warnings,
+    )

@@ -34,7 +34,7 @@ def supporting_sentence(passage: Passage, text: str) -> tuple[int, int]:
     wanted = _terms(text)
     best, best_score = spans[0], 0.0
     for span in spans:
-        terms = _terms(passage.text[span.start:span.end])
+        terms = _terms(passage.text[span.start : span.end])
         if not terms or not wanted:
             continue
         score = len(terms & wanted) / math.sqrt(len(terms) * len(wanted))
@@ -46,9 +46,17 @@ def supporting_sentence(passage: Passage, text: str) -> tuple[int, int]:
 def make_citation(number: int, passage: Passage, span: tuple[int, int]) -> Citation:
     start, end = span
     return Citation(
-        number=number, article_id=passage.article_id, title=passage.title, published=passage.published,
-        source=passage.source, url=passage.url, file=passage.file, passage=passage.text,
-        sentence=passage.text[start:end], sentence_start=start, sentence_end=end,
+        number=number,
+        article_id=passage.article_id,
+        title=passage.title,
+        published=passage.published,
+        source=passage.source,
+        url=passage.url,
+        file=passage.file,
+        passage=passage.text,
+        sentence=passage.text[start:end],
+        sentence_start=start,
+        sentence_end=end,
     )
 
 
@@ -67,7 +75,7 @@ def unsupported_quotes(answer: str, passages: Sequence[Passage]) -> tuple[str, .
         quote = match.group(1) or match.group(2)
         parts = [_normalise(part) for part in _ELLIPSIS.split(quote)]
         if any(part and part not in haystack for part in parts):
-            warnings.append(f"quoted text not found in the passages: \"{quote.strip()}\"")
+            warnings.append(f'quoted text not found in the passages: "{quote.strip()}"')
     return tuple(warnings)
 
 
@@ -76,7 +84,7 @@ def _claim_sentences(answer: str) -> list[tuple[int, int, str]]:
     markers ("... Geneva. [1]") is folded into the one before it, which it cites."""
     claims: list[tuple[int, int, str]] = []
     for span in split_sentences(answer):
-        text = MARKER.sub("", answer[span.start:span.end]).strip()
+        text = MARKER.sub("", answer[span.start : span.end]).strip()
         if not text and claims:
             start, _, previous = claims[-1]
             claims[-1] = (start, span.end, previous)

@@ -130,9 +130,16 @@ class Answer:
             text = " ".join(passage.text.split())
             if len(text) > 300:
                 text = text[:300].rsplit(" ", 1)[0] + "…"
-            return {"rank": passage.rank, "article_id": passage.article_id, "title": passage.title,
-                    "published": passage.published.isoformat() if passage.published else None,
-                    "source": passage.source, "url": passage.url, "file": passage.file, "text": text}
+            return {
+                "rank": passage.rank,
+                "article_id": passage.article_id,
+                "title": passage.title,
+                "published": passage.published.isoformat() if passage.published else None,
+                "source": passage.source,
+                "url": passage.url,
+                "file": passage.file,
+                "text": text,
+            }
 
         return {
             "question": self.question,

@@ -34,8 +34,10 @@ def embedding_device(settings: Settings) -> str:
         return "cuda" if requested == "auto" else requested
     if requested == "auto":
         return "cpu"
-    raise RuntimeError(f"NEWSQA_EMBEDDING_DEVICE={requested}, but torch sees no CUDA device here (no NVIDIA "
-                       "driver, or a torch built without CUDA); set it to auto or cpu")
+    raise RuntimeError(
+        f"NEWSQA_EMBEDDING_DEVICE={requested}, but torch sees no CUDA device here (no NVIDIA "
+        "driver, or a torch built without CUDA); set it to auto or cpu"
+    )
 
 
 def embedding_label(settings: Settings) -> str:
@@ -50,6 +52,5 @@ def make_embedder(settings: Settings) -> Embedder:
     if device != "cpu":
         return TorchEmbedder(settings.embedding_model, device, GPU_BATCH_SIZE, settings.embedding_threads)
     if settings.embedding_backend == "torch":
-        return TorchEmbedder(settings.embedding_model, "cpu", settings.embedding_batch_size,
-                             settings.embedding_threads)
+        return TorchEmbedder(settings.embedding_model, "cpu", settings.embedding_batch_size, settings.embedding_threads)
     return OnnxEmbedder(settings.embedding_model, Path(settings.model_cache), settings.embedding_threads)

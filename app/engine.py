@@ -14,7 +14,7 @@ from app.embedding import Embedder
 from app.index import Index, StoredArticle
 from app.retrieval import Retriever
 from app.settings import Settings
-from ingest.pipeline import IngestReport, Ingestor
+from ingest.pipeline import Ingestor, IngestReport
 
 if TYPE_CHECKING:
     from app.answering import Library
@@ -59,8 +59,14 @@ class Engine:
     def retriever(self) -> Retriever:
         return Retriever(self.settings, self.index, self.embedder)
 
-    def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
-                 k: int | None = None, mode: str | None = None) -> list[Passage]:
+    def retrieve(
+        self,
+        question: str,
+        as_of: date | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> list[Passage]:
         """The k (default NEWSQA_TOP_K) best passages for the question among the articles published
         by `as_of` (default today) that the filters and the question's own time phrases admit;
         `mode` hybrid, dense or lexical (default NEWSQA_RETRIEVAL)."""
@@ -108,21 +114,38 @@ class Engine:
         """What answering needs of this engine, answering with `llm` (None: the configured backend)."""
         from app.answering import Library
 
-        return Library(retrieve=lambda question, as_of, filters, k: self.retrieve(question, as_of, filters, k),
-                       embedder=self.embedder, idf=lambda terms: self.index.lexical().idf(terms),
-                       article_count=self.index.count, backend=lambda: self.backend_for(llm))
+        return Library(
+            retrieve=lambda question, as_of, filters, k: self.retrieve(question, as_of, filters, k),
+            embedder=self.embedder,
+            idf=lambda terms: self.index.lexical().idf(terms),
+            article_count=self.index.count,
+            backend=lambda: self.backend_for(llm),
+        )
 
-    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-            filters: Filters | None = None, k: int | None = None, llm: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        as_of: date | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        llm: str | None = None,
+    ) -> Answer:
         """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest
         first; `llm` a NEWSQA_LLM value for this answer (None: the configured backend)."""
         from app import answering
 
         return answering.ask(self.library(llm), question, history, as_of, filters, k)
 
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), as_of: date | None = None,
-               filters: Filters | None = None, k: int | None = None, llm: str | None = None
-               ) -> Iterator[str | Answer]:
+    def stream(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        as_of: date | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        llm: str | None = None,
+    ) -> Iterator[str | Answer]:
         """The answer text so far (cumulative) while it is written, then the full Answer."""
         from app import answering
 

@@ -45,12 +45,18 @@ from app.sentences import closing_quote, split_sentences
 REFUSAL = "The indexed articles do not answer this question."
 
 # Fitted by `python -m eval.fit_extractive` (weights of SENTENCE_FEATURES, then the intercept).
-SENTENCE_FEATURES = ("similarity", "weighted_overlap", "weighted_coverage", "new_names", "passage_rank",
-                     "length", "lead")
+SENTENCE_FEATURES = (
+    "similarity",
+    "weighted_overlap",
+    "weighted_coverage",
+    "new_names",
+    "passage_rank",
+    "length",
+    "lead",
+)
 SENTENCE_WEIGHTS = (2.91, 0.38, 0.79, 0.46, 0.9, 0.54, 0.45)
 SENTENCE_INTERCEPT = -2.91
-ANSWER_FEATURES = ("best_score", "best_similarity", "best_coverage", "best_new_names", "most_coverage",
-                   "most_overlap")
+ANSWER_FEATURES = ("best_score", "best_similarity", "best_coverage", "best_new_names", "most_coverage", "most_overlap")
 ANSWER_WEIGHTS = (1.29, 0.38, 0.32, -0.9, 2.3, 0.81)
 ANSWER_INTERCEPT = -3.07
 # Under this answerability (the answer model's log-odds), a refusal.
@@ -65,25 +71,33 @@ CONTEXT_CHARS = 250
 
 Idf = Callable[[Sequence[str]], dict[str, float]]
 
-_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
-           r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.")
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\."
+)
 _CUES = {
     "person": re.compile(
         r"\b(?:Mr|Mrs|Ms|Dr|President|Senator|Sen|Rep|Minister|Prime Minister|Secretary|Gov|Gen)\.?\s+[A-Z]"
-        r"|\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z'’-]+"),
+        r"|\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z'’-]+"
+    ),
     "place": re.compile(r"\b(?:in|at|near|from|to|into|across|inside|outside)\s+(?:the\s+)?[A-Z][a-z]+"),
     "time": re.compile(
         rf"\b(?:{_MONTHS})|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
         r"|\b(?:1[89]|20)\d\d\b|\b(?:yesterday|today|tomorrow|tonight|ago|(?:next|last|this|earlier|later)\s+"
         r"(?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b|\b\d{1,2}(?::\d\d)?\s*[ap]\.m\.",
-        re.IGNORECASE),
+        re.IGNORECASE,
+    ),
     "number": re.compile(
         r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|"
-        r"thousands?|millions?|billions?|half|twice)\b", re.IGNORECASE),
+        r"thousands?|millions?|billions?|half|twice)\b",
+        re.IGNORECASE,
+    ),
 }
 _QUESTION_TYPES = (
-    (re.compile(r"\bhow (?:many|much|old|long|far|often)\b|\b(?:what|which) (?:percentage|number|amount)\b", re.I),
-     "number"),
+    (
+        re.compile(r"\bhow (?:many|much|old|long|far|often)\b|\b(?:what|which) (?:percentage|number|amount)\b", re.I),
+        "number",
+    ),
     (re.compile(r"\bwhen\b|\b(?:what|which) (?:year|day|date|time|month)\b", re.I), "time"),
     (re.compile(r"\bwhere\b|\b(?:what|which) (?:country|city|state|place|town)\b", re.I), "place"),
     (re.compile(r"\bwho(?:m|se)?\b", re.I), "person"),
@@ -97,7 +111,8 @@ _PHRASE = re.compile(
     r"|\b(?:next|last|this|earlier|later)\s+(?:week|month|year|weekend|spring|summer|fall|autumn|winter)\b"
     r"|[$£€]?\d[\d,.]*(?:\s*(?:%|percent|million|billion|trillion|thousand|hundred))?"
     r"(?:\s+(?:[a-z]+-)?(?:people|miles|pounds|years|days|dollars|feet|points|votes|soldiers|troops|homes))?"
-    r"|\b[A-Z][\w'’&.-]*(?:\s+(?:(?:of|the|and|de|for)\s+)*[A-Z][\w'’&.-]*)*")
+    r"|\b[A-Z][\w'’&.-]*(?:\s+(?:(?:of|the|and|de|for)\s+)*[A-Z][\w'’&.-]*)*"
+)
 
 
 def question_type(question: str) -> str | None:
@@ -149,7 +164,7 @@ class Candidate:
 
     @property
     def text(self) -> str:
-        return self.passage.text[self.start:self.end]
+        return self.passage.text[self.start : self.end]
 
     @property
     def score(self) -> float:
@@ -165,16 +180,25 @@ class Extract:
     answerability: float  # the answer model's log-odds (-inf without a sentence): what the refusal rests on
 
 
-def _sentence_features(question: Question, passage: Passage, start: int, end: int, terms: set[str],
-                       context: set[str]) -> tuple:
+def _sentence_features(
+    question: Question, passage: Passage, start: int, end: int, terms: set[str], context: set[str]
+) -> tuple:
     text = passage.text[start:end]
     new_names = {n for n in _names(text[1:]) if n not in question.names and n not in question.terms}
-    return (0.0, question.share(terms), question.share(terms | context), min(len(new_names), 4) / 4,
-            1 / passage.rank, math.log(len(text.split())) / 4, float(passage.start + start < 400))
+    return (
+        0.0,
+        question.share(terms),
+        question.share(terms | context),
+        min(len(new_names), 4) / 4,
+        1 / passage.rank,
+        math.log(len(text.split())) / 4,
+        float(passage.start + start < 400),
+    )
 
 
-def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder,
-                    idf: Idf | None = None) -> list[Candidate]:
+def score_sentences(
+    question: str, passages: Sequence[Passage], embedder: Embedder, idf: Idf | None = None
+) -> list[Candidate]:
     """The most promising sentences of the passages with their features, best first; `idf` gives the
     rarity of words in the index (None: every word weighs alike)."""
     asked = Question.read(question, idf)
@@ -183,24 +207,34 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
     if not spans:
         return []
     terms = tokenize([p.text[start:end] for p, start, end in spans], as_ids=False)
-    contexts = tokenize([f"{p.title} {p.text[max(0, start - CONTEXT_CHARS):start]}" for p, start, _ in spans],
-                        as_ids=False)
-    candidates = [Candidate(p, start, end, _sentence_features(asked, p, start, end, set(t), set(c)))
-                  for (p, start, end), t, c in zip(spans, terms, contexts)]
+    contexts = tokenize(
+        [f"{p.title} {p.text[max(0, start - CONTEXT_CHARS) : start]}" for p, start, _ in spans], as_ids=False
+    )
+    candidates = [
+        Candidate(p, start, end, _sentence_features(asked, p, start, end, set(t), set(c)))
+        for (p, start, end), t, c in zip(spans, terms, contexts)
+    ]
     # The sentence score without the similarity orders the sentences worth embedding.
     candidates = sorted(candidates, key=lambda c: c.score, reverse=True)[:SENTENCES_EMBEDDED]
     vectors = embedder.encode([question, *(c.text for c in candidates)])
     similarities = vectors[1:] @ vectors[0]
-    candidates = [Candidate(c.passage, c.start, c.end, (float(s), *c.features[1:]))
-                  for c, s in zip(candidates, similarities)]
+    candidates = [
+        Candidate(c.passage, c.start, c.end, (float(s), *c.features[1:])) for c, s in zip(candidates, similarities)
+    ]
     return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
 def answer_features(scores: Sequence[float], features: Sequence[Sequence[float]]) -> tuple[float, ...]:
     """ANSWER_FEATURES of a question's sentences, from their scores and SENTENCE_FEATURES."""
     best = max(range(len(scores)), key=scores.__getitem__)
-    return (scores[best], features[best][0], features[best][2], features[best][3], max(f[2] for f in features),
-            max(f[1] for f in features))
+    return (
+        scores[best],
+        features[best][0],
+        features[best][2],
+        features[best][3],
+        max(f[2] for f in features),
+        max(f[1] for f in features),
+    )
 
 
 def answerability(candidates: Sequence[Candidate]) -> float:
@@ -239,12 +273,15 @@ def answer_phrase(question: str, sentence: str) -> tuple[int, int] | None:
             continue
         end = match.start() + len(phrase)
         # The cue may start before the phrase ("in Geneva"): it is read on the words just before it.
-        fits = asked.kind is None or has_cue(sentence[max(0, match.start() - 12):end], asked.kind)
+        fits = asked.kind is None or has_cue(sentence[max(0, match.start() - 12) : end], asked.kind)
         spans.append((not fits, match.start(), end))
     if not spans:
         return None
-    anchors = [m.start() for m in re.finditer(r"\w+", sentence)
-               if set(tokenize([m.group(0)], as_ids=False)[0]) & set(asked.terms)] or [0]
+    anchors = [
+        m.start()
+        for m in re.finditer(r"\w+", sentence)
+        if set(tokenize([m.group(0)], as_ids=False)[0]) & set(asked.terms)
+    ] or [0]
     _, start, end = min(spans, key=lambda s: (s[0], min(abs(s[1] - a) for a in anchors)))
     return start, end
 
@@ -253,14 +290,20 @@ def _asks_number_none_given(question: str, answer: Sequence[Candidate]) -> bool:
     return question_type(question) == "number" and not any(has_cue(c.text, "number") for c in answer)
 
 
-def extract_answer(question: str, passages: Sequence[Passage], embedder: Embedder, idf: Idf | None = None,
-                   threshold: float | None = None) -> Extract:
+def extract_answer(
+    question: str,
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    idf: Idf | None = None,
+    threshold: float | None = None,
+) -> Extract:
     """The answer; `threshold` overrides REFUSAL_THRESHOLD (calibration answers everything with -inf)."""
     candidates = score_sentences(question, passages, embedder, idf)
     confidence = answerability(candidates)
     answer = [candidates[n] for n in chosen([c.score for c in candidates])]
-    if confidence < (REFUSAL_THRESHOLD if threshold is None else threshold) \
-            or _asks_number_none_given(question, answer):
+    if confidence < (REFUSAL_THRESHOLD if threshold is None else threshold) or _asks_number_none_given(
+        question, answer
+    ):
         return Extract(REFUSAL, (), True, confidence)
     numbers: dict[tuple[str, ...], int] = {}  # passage -> citation number, in order of first use
     parts, citations = [], []

@@ -26,8 +26,10 @@ def cmd_follow(args: argparse.Namespace) -> int:
         print(f"newsqa: {error}", file=sys.stderr)
         return 2
     kept = f", dropping articles older than {format_duration(feed.keep)}" if feed.keep else ""
-    print(f"following {feed.url} (refreshed every {format_duration(feed.every)}{kept}); "
-          "`newsqa refresh` fetches it now, `newsqa chat` on its schedule")
+    print(
+        f"following {feed.url} (refreshed every {format_duration(feed.every)}{kept}); "
+        "`newsqa refresh` fetches it now, `newsqa chat` on its schedule"
+    )
     return 0
 
 
@@ -52,9 +54,11 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         print("no feeds followed; follow one with: newsqa follow URL")
     for f in feeds:
         kept = f", keep {f['keep']}" if f["keep"] else ""
-        print(f"{f['name']}  [{f['url']}]\n  every {f['every']}{kept}; last refresh {f['last_refresh'] or 'never'}; "
-              f"{f['entries_seen']} entries seen, {f['articles']} articles"
-              + (f"\n  last error: {f['last_error']}" if f["last_error"] else ""))
+        print(
+            f"{f['name']}  [{f['url']}]\n  every {f['every']}{kept}; last refresh {f['last_refresh'] or 'never'}; "
+            f"{f['entries_seen']} entries seen, {f['articles']} articles"
+            + (f"\n  last error: {f['last_error']}" if f["last_error"] else "")
+        )
     return 0
 
 
@@ -74,14 +78,25 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction, make_engine: Callable) -> None:
     """Add the feed commands; `make_engine(args)` gives the engine the global options describe."""
     follow = commands.add_parser(
-        "follow", help="follow an RSS/Atom feed: refreshed by `newsqa refresh` and while `newsqa chat` runs",
+        "follow",
+        help="follow an RSS/Atom feed: refreshed by `newsqa refresh` and while `newsqa chat` runs",
         description="Follow a feed. A refresh asks for it with a conditional GET and fetches only the pages of "
-                    "entries not indexed yet (or changed). Following a followed feed again changes its options.")
+        "entries not indexed yet (or changed). Following a followed feed again changes its options.",
+    )
     follow.add_argument("url", metavar="URL", help="the feed's http(s) URL")
-    follow.add_argument("--every", type=_duration, default="30m", metavar="DURATION",
-                        help="how often `newsqa chat` refreshes it (e.g. 15m, 2h, 1d; default 30m)")
-    follow.add_argument("--keep", type=_duration, metavar="DURATION",
-                        help="drop the feed's articles published longer ago than this (e.g. 90d); default: keep all")
+    follow.add_argument(
+        "--every",
+        type=_duration,
+        default="30m",
+        metavar="DURATION",
+        help="how often `newsqa chat` refreshes it (e.g. 15m, 2h, 1d; default 30m)",
+    )
+    follow.add_argument(
+        "--keep",
+        type=_duration,
+        metavar="DURATION",
+        help="drop the feed's articles published longer ago than this (e.g. 90d); default: keep all",
+    )
     follow.set_defaults(run=cmd_follow)
 
     unfollow = commands.add_parser("unfollow", help="stop following a feed (its articles stay)")

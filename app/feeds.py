@@ -101,10 +101,16 @@ class FollowedFeed:
 
     def as_dict(self) -> dict:
         """What `newsqa feeds --json` and the library tab show (not the refresh bookkeeping)."""
-        return {"url": self.url, "name": self.name, "every": format_duration(self.every),
-                "keep": format_duration(self.keep) if self.keep else None, "last_refresh": self.last_refresh or None,
-                "entries_seen": self.entries_seen, "articles": len(self.articles),
-                "last_error": self.last_error or None}
+        return {
+            "url": self.url,
+            "name": self.name,
+            "every": format_duration(self.every),
+            "keep": format_duration(self.keep) if self.keep else None,
+            "last_refresh": self.last_refresh or None,
+            "entries_seen": self.entries_seen,
+            "articles": len(self.articles),
+            "last_error": self.last_error or None,
+        }
 
 
 class FeedStore:
@@ -236,8 +242,9 @@ def refresh_feed(engine: Engine, feed: FollowedFeed, loader: Loader) -> RefreshR
             report = engine.add(loaded, progress=False)
             failed.update((o.source, o.reason) for o in report.of("failed"))
             added, updated = report.counts()["added"], report.counts()["updated"]
-        feed.articles.update((a.id, a.published.isoformat() if a.published else "")
-                             for a in loaded if isinstance(a, Article))
+        feed.articles.update(
+            (a.id, a.published.isoformat() if a.published else "") for a in loaded if isinstance(a, Article)
+        )
         errors = [f"{source}: {reason}" for source, reason in failed.items()]
         feed.seen = _seen_after(feed, parsed.entries, failed)
         # With an entry failed, ask for the whole feed next time (no 304) so that it is tried again.
@@ -279,8 +286,9 @@ def drop_expired(engine: Engine, feed: FollowedFeed) -> int:
     return len(expired)
 
 
-def refresh_all(engine: Engine, due_only: bool = False, refuse_private: bool = False,
-                wait: bool = True) -> list[RefreshResult]:
+def refresh_all(
+    engine: Engine, due_only: bool = False, refuse_private: bool = False, wait: bool = True
+) -> list[RefreshResult]:
     """Refresh the followed feeds (only those due, with `due_only`), FEEDS_AT_ONCE at a time, one
     request at a time per host. `refuse_private`: the chat page's guard against URLs into non-public
     networks. With `wait` false, nothing is done while another process refreshes. A feed that fails
@@ -293,8 +301,11 @@ def refresh_all(engine: Engine, due_only: bool = False, refuse_private: bool = F
         feeds = [f for f in store.load() if f.due(now) or not due_only]
         if not feeds:
             return []
-        limits = Limits(max_bytes=int(engine.settings.max_file_mb * 1e6), timeout=engine.settings.fetch_timeout,
-                        refuse_private=refuse_private)
+        limits = Limits(
+            max_bytes=int(engine.settings.max_file_mb * 1e6),
+            timeout=engine.settings.fetch_timeout,
+            refuse_private=refuse_private,
+        )
 
         def refresh_one(feed: FollowedFeed) -> RefreshResult:
             try:

@@ -50,34 +50,152 @@ _BARE_WH = re.compile(rf"^\s*(?:and|but|so)?\s*,?\s*{_WH}\s*\??\s*$", re.IGNOREC
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.IGNORECASE)
 _LEADING_WH = re.compile(rf"^\s*{_WH}\b", re.IGNORECASE)
 _LEADING_WH_AUX = re.compile(
-    rf"^\s*{_WH}\s+(?:(?:is|are|was|were|will|would|do|does|did|can|could|has|have|had|should)\b\s*)?",
-    re.IGNORECASE)
+    rf"^\s*{_WH}\s+(?:(?:is|are|was|were|will|would|do|does|did|can|could|has|have|had|should)\b\s*)?", re.IGNORECASE
+)
 # Runs of capitalised words (with connecting "of", "the", initials): candidate names.
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|the\s+|de\s+|al-)?[A-Z][\w'’.-]*)*")
 # Capitalised words that are not names at the start of a sentence or on their own.
 _NOT_NAMES = {
-    "who", "whom", "whose", "what", "when", "where", "why", "how", "which", "is", "are", "was", "were", "do",
-    "does", "did", "can", "could", "will", "would", "should", "has", "have", "had", "the", "a", "an", "and",
-    "but", "so", "in", "on", "at", "of", "for", "to", "he", "she", "it", "they", "we", "i", "you", "his",
-    "her", "their", "its", "this", "that", "these", "those", "there", "mr", "mrs", "ms", "dr", "as", "if",
-    "after", "before", "according", "asked", "speaking", "meanwhile", "however", "monday", "tuesday",
-    "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may",
-    "june", "july", "august", "september", "october", "november", "december",
+    "who",
+    "whom",
+    "whose",
+    "what",
+    "when",
+    "where",
+    "why",
+    "how",
+    "which",
+    "is",
+    "are",
+    "was",
+    "were",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "will",
+    "would",
+    "should",
+    "has",
+    "have",
+    "had",
+    "the",
+    "a",
+    "an",
+    "and",
+    "but",
+    "so",
+    "in",
+    "on",
+    "at",
+    "of",
+    "for",
+    "to",
+    "he",
+    "she",
+    "it",
+    "they",
+    "we",
+    "i",
+    "you",
+    "his",
+    "her",
+    "their",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "as",
+    "if",
+    "after",
+    "before",
+    "according",
+    "asked",
+    "speaking",
+    "meanwhile",
+    "however",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 }
 # Words that make a name an organisation or a place rather than a person.
 _NOT_PERSON = {
-    "institute", "university", "ministry", "department", "council", "committee", "party", "house", "senate",
-    "congress", "union", "nations", "states", "kingdom", "republic", "agency", "office", "court", "army",
-    "bank", "news", "press", "times", "post", "europe", "america", "africa", "asia", "east", "west",
-    "north", "south", "korea", "city", "county", "province", "street", "global", "affairs", "organization",
-    "association", "company", "group", "forces", "security", "white",
+    "institute",
+    "university",
+    "ministry",
+    "department",
+    "council",
+    "committee",
+    "party",
+    "house",
+    "senate",
+    "congress",
+    "union",
+    "nations",
+    "states",
+    "kingdom",
+    "republic",
+    "agency",
+    "office",
+    "court",
+    "army",
+    "bank",
+    "news",
+    "press",
+    "times",
+    "post",
+    "europe",
+    "america",
+    "africa",
+    "asia",
+    "east",
+    "west",
+    "north",
+    "south",
+    "korea",
+    "city",
+    "county",
+    "province",
+    "street",
+    "global",
+    "affairs",
+    "organization",
+    "association",
+    "company",
+    "group",
+    "forces",
+    "security",
+    "white",
 }
 
 
 def names(text: str) -> list[str]:
     """Candidate proper names in `text`, in order, leading sentence words and titles trimmed."""
     found = []
-    sentences = [text[span.start:span.end] for span in split_sentences(text)]
+    sentences = [text[span.start : span.end] for span in split_sentences(text)]
     for match in (m for sentence in sentences for m in _NAME.finditer(sentence)):
         name = match.group(0).rstrip("’'")
         words = (name if "." in name[:-1] else name.rstrip(".")).split()
@@ -119,8 +237,11 @@ def _content_words(texts: Sequence[str]) -> list[set[str]]:
 
 def _leans_on_answer(question: str) -> bool:
     """A short question that names nothing and points back with "it", "this" or "that"."""
-    return (len(question.split()) <= SHORT_FOLLOW_UP_WORDS and bool(_STATEMENT_REFERENCE.search(question))
-            and not names(question))
+    return (
+        len(question.split()) <= SHORT_FOLLOW_UP_WORDS
+        and bool(_STATEMENT_REFERENCE.search(question))
+        and not names(question)
+    )
 
 
 def _shortened(answer: str, asked: set[str]) -> str:
@@ -129,7 +250,7 @@ def _shortened(answer: str, asked: set[str]) -> str:
     is long too, from the sentence's first clause sharing one."""
     if len(answer.split()) <= LONG_ANSWER_WORDS:
         return answer
-    sentences = [answer[span.start:span.end].strip() for span in split_sentences(answer)]
+    sentences = [answer[span.start : span.end].strip() for span in split_sentences(answer)]
     shared = [len(words & asked) for words in _content_words(sentences)]
     sentence = sentences[shared.index(max(shared))]
     if len(sentence.split()) <= LONG_ANSWER_WORDS:
@@ -170,9 +291,11 @@ def _rewrite_one(question: str, previous: str, previous_answer: str, earlier: Se
     if _PERSON_PRONOUN.search(question):
         person = _last_person([*earlier, previous_answer, previous])
         if person:
+
             def name_for(match: re.Match) -> str:
                 pronoun = match.group(1).lower()
                 return f"{person}'s" if pronoun in {"his", "hers"} else person
+
             # Only the first: in "How did he warn him?" the second pronoun is someone else.
             return _PERSON_PRONOUN.sub(name_for, question, count=1)
     statement = _statement(previous, previous_answer) if _leans_on_answer(question) else ""

@@ -68,10 +68,16 @@ class StoredArticle:
     chunks: int
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title,
-                "published": self.published.isoformat() if self.published else None,
-                "source": self.source, "url": self.url, "file": self.file, "authors": list(self.authors),
-                "chunks": self.chunks}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "published": self.published.isoformat() if self.published else None,
+            "source": self.source,
+            "url": self.url,
+            "file": self.file,
+            "authors": list(self.authors),
+            "chunks": self.chunks,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,15 +119,22 @@ def chunk_metadata(chunk: Chunk) -> dict:
 def article_fields(metadata: dict) -> dict:
     """The article a chunk's metadata describes: title, date (from its ISO text), source, URL, file."""
     published = metadata.get("published")
-    return {"title": metadata["title"], "published": date.fromisoformat(published) if published else None,
-            "source": metadata.get("source", ""), "url": metadata.get("url", ""), "file": metadata.get("file", "")}
+    return {
+        "title": metadata["title"],
+        "published": date.fromisoformat(published) if published else None,
+        "source": metadata.get("source", ""),
+        "url": metadata.get("url", ""),
+        "file": metadata.get("file", ""),
+    }
 
 
 def _stored_article(metadata: dict) -> StoredArticle:
     return StoredArticle(
-        id=metadata["article_id"], **article_fields(metadata),
+        id=metadata["article_id"],
+        **article_fields(metadata),
         authors=tuple(a for a in metadata.get("authors", "").split("; ") if a),
-        content_hash=metadata["content_hash"], chunks=metadata["chunk_count"],
+        content_hash=metadata["content_hash"],
+        chunks=metadata["chunk_count"],
     )
 
 
@@ -137,7 +150,7 @@ def admits(where: dict, metadata: dict) -> bool:
         if key not in metadata:
             return False
         value = metadata[key]
-        (operation, operand), = condition.items() if isinstance(condition, dict) else (("$eq", condition),)
+        ((operation, operand),) = condition.items() if isinstance(condition, dict) else (("$eq", condition),)
         if operation == "$in":
             matched = value in operand
         elif operation in _COMPARISONS:
@@ -153,8 +166,9 @@ def open_client(settings: Settings):
     chroma_settings = chromadb.Settings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
-        return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
-                                   ssl=url.scheme == "https", settings=chroma_settings)
+        return chromadb.HttpClient(
+            host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
+        )
     settings.index.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.index / "chroma"), settings=chroma_settings)
 
@@ -171,9 +185,11 @@ class Index:
         # Older indexes name the backend too ("MODEL (onnx-int8)"): its vectors suit every backend.
         stored_model = BACKEND_SUFFIX.sub("", (self._collection.metadata or {}).get("embedding_model") or "")
         if stored_model and stored_model != embedding_model:
-            raise RuntimeError(f"the index at {settings.index} was built with embedding model {stored_model!r}, "
-                               f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION, or the "
-                               "model it was built with (NEWSQA_EMBEDDING_MODEL)")
+            raise RuntimeError(
+                f"the index at {settings.index} was built with embedding model {stored_model!r}, "
+                f"not {embedding_model!r}: use another NEWSQA_INDEX or NEWSQA_COLLECTION, or the "
+                "model it was built with (NEWSQA_EMBEDDING_MODEL)"
+            )
         self._embedding_model = embedding_model
         # A server's collection is shared by many machines; each keeps its lexical cache locally.
         where = settings.index / "lexical" / (short_hash(settings.chroma_url) if settings.chroma_url else "local")
@@ -185,8 +201,11 @@ class Index:
         # their vectors gone: 296 of 1,800 chunks with three ingests), so writers take turns on this
         # lock. A server serializes writes itself; its lock, kept in this machine's index folder, still
         # keeps two ingests from here from classifying the same articles at once.
-        self._lock_file = settings.index / ("write.lock" if not settings.chroma_url else
-                                            f"write-{short_hash(settings.chroma_url)}-{settings.collection}.lock")
+        self._lock_file = settings.index / (
+            "write.lock"
+            if not settings.chroma_url
+            else f"write-{short_hash(settings.chroma_url)}-{settings.collection}.lock"
+        )
         # Also the most ids or values any one request names: SQLite refuses a statement with more than
         # 32,766 variables, and Chroma turns a listed id, a listed value or a returned record into one.
         self._batch = self._client.get_max_batch_size()
@@ -219,8 +238,10 @@ class Index:
             lock.acquire(timeout=0)
         except Timeout:
             if not wait:
-                raise IndexBusy(f"another ingest or remove is writing to this index (lock {self._lock_file}); "
-                                "try again when it has finished") from None
+                raise IndexBusy(
+                    f"another ingest or remove is writing to this index (lock {self._lock_file}); "
+                    "try again when it has finished"
+                ) from None
             print("waiting for another ingest to finish", file=sys.stderr, flush=True)
             lock.acquire()
         try:
@@ -234,10 +255,10 @@ class Index:
             return
         self._bump_revision()
         for start in range(0, len(chunks), self._batch):
-            part = chunks[start:start + self._batch]
+            part = chunks[start : start + self._batch]
             self._collection.upsert(
                 ids=[c.id for c in part],
-                embeddings=embeddings[start:start + self._batch],
+                embeddings=embeddings[start : start + self._batch],
                 documents=[c.text for c in part],
                 metadatas=[chunk_metadata(c) for c in part],
             )
@@ -263,7 +284,7 @@ class Index:
 
     def _parts(self, values: Sequence) -> Iterator[list]:
         for start in range(0, len(values), self._batch):
-            yield list(values[start:start + self._batch])
+            yield list(values[start : start + self._batch])
 
     def _pages(self, include: list[str], where: dict | None = None) -> Iterator[dict]:
         """The records `where` admits (all when None), as Chroma `get` results of a page each."""
@@ -280,8 +301,12 @@ class Index:
             yield from page["metadatas"]
 
     def _chunk_ids(self, article_ids: list[str]) -> list[str]:
-        return [i for part in self._parts(article_ids)
-                for page in self._pages([], {"article_id": {"$in": part}}) for i in page["ids"]]
+        return [
+            i
+            for part in self._parts(article_ids)
+            for page in self._pages([], {"article_id": {"$in": part}})
+            for i in page["ids"]
+        ]
 
     def complete_articles(self, article_ids: list[str]) -> dict[str, str]:
         """Of these articles, those stored whole: id to content hash. An article whose chunks are
@@ -298,7 +323,8 @@ class Index:
         complete = {
             article_id: stored[0]["content_hash"]
             for article_id, stored in chunks.items()
-            if len({m["content_hash"] for m in stored}) == 1 and all("dated" in m for m in stored)
+            if len({m["content_hash"] for m in stored}) == 1
+            and all("dated" in m for m in stored)
             and sorted(m["chunk_index"] for m in stored) == list(range(stored[0]["chunk_count"]))
         }
         vectorless = set(self._without_vector([i for a in complete for i in chunk_ids[a]]))
@@ -327,12 +353,18 @@ class Index:
 
     def articles_with_content(self, content_hashes: list[str]) -> dict[str, str]:
         """For each content hash already indexed, the id of the article holding it."""
-        return {m["content_hash"]: m["article_id"] for part in self._parts(content_hashes)
-                for m in self._metadatas({"$and": [{"content_hash": {"$in": part}}, {"chunk_index": 0}]})}
+        return {
+            m["content_hash"]: m["article_id"]
+            for part in self._parts(content_hashes)
+            for m in self._metadatas({"$and": [{"content_hash": {"$in": part}}, {"chunk_index": 0}]})
+        }
 
     def articles(self) -> list[StoredArticle]:
-        return sorted(map(_stored_article, self._metadatas({"chunk_index": 0})),
-                      key=lambda a: (a.published or date.min, a.title), reverse=True)
+        return sorted(
+            map(_stored_article, self._metadatas({"chunk_index": 0})),
+            key=lambda a: (a.published or date.min, a.title),
+            reverse=True,
+        )
 
     def find_articles(self, key: str) -> list[StoredArticle]:
         """Articles whose id, file name, origin (path or URL) or URL is `key`."""
@@ -358,8 +390,9 @@ class Index:
         by_id = {}
         for part in self._parts(ids):  # no request for an empty list: Chroma refuses one
             result = self._collection.get(ids=part, include=["documents", "metadatas"])
-            by_id.update((i, StoredChunk(i, d, m)) for i, d, m in zip(result["ids"], result["documents"],
-                                                                      result["metadatas"]))
+            by_id.update(
+                (i, StoredChunk(i, d, m)) for i, d, m in zip(result["ids"], result["documents"], result["metadatas"])
+            )
         return [by_id[i] for i in ids if i in by_id]
 
     # -- retrieval reads: `where` is a Chroma metadata filter, so every side is filtered alike
@@ -377,8 +410,11 @@ class Index:
                 wanted = min(wanted, total)
                 result = self._collection.query(query_embeddings=[embedding], n_results=wanted, include=include)
                 ids, distances = result["ids"][0], result["distances"][0]
-                kept = lexical.admitted(ids, mask) if mask is not None else \
-                    [admits(where, m) for m in result["metadatas"][0]]
+                kept = (
+                    lexical.admitted(ids, mask)
+                    if mask is not None
+                    else [admits(where, m) for m in result["metadatas"][0]]
+                )
                 hits = [(i, 1.0 - d) for i, d, keep in zip(ids, distances, kept) if keep]
                 if len(hits) >= k or wanted >= total:
                     return hits[:k]
@@ -427,8 +463,9 @@ class Index:
             self._lexical_lock.release()
 
     def _rebuild_lexical(self, revision: str) -> LexicalIndex:
-        lexical = LexicalIndex.build(revision, ((c.id, f"{c.metadata['title']}\n{c.text}", c.metadata)
-                                                for c in self.all_chunks()))
+        lexical = LexicalIndex.build(
+            revision, ((c.id, f"{c.metadata['title']}\n{c.text}", c.metadata) for c in self.all_chunks())
+        )
         try:
             lexical.save(self._lexical_folder)
         except OSError:  # another process swapped in its copy at the same moment; this one is only a cache

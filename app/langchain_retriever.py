@@ -26,10 +26,18 @@ def passage_document(passage: Passage) -> Document:
     return Document(
         id=f"{passage.article_id}:{passage.start}",
         page_content=passage.text,
-        metadata={"article_id": passage.article_id, "title": passage.title,
-                  "published": passage.published.isoformat() if passage.published else None,
-                  "source": passage.source, "url": passage.url, "file": passage.file,
-                  "start": passage.start, "end": passage.end, "score": passage.score, "rank": passage.rank},
+        metadata={
+            "article_id": passage.article_id,
+            "title": passage.title,
+            "published": passage.published.isoformat() if passage.published else None,
+            "source": passage.source,
+            "url": passage.url,
+            "file": passage.file,
+            "start": passage.start,
+            "end": passage.end,
+            "score": passage.score,
+            "rank": passage.rank,
+        },
     )
 
 
@@ -48,9 +56,16 @@ class NewsRetriever(BaseRetriever):
         """A retriever over the index the settings name (default: NEWSQA_* and the config file)."""
         return cls(engine=Engine(settings), **options)
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
-                                k: int | None = None, as_of: date | None = None,
-                                filters: Filters | None = None) -> list[Document]:
-        passages = self.engine.retrieve(query, as_of=as_of or self.as_of, filters=filters or self.filters,
-                                        k=k or self.k)
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        as_of: date | None = None,
+        filters: Filters | None = None,
+    ) -> list[Document]:
+        passages = self.engine.retrieve(
+            query, as_of=as_of or self.as_of, filters=filters or self.filters, k=k or self.k
+        )
         return [passage_document(p) for p in passages]

@@ -88,10 +88,15 @@ class LexicalIndex:
         while page := list(islice(triples, BUILD_PAGE)):
             ids += [chunk_id for chunk_id, _, _ in page]
             days += [metadata.get("published_day", 0) for _, _, metadata in page]
-            sources += [source_codes.setdefault(metadata.get("source", ""), len(source_codes)) for _, _, metadata in page]
+            sources += [
+                source_codes.setdefault(metadata.get("source", ""), len(source_codes)) for _, _, metadata in page
+            ]
             for tokens in tokenize([text for _, text, _ in page], as_ids=False):
-                token_ids.append(np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in tokens),
-                                             dtype=np.int32, count=len(tokens)))
+                token_ids.append(
+                    np.fromiter(
+                        (vocabulary.setdefault(t, len(vocabulary)) for t in tokens), dtype=np.int32, count=len(tokens)
+                    )
+                )
         fields = (np.array(days, dtype=np.int32), list(source_codes), np.array(sources, dtype=np.int32))
         if not ids:
             return cls(revision, [], None, *fields)
@@ -108,8 +113,13 @@ class LexicalIndex:
         terms = tokenize([query], as_ids=False)[0] if isinstance(query, str) else query
         if not terms:
             return []
-        documents, scores = self.bm25.retrieve([terms], k=min(k, len(self.ids)), show_progress=False, n_threads=1,
-                                               weight_mask=None if mask is None else mask.astype(np.float32))
+        documents, scores = self.bm25.retrieve(
+            [terms],
+            k=min(k, len(self.ids)),
+            show_progress=False,
+            n_threads=1,
+            weight_mask=None if mask is None else mask.astype(np.float32),
+        )
         return [(self.ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
 
     def admitting(self, where: dict) -> np.ndarray | None:
@@ -143,7 +153,7 @@ class LexicalIndex:
                 parts = [self._admitting(clause) for clause in condition]
                 admitted &= np.logical_and.reduce(parts) if key == "$and" else np.logical_or.reduce(parts)
                 continue
-            (operation, operand), = condition.items() if isinstance(condition, dict) else (("$eq", condition),)
+            ((operation, operand),) = condition.items() if isinstance(condition, dict) else (("$eq", condition),)
             admitted &= _FIELD_TESTS[key](self, operation, operand)
         return admitted
 
@@ -158,8 +168,11 @@ class LexicalIndex:
             return {}
         frequencies, chunks = self._document_frequencies, len(self.ids)
         found = {t: self.bm25.vocab_dict[t] for t in terms if t in self.bm25.vocab_dict}
-        return {t: float(np.log(1 + (chunks - frequencies[i] + 0.5) / (frequencies[i] + 0.5)))
-                for t, i in found.items() if i < len(frequencies)}
+        return {
+            t: float(np.log(1 + (chunks - frequencies[i] + 0.5) / (frequencies[i] + 0.5)))
+            for t, i in found.items()
+            if i < len(frequencies)
+        }
 
     @cached_property
     def _terms(self) -> list[str]:
@@ -191,8 +204,12 @@ class LexicalIndex:
             if self.bm25 is not None:
                 self.bm25.save(staging / "bm25", show_progress=False)
             np.save(staging / "ids.npy", np.array(self.ids, dtype=str))
-            np.savez(staging / "fields.npz", days=self.days, sources=self.sources,
-                     source_names=np.array(self.source_names, dtype=str))
+            np.savez(
+                staging / "fields.npz",
+                days=self.days,
+                sources=self.sources,
+                source_names=np.array(self.source_names, dtype=str),
+            )
             (staging / "revision.json").write_text(json.dumps({"revision": self.revision}))
             if folder.exists():
                 folder.rename(old)

@@ -100,11 +100,14 @@ class LlamaCppChatModel(BaseChatModel):
         deadline.check()
         text = response["choices"][0]["message"].get("content") or ""
         usage = response["usage"]
-        message = AIMessage(content=text, usage_metadata={
-            "input_tokens": usage["prompt_tokens"],
-            "output_tokens": usage["completion_tokens"],
-            "total_tokens": usage["total_tokens"],
-        })
+        message = AIMessage(
+            content=text,
+            usage_metadata={
+                "input_tokens": usage["prompt_tokens"],
+                "output_tokens": usage["completion_tokens"],
+                "total_tokens": usage["total_tokens"],
+            },
+        )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(

@@ -82,9 +82,13 @@ class LLMBackend:
     def prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return count_message_tokens(messages, self.count_tokens)
 
-    def answer_messages(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> list[BaseMessage]:
+    def answer_messages(
+        self, question: str, passages: Sequence[Passage], as_of: date | None = None
+    ) -> list[BaseMessage]:
         return load_template("answer").format_messages(
-            question=question.strip(), passages=passage_block(passages), refusal=REFUSAL,
+            question=question.strip(),
+            passages=passage_block(passages),
+            refusal=REFUSAL,
             as_of=(as_of or date.today()).isoformat(),
         )
 
@@ -100,8 +104,10 @@ class LLMBackend:
                 lambda n: self.prompt_tokens(self.answer_messages(question, passages[:n], as_of)) <= self.prompt_budget,
             )
         if passages and not kept:
-            raise LLMError(f"{self.name}: not even one passage fits the model's context window "
-                           f"({self.window} tokens, {self.max_tokens} kept for the answer)")
+            raise LLMError(
+                f"{self.name}: not even one passage fits the model's context window "
+                f"({self.window} tokens, {self.max_tokens} kept for the answer)"
+            )
         return list(passages[:kept])
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
@@ -117,8 +123,10 @@ class LLMBackend:
                 <= self.prompt_budget,
             )
             if not kept:
-                raise LLMError(f"{self.name}: the last turn of the conversation does not fit the model's "
-                               f"context window ({self.window} tokens)")
+                raise LLMError(
+                    f"{self.name}: the last turn of the conversation does not fit the model's "
+                    f"context window ({self.window} tokens)"
+                )
             text = self._chain.invoke(self.condense_messages(question, latest_first[:kept][::-1]))
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
         standalone = _LABEL.sub("", lines[0]).strip().strip("\"'“”") if lines else ""
@@ -237,8 +245,13 @@ def ollama_backend(settings: Settings, model: str) -> LLMBackend:
         temperature=settings.llm_temperature,
         client_kwargs={"timeout": settings.llm_timeout},
     )
-    return LLMBackend(f"ollama:{model}", chat, window=settings.ollama_num_ctx,
-                      max_tokens=settings.llm_max_tokens, timeout=settings.llm_timeout)
+    return LLMBackend(
+        f"ollama:{model}",
+        chat,
+        window=settings.ollama_num_ctx,
+        max_tokens=settings.llm_max_tokens,
+        timeout=settings.llm_timeout,
+    )
 
 
 def openai_endpoint(settings: Settings) -> tuple[str | None, str | None]:
@@ -254,8 +267,10 @@ def openai_backend(settings: Settings, model: str) -> LLMBackend:
 
     base_url, key = openai_endpoint(settings)
     if not key and not base_url:
-        raise LLMError("openai: no API key: set NEWSQA_OPENAI_API_KEY (or OPENAI_API_KEY), or "
-                       "NEWSQA_OPENAI_BASE_URL for a local server")
+        raise LLMError(
+            "openai: no API key: set NEWSQA_OPENAI_API_KEY (or OPENAI_API_KEY), or "
+            "NEWSQA_OPENAI_BASE_URL for a local server"
+        )
     chat = ChatOpenAI(
         model=model,
         base_url=base_url,
@@ -268,23 +283,38 @@ def openai_backend(settings: Settings, model: str) -> LLMBackend:
         timeout=settings.llm_timeout,
         max_retries=0,  # a failure falls back to the extractive answer at once, not after retries
     )
-    return LLMBackend(f"openai:{model}", chat, window=settings.llm_context_tokens,
-                      max_tokens=settings.llm_max_tokens, timeout=settings.llm_timeout)
+    return LLMBackend(
+        f"openai:{model}",
+        chat,
+        window=settings.llm_context_tokens,
+        max_tokens=settings.llm_max_tokens,
+        timeout=settings.llm_timeout,
+    )
 
 
 def llamacpp_backend(settings: Settings, path: str) -> LLMBackend:
     """llama.cpp in this process; the model loads on first use. The timeout bounds each generation."""
     if importlib.util.find_spec("llama_cpp") is None:
-        raise LLMError("llamacpp: llama-cpp-python is not installed: pip install 'newsqa[llamacpp]' "
-                       "(or make install-llamacpp)")
+        raise LLMError(
+            "llamacpp: llama-cpp-python is not installed: pip install 'newsqa[llamacpp]' (or make install-llamacpp)"
+        )
     model_path = Path(path).expanduser()
     if not model_path.is_file():
         raise LLMError(f"llamacpp: no model file at {model_path}")
     from app.llamacpp import LlamaCppChatModel
 
-    chat = LlamaCppChatModel(model_path=str(model_path), n_ctx=settings.llm_context_tokens,
-                        temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
-                        timeout=settings.llm_timeout)
-    return LLMBackend(f"llamacpp:{model_path.name}", chat, window=settings.llm_context_tokens,
-                      max_tokens=settings.llm_max_tokens, count_tokens=chat.count_tokens,
-                      timeout=settings.llm_timeout)
+    chat = LlamaCppChatModel(
+        model_path=str(model_path),
+        n_ctx=settings.llm_context_tokens,
+        temperature=settings.llm_temperature,
+        max_tokens=settings.llm_max_tokens,
+        timeout=settings.llm_timeout,
+    )
+    return LLMBackend(
+        f"llamacpp:{model_path.name}",
+        chat,
+        window=settings.llm_context_tokens,
+        max_tokens=settings.llm_max_tokens,
+        count_tokens=chat.count_tokens,
+        timeout=settings.llm_timeout,
+    )

@@ -14,12 +14,16 @@ from pathlib import Path
 import httpx
 
 from app.answering import EXTRACTIVE
-from app.llm import LLMError, OLLAMA_PROBE_SECONDS, ollama_models, openai_endpoint
+from app.llm import OLLAMA_PROBE_SECONDS, LLMError, ollama_models, openai_endpoint
 from app.settings import Settings
 
 # Backend kinds as the page names them, in the order it lists them.
-KINDS = {EXTRACTIVE: "Extractive (quotes the articles)", "ollama": "Ollama", "openai": "OpenAI-compatible",
-         "llamacpp": "llama.cpp (GGUF file)"}
+KINDS = {
+    EXTRACTIVE: "Extractive (quotes the articles)",
+    "ollama": "Ollama",
+    "openai": "OpenAI-compatible",
+    "llamacpp": "llama.cpp (GGUF file)",
+}
 
 
 @dataclass
@@ -52,8 +56,11 @@ def openai_models(settings: Settings) -> list[str]:
     base_url, key = openai_endpoint(settings)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        response = httpx.get(f"{(base_url or 'https://api.openai.com/v1').rstrip('/')}/models", headers=headers,
-                             timeout=OLLAMA_PROBE_SECONDS)
+        response = httpx.get(
+            f"{(base_url or 'https://api.openai.com/v1').rstrip('/')}/models",
+            headers=headers,
+            timeout=OLLAMA_PROBE_SECONDS,
+        )
         response.raise_for_status()
         return sorted(str(entry["id"]) for entry in response.json()["data"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -63,8 +70,9 @@ def openai_models(settings: Settings) -> list[str]:
 def gguf_files(folder: Path) -> list[Path]:
     """The .gguf files in `folder` (not its subfolders), by name."""
     try:
-        return sorted((p for p in folder.iterdir() if p.suffix.lower() == ".gguf" and p.is_file()),
-                      key=lambda p: p.name.lower())
+        return sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() == ".gguf" and p.is_file()), key=lambda p: p.name.lower()
+        )
     except OSError:  # no such folder, or unreadable: no files to offer
         return []
 
@@ -76,12 +84,14 @@ def available(settings: Settings, configured: str | None = None) -> Available:
     with ThreadPoolExecutor(2) as pool:
         ollama = pool.submit(ollama_models, settings.ollama_url)
         openai = pool.submit(openai_models, settings)
-        found = Available({
-            EXTRACTIVE: [(KINDS[EXTRACTIVE], EXTRACTIVE)],
-            "ollama": [(name, f"ollama:{name}") for name in ollama.result()],
-            "openai": [(name, f"openai:{name}") for name in openai.result()],
-            "llamacpp": [(path.name, f"llamacpp:{path}") for path in gguf_files(settings.models_folder)],
-        })
+        found = Available(
+            {
+                EXTRACTIVE: [(KINDS[EXTRACTIVE], EXTRACTIVE)],
+                "ollama": [(name, f"ollama:{name}") for name in ollama.result()],
+                "openai": [(name, f"openai:{name}") for name in openai.result()],
+                "llamacpp": [(path.name, f"llamacpp:{path}") for path in gguf_files(settings.models_folder)],
+            }
+        )
     if configured and kind_of(configured) in KINDS:
         found.add(configured)
     return found

@@ -36,8 +36,11 @@ def cache_key(model_name: str) -> str:
     path = Path(resolve_model_path(model_name))
     parts = [str(path.resolve()) if path.exists() else model_name, str(EXPORT_FORMAT)]
     if path.is_dir():
-        parts += [f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                  for p in sorted(path.rglob("*")) if p.is_file()]
+        parts += [
+            f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+            for p in sorted(path.rglob("*"))
+            if p.is_file()
+        ]
     readable = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model_name).name)
     return f"{readable}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
 
@@ -73,10 +76,16 @@ def export(model_name: str, target: Path) -> None:
         full = staging / "model.onnx"
         with warnings.catch_warnings():  # tracer notes on Python branches that are fixed for this model
             warnings.simplefilter("ignore")
-            torch.onnx.export(Pipeline().eval(), tuple(sample[k] for k in inputs), str(full),
-                              input_names=inputs, output_names=["embedding"],
-                              dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in inputs}, "embedding": {0: "batch"}},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                Pipeline().eval(),
+                tuple(sample[k] for k in inputs),
+                str(full),
+                input_names=inputs,
+                output_names=["embedding"],
+                dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in inputs}, "embedding": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
         # Per channel: one scale per output column keeps vectors at cosine 0.994 to torch's (0.95 per tensor).
         # Its advice to pre-process the graph is for static quantisation; and its root-logger call would
         # leave a handler behind that prints every library's debug messages.
@@ -89,9 +98,16 @@ def export(model_name: str, target: Path) -> None:
             logging.root.handlers = handlers
         full.unlink()
         model.tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
-        (staging / DESCRIPTION_FILE).write_text(json.dumps({
-            "model": model_name, "inputs": inputs, "window": int(model.max_seq_length),
-            "dimension": int(model.get_embedding_dimension())}))
+        (staging / DESCRIPTION_FILE).write_text(
+            json.dumps(
+                {
+                    "model": model_name,
+                    "inputs": inputs,
+                    "window": int(model.max_seq_length),
+                    "dimension": int(model.get_embedding_dimension()),
+                }
+            )
+        )
         try:
             staging.rename(target)
         except OSError:  # another process finished the same export first
@@ -123,8 +139,7 @@ class OnnxEmbedder(Embedder):
         options = onnxruntime.SessionOptions()
         if self.threads:
             options.intra_op_num_threads = self.threads
-        return onnxruntime.InferenceSession(str(self._file(MODEL_FILE)), options,
-                                            providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(self._file(MODEL_FILE)), options, providers=["CPUExecutionProvider"])
 
     def _load_tokenizer(self, truncate: bool):
         from tokenizers import Tokenizer
@@ -167,6 +182,9 @@ class OnnxEmbedder(Embedder):
         return np.stack(vectors) if vectors else np.zeros((0, self.dimension), dtype=np.float32)
 
     def _inputs(self, encoding) -> dict[str, np.ndarray]:
-        columns = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
-                   "token_type_ids": encoding.type_ids}
+        columns = {
+            "input_ids": encoding.ids,
+            "attention_mask": encoding.attention_mask,
+            "token_type_ids": encoding.type_ids,
+        }
         return {name: np.array([columns[name]], dtype=np.int64) for name in self._description["inputs"]}

@@ -38,8 +38,9 @@ _SECTION = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
 # What data could use to pose as the prompt's own structure, wherever it appears inside the data:
 # opening or closing delimiters of the data blocks, the template's role lines ([system]), and the
 # <|...|> special tokens of chat templates.
-_DELIMITER = re.compile(r"<(?=\s*/?\s*(?:passage|conversation)\b|\|)|\[(?=\s*(?:system|user|assistant)\s*\])",
-                        re.IGNORECASE)
+_DELIMITER = re.compile(
+    r"<(?=\s*/?\s*(?:passage|conversation)\b|\|)|\[(?=\s*(?:system|user|assistant)\s*\])", re.IGNORECASE
+)
 # Invisible characters that can split a delimiter so that it is missed here yet read by a model:
 # soft hyphen, zero-width spaces and joiners, direction marks, word joiner and invisible operators,
 # byte order mark, and the tag characters that spell hidden ASCII.

@@ -52,8 +52,9 @@ CONFIDENCE_RANK = 10
 TIME_WEIGHT = 0.5
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None,
-                           k: float = 60.0) -> list[tuple[str, float]]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: float = 60.0
+) -> list[tuple[str, float]]:
     """Items of several rankings (best first) by the sum of weight / (k + rank); ties keep the order
     in which the items were first met."""
     weights = weights or [1.0] * len(rankings)
@@ -74,8 +75,15 @@ def confidence(scored: Sequence[tuple[str, float]], rank: int = CONFIDENCE_RANK)
     return (best - lower) / best
 
 
-def fuse(dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]], *, depth: int, rrf_k: float,
-         lexical_weight: float, corrected: Sequence[tuple[str, float]] = ()) -> list[tuple[str, float]]:
+def fuse(
+    dense: Sequence[tuple[str, float]],
+    lexical: Sequence[tuple[str, float]],
+    *,
+    depth: int,
+    rrf_k: float,
+    lexical_weight: float,
+    corrected: Sequence[tuple[str, float]] = (),
+) -> list[tuple[str, float]]:
     """Embedding and BM25 candidates (id, score; best first) into one ranking.
 
     The first `depth` of each side are fused by reciprocal rank, each side weighted by its
@@ -89,8 +97,7 @@ def fuse(dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]
     head = reciprocal_rank_fusion([ranking[:depth] for ranking in rankings], weights, rrf_k)
     taken = {i for i, _ in head}
     floor = head[-1][1] if head else 0.0
-    tail = [(i, min(score, floor)) for i, score in reciprocal_rank_fusion(rankings, weights, rrf_k)
-            if i not in taken]
+    tail = [(i, min(score, floor)) for i, score in reciprocal_rank_fusion(rankings, weights, rrf_k) if i not in taken]
     return head + tail
 
 
@@ -130,8 +137,9 @@ def _all(clauses: list[dict]) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def metadata_filter(*, sources: Sequence[str] = (), since: date | None = None, until: date | None = None,
-                    window: Window | None = None) -> dict | None:
+def metadata_filter(
+    *, sources: Sequence[str] = (), since: date | None = None, until: date | None = None, window: Window | None = None
+) -> dict | None:
     """The Chroma `where` for the sources and the publication bounds, strict (undated chunks have no
     `published_day`, so `$gte`/`$lte` leave them out), and a window that keeps undated chunks."""
     clauses: list[dict] = []
@@ -187,7 +195,7 @@ def merge_text(chunks: Sequence[StoredChunk]) -> tuple[str, int, int]:
         if chunk_end <= end:
             continue
         if chunk_start <= end:
-            text += chunk.text[end - chunk_start:]
+            text += chunk.text[end - chunk_start :]
         else:
             text += " " * (chunk_start - end) + chunk.text
         end = chunk_end
@@ -203,8 +211,14 @@ def merge_passages(ranked: Sequence[tuple[StoredChunk, float]], k: int, max_chun
         if home is not None:
             home.chunks.append(chunk)
             # A chunk can close the gap between two passages of its article: they become one.
-            other = next((g for g in groups if g is not home and home.adjoins(g)
-                          and len(g.chunks) + len(home.chunks) <= max_chunks), None)
+            other = next(
+                (
+                    g
+                    for g in groups
+                    if g is not home and home.adjoins(g) and len(g.chunks) + len(home.chunks) <= max_chunks
+                ),
+                None,
+            )
             if other is not None:
                 home.chunks.extend(other.chunks)
                 groups.remove(other)
@@ -220,8 +234,13 @@ def _passage(group: _Group, rank: int) -> Passage:
     text, start, end = merge_text(group.chunks)
     return Passage(
         chunk_ids=tuple(c.id for c in sorted(group.chunks, key=lambda c: c.metadata["chunk_index"])),
-        article_id=metadata["article_id"], **article_fields(metadata),
-        text=text, start=start, end=end, score=group.score, rank=rank,
+        article_id=metadata["article_id"],
+        **article_fields(metadata),
+        text=text,
+        start=start,
+        end=end,
+        score=group.score,
+        rank=rank,
     )
 
 
@@ -233,8 +252,14 @@ class Retriever:
         self._sources: tuple[str, list[str]] | None = None  # (index revision, source names)
         self._windows: tuple[str, dict[Window, bool]] = ("", {})  # (index revision, window: leaves any out)
 
-    def retrieve(self, question: str, as_of: date | None = None, filters: Filters | None = None,
-                 k: int | None = None, mode: str | None = None) -> list[Passage]:
+    def retrieve(
+        self,
+        question: str,
+        as_of: date | None = None,
+        filters: Filters | None = None,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> list[Passage]:
         """The k passages that best match the question among the articles published by `as_of`
         (default today) that the filters and the question's own time phrases admit."""
         if not question.strip():
@@ -257,8 +282,12 @@ class Retriever:
         # event "this week" is often published the week before; "two years ago" may date the
         # background, not the news).
         window = Window.of(as_of)
-        where = metadata_filter(sources=sources, since=filters.since, until=filters.until,
-                                window=window if self._leaves_out_any(window) else None)
+        where = metadata_filter(
+            sources=sources,
+            since=filters.since,
+            until=filters.until,
+            window=window if self._leaves_out_any(window) else None,
+        )
         max_chunks = self.settings.passage_chunks
         reach = k * max_chunks  # enough chunks to fill k passages, however they merge
         ranked = self.rank(frame.query, where, mode, reach)
@@ -298,9 +327,14 @@ class Retriever:
             return self._lexical(query, depth, where)
         settings = self.settings
         corrected = self.index.lexical().corrected(query)
-        return fuse(self._dense(query, depth, where), self._lexical(query, depth, where),
-                    depth=settings.retrieval_depth, rrf_k=settings.rrf_k, lexical_weight=settings.lexical_weight,
-                    corrected=self._lexical(corrected, depth, where) if corrected else ())
+        return fuse(
+            self._dense(query, depth, where),
+            self._lexical(query, depth, where),
+            depth=settings.retrieval_depth,
+            rrf_k=settings.rrf_k,
+            lexical_weight=settings.lexical_weight,
+            corrected=self._lexical(corrected, depth, where) if corrected else (),
+        )
 
     def _dense(self, query: str, depth: int, where: dict | None) -> list[tuple[str, float]]:
         return self.index.dense(self.embedder.encode([query])[0], depth, where)

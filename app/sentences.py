@@ -7,10 +7,59 @@ from dataclasses import dataclass
 
 # Words that end in a period without ending a sentence.
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt",
-    "sgt", "maj", "adm", "pres", "rev", "hon", "no", "vs", "etc", "inc", "corp", "ltd", "co", "jan", "feb",
-    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.n", "u.k", "e.g", "i.e",
-    "a.m", "p.m", "mt", "ft", "approx", "dept", "est", "fig",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "sr",
+    "jr",
+    "st",
+    "gen",
+    "sen",
+    "rep",
+    "gov",
+    "lt",
+    "col",
+    "capt",
+    "sgt",
+    "maj",
+    "adm",
+    "pres",
+    "rev",
+    "hon",
+    "no",
+    "vs",
+    "etc",
+    "inc",
+    "corp",
+    "ltd",
+    "co",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "u.s",
+    "u.n",
+    "u.k",
+    "e.g",
+    "i.e",
+    "a.m",
+    "p.m",
+    "mt",
+    "ft",
+    "approx",
+    "dept",
+    "est",
+    "fig",
 }
 # A candidate boundary: sentence punctuation and closing quotes/brackets (group 1), then white space.
 _BOUNDARY = re.compile(r"([.!?]+[\"'”’)\]]*)\s+")
@@ -29,7 +78,7 @@ def split_sentences(text: str) -> list[Span]:
     for line in _LINE.finditer(text):
         start = line.start()
         for boundary in _BOUNDARY.finditer(text, line.start(), line.end()):
-            words = text[start:boundary.start()].split()
+            words = text[start : boundary.start()].split()
             last_word = words[-1].lower().rstrip(".") if words else ""
             next_char = text[boundary.end()]
             if last_word in _ABBREVIATIONS or len(last_word) == 1:

@@ -23,8 +23,23 @@ from datetime import date, timedelta
 MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
 MONTHS.update({"sept": 9, **{name.lower(): n for n, name in enumerate(calendar.month_abbr) if name and name != "May"}})
 WEEKDAYS = {name.lower(): number for number, name in enumerate(calendar.day_name)}
-NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-           "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "several": 5}
+NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "several": 5,
+}
 _VAGUE_NUMBERS = {"couple": 2, "couple of": 2, "few": 3}
 
 _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
@@ -35,12 +50,17 @@ _YEAR = r"(?P<year>(?:1[89]|2[01])\d\d)"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 
 # Words that ask for the newest news; they say nothing about the topic.
-_RECENCY = re.compile(r"\b(?:(?:the\s+)?most\s+recent(?:ly)?|recent(?:ly)?|lately|latest|newest|nowadays|"
-                      r"these\s+days|right\s+now|currently|at\s+the\s+moment)\b", re.IGNORECASE)
+_RECENCY = re.compile(
+    r"\b(?:(?:the\s+)?most\s+recent(?:ly)?|recent(?:ly)?|lately|latest|newest|nowadays|"
+    r"these\s+days|right\s+now|currently|at\s+the\s+moment)\b",
+    re.IGNORECASE,
+)
 
 # A preposition before a period changes what it means: "in March" vs "since March" vs "before March".
-_PREPOSITION = (r"(?P<prep>in|during|on|over|throughout|from|within|of|for|since|after|before|prior\s+to|"
-                r"until|till|through|by)")
+_PREPOSITION = (
+    r"(?P<prep>in|during|on|over|throughout|from|within|of|for|since|after|before|prior\s+to|"
+    r"until|till|through|by)"
+)
 _OPEN_START = {"since", "after"}
 _OPEN_END = {"before", "prior to", "until", "till", "through", "by"}
 
@@ -122,6 +142,7 @@ def _valid_day(year: int, month: int, day: int) -> date | None:
 
 # Each resolver takes the match and the "as of" date and gives the period meant, or None when the
 # words only look like a date ("May 40").
+
 
 def _days_back(n: int) -> Callable[[re.Match, date], Period]:
     return lambda m, as_of: (as_of - timedelta(days=n),) * 2
@@ -234,7 +255,7 @@ def _apply_preposition(preposition: str | None, period: Period, as_of: date) -> 
 
 
 def _is_modal_may(m: re.Match) -> bool:
-    """"in may" is rarely the month: only a capital "May" is taken for it."""
+    """ "in may" is rarely the month: only a capital "May" is taken for it."""
     month = m.groupdict().get("month")
     return month is not None and month.lower() == "may" and month != "May"
 
@@ -263,11 +284,19 @@ def resolve(question: str, as_of: date) -> TimeFrame:
             taken.append(m.span())
             if not rule.kept_in_query:
                 removed.append(m.span())
-    recency = [m.span() for m in _RECENCY.finditer(question)
-               if not any(m.start() < end and start < m.end() for start, end in taken)]
+    recency = [
+        m.span()
+        for m in _RECENCY.finditer(question)
+        if not any(m.start() < end and start < m.end() for start, end in taken)
+    ]
     phrases.extend(question[s:e] for s, e in recency)
-    return TimeFrame(since=since, until=until, recent=bool(recency),
-                     query=_without(question, removed + recency), phrases=tuple(phrases))
+    return TimeFrame(
+        since=since,
+        until=until,
+        recent=bool(recency),
+        query=_without(question, removed + recency),
+        phrases=tuple(phrases),
+    )
 
 
 def _without(question: str, spans: list[tuple[int, int]]) -> str:

@@ -33,8 +33,10 @@ class Regression:
 
     def __str__(self) -> str:
         worse = "rose above" if self.metric in LOWER_IS_BETTER else "fell below"
-        return (f"{self.dataset}: {self.metric} {worse} its baseline: {self.value:.3f} vs "
-                f"{self.baseline:.3f} (tolerance {self.tolerance:.3f})")
+        return (
+            f"{self.dataset}: {self.metric} {worse} its baseline: {self.value:.3f} vs "
+            f"{self.baseline:.3f} (tolerance {self.tolerance:.3f})"
+        )
 
 
 def read(path: Path) -> dict:
@@ -72,9 +74,9 @@ def updated(baseline: dict, dataset: str, metrics: dict, backend: str, today: da
         "backend": backend,
         "updated": (today or date.today()).isoformat(),
         "metrics": {
-            metric: {"value": round(value, 4),
-                     "tolerance": old.get(metric, {}).get("tolerance", DEFAULT_TOLERANCE)}
-            for metric, value in metrics.items() if metric in QUALITY and value is not None
+            metric: {"value": round(value, 4), "tolerance": old.get(metric, {}).get("tolerance", DEFAULT_TOLERANCE)}
+            for metric, value in metrics.items()
+            if metric in QUALITY and value is not None
         },
     }
     return {**baseline, "datasets": {**baseline["datasets"], dataset: entry}}

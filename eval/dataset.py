@@ -114,8 +114,12 @@ def parse_line(line: str) -> Question | Conversation:
             raise BadLine("'turns' must be a non-empty list")
         if not all(isinstance(t, dict) for t in turns):
             raise BadLine("every turn must be a JSON object")
-        return Conversation(item_id, tuple(
-            _question({**turn, "id": f"{item_id}#{n}"}, defaults=record) for n, turn in enumerate(turns, start=1)))
+        return Conversation(
+            item_id,
+            tuple(
+                _question({**turn, "id": f"{item_id}#{n}"}, defaults=record) for n, turn in enumerate(turns, start=1)
+            ),
+        )
     return _question(record, defaults={})
 
 

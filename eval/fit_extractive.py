@@ -41,7 +41,7 @@ FALSE_REFUSAL_COST = 2.0
 
 
 def half(question_id: str) -> str:
-    """"A" or "B": a fixed split of a dataset's questions, by a hash of their id."""
+    """ "A" or "B": a fixed split of a dataset's questions, by a hash of their id."""
     return "AB"[int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 2]
 
 
@@ -65,11 +65,23 @@ def collect(questions_file: Path, articles: Path) -> list[Scored]:
         passages = engine.retrieve(question.question, as_of=question.question_date)
         candidates = extractive.score_sentences(question.question, passages, engine.embedder, idf)
         features = np.array([c.features for c in candidates]).reshape(-1, len(extractive.SENTENCE_FEATURES))
-        gold = np.array([bool(answer_contains(c.text, question.answers)) for c in candidates]) \
-            if question.answerable else np.zeros(len(candidates), bool)
+        gold = (
+            np.array([bool(answer_contains(c.text, question.answers)) for c in candidates])
+            if question.answerable
+            else np.zeros(len(candidates), bool)
+        )
         numbers = np.array([extractive.has_cue(c.text, "number") for c in candidates], bool)
-        rows.append(Scored(name, half(question.id), question.answerable, features, gold, numbers,
-                           extractive.question_type(question.question) == "number"))
+        rows.append(
+            Scored(
+                name,
+                half(question.id),
+                question.answerable,
+                features,
+                gold,
+                numbers,
+                extractive.question_type(question.question) == "number",
+            )
+        )
     return rows
 
 
@@ -77,12 +89,18 @@ def fit(rows: list[Scored]):
     fitted = [r for r in rows if r.half == "A"]
     sentences = [r for r in fitted if r.answerable and len(r.holds_gold)]
     sentence_model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(
-        np.vstack([r.sentences for r in sentences]), np.concatenate([r.holds_gold for r in sentences]))
+        np.vstack([r.sentences for r in sentences]), np.concatenate([r.holds_gold for r in sentences])
+    )
     with_sentences = [r for r in fitted if len(r.holds_gold)]
     answer_model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(
-        np.array([extractive.answer_features(sentence_model.decision_function(r.sentences), r.sentences)
-                  for r in with_sentences]),
-        np.array([r.answerable for r in with_sentences]))
+        np.array(
+            [
+                extractive.answer_features(sentence_model.decision_function(r.sentences), r.sentences)
+                for r in with_sentences
+            ]
+        ),
+        np.array([r.answerable for r in with_sentences]),
+    )
     return sentence_model, answer_model
 
 
@@ -103,6 +121,7 @@ def threshold_for(rows: list[Scored], decisions: list[tuple[float, bool]]) -> fl
     """The threshold that best tells half A's answerable questions from its unanswerable ones: the
     share answered, FALSE_REFUSAL_COST times, less the share wrongly answered; each dataset counts
     alike, whatever its size."""
+
     def balance(threshold: float) -> float:
         total = 0.0
         for dataset in {r.dataset for r in rows}:
@@ -117,8 +136,10 @@ def threshold_for(rows: list[Scored], decisions: list[tuple[float, bool]]) -> fl
 
 
 def report(rows: list[Scored], decisions: list[tuple[float, bool]], threshold: float) -> None:
-    print(f"{'dataset':<18} {'half':<4} {'answerable':>10} {'contains':>9} {'false_refusal':>14} "
-          f"{'unanswerable':>13} {'refusal':>8}")
+    print(
+        f"{'dataset':<18} {'half':<4} {'answerable':>10} {'contains':>9} {'false_refusal':>14} "
+        f"{'unanswerable':>13} {'refusal':>8}"
+    )
     for dataset in dict.fromkeys(r.dataset for r in rows):
         for part in ("A", "B"):
             pairs = [(r, d) for r, d in zip(rows, decisions) if r.dataset == dataset and r.half == part]
@@ -128,22 +149,31 @@ def report(rows: list[Scored], decisions: list[tuple[float, bool]], threshold: f
             contains = np.mean([a and d[1] for a, (_, d) in zip(answered, answerable)]) if answerable else math.nan
             false_refusal = 1 - np.mean(answered) if answerable else math.nan
             refusal = np.mean([d[0] < threshold for _, d in unanswerable]) if unanswerable else math.nan
-            print(f"{dataset:<18} {part:<4} {len(answerable):>10} {contains:>9.3f} {false_refusal:>14.3f} "
-                  f"{len(unanswerable):>13} {refusal:>8.3f}")
+            print(
+                f"{dataset:<18} {part:<4} {len(answerable):>10} {contains:>9.3f} {false_refusal:>14.3f} "
+                f"{len(unanswerable):>13} {refusal:>8.3f}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.fit_extractive", description=__doc__.split("\n\n")[0])
-    parser.add_argument("pairs", nargs="*", type=Path, metavar="QUESTIONS.jsonl ARTICLES_DIR",
-                        help="questions files, each followed by its articles folder (default: realtimeqa_2022 "
-                             "and quail_news in ../shared/datasets)")
-    parser.add_argument("--threshold", type=float, action="append",
-                        help="also report at this refusal threshold (repeatable)")
+    parser.add_argument(
+        "pairs",
+        nargs="*",
+        type=Path,
+        metavar="QUESTIONS.jsonl ARTICLES_DIR",
+        help="questions files, each followed by its articles folder (default: realtimeqa_2022 "
+        "and quail_news in ../shared/datasets)",
+    )
+    parser.add_argument(
+        "--threshold", type=float, action="append", help="also report at this refusal threshold (repeatable)"
+    )
     args = parser.parse_args(argv)
     if len(args.pairs) % 2:
         parser.error("give each questions file with its articles folder")
-    pairs = list(zip(args.pairs[::2], args.pairs[1::2])) or [(d / "questions.jsonl", d / "articles")
-                                                               for d in DEFAULT_SETS]
+    pairs = list(zip(args.pairs[::2], args.pairs[1::2])) or [
+        (d / "questions.jsonl", d / "articles") for d in DEFAULT_SETS
+    ]
     rows = []
     for questions, articles in pairs:
         if not questions.is_file() or not articles.is_dir():

@@ -22,8 +22,11 @@ SHOWN = metrics.RETRIEVAL + metrics.ANSWER + metrics.REFUSAL
 
 def by_half(questions: list[dict]) -> dict[str, dict]:
     """Metric means over all the questions and over each half."""
-    parts = {"all": questions, "A": [q for q in questions if half(q["id"]) == "A"],
-             "B": [q for q in questions if half(q["id"]) == "B"]}
+    parts = {
+        "all": questions,
+        "A": [q for q in questions if half(q["id"]) == "A"],
+        "B": [q for q in questions if half(q["id"]) == "B"],
+    }
     return {name: metrics.aggregate([q["scores"] for q in part], [], []) for name, part in parts.items()}
 
 

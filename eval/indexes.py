@@ -21,9 +21,10 @@ COMPLETE_MARKER = "complete"
 ROOT = Path(__file__).resolve().parent.parent
 # The code that decides what an index holds (reading, chunking, embedding, metadata): a change to
 # it must not be measured on an index the old code built.
-INDEX_CODE = (*sorted((ROOT / "ingest").glob("*.py")),
-              *(ROOT / "app" / name for name in ("index.py", "embedders.py", "embedding.py", "onnx_model.py",
-                                                 "sentences.py")))
+INDEX_CODE = (
+    *sorted((ROOT / "ingest").glob("*.py")),
+    *(ROOT / "app" / name for name in ("index.py", "embedders.py", "embedding.py", "onnx_model.py", "sentences.py")),
+)
 
 
 def fingerprint(folder: Path, settings: Settings) -> str:
@@ -31,8 +32,10 @@ def fingerprint(folder: Path, settings: Settings) -> str:
     and the code that builds an index."""
     digest = hashlib.sha256()
     # The backend too: its vectors are close to another's, not equal, and an eval must not mix them.
-    digest.update(f"{embedding_label(settings)}|{settings.embedding_backend}|{embedding_device(settings)}|"
-                  f"{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
+    digest.update(
+        f"{embedding_label(settings)}|{settings.embedding_backend}|{embedding_device(settings)}|"
+        f"{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode()
+    )
     for code in INDEX_CODE:
         digest.update(code.read_bytes())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

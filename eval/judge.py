@@ -49,8 +49,9 @@ def judge_for(settings: Settings) -> Judge | None:
         verdicts = []
         for _ in range(votes):
             try:
-                reply = chain.invoke({"question": question, "golds": "\n".join(f"- {g}" for g in golds),
-                                      "answer": answer})
+                reply = chain.invoke(
+                    {"question": question, "golds": "\n".join(f"- {g}" for g in golds), "answer": answer}
+                )
             except Exception as error:  # noqa: BLE001 - the model's client may raise anything; the vote is lost
                 print(f"judge: {describe(error, settings.llm_timeout)}", file=sys.stderr)
                 continue

@@ -110,8 +110,16 @@ def mean(values: Iterable[float | bool | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def score_question(*, answer: str, refused: bool, golds: Sequence[str], evidence: Sequence[str],
-                   answerable: bool, ranked_files: Sequence[str], cited_files: Sequence[str]) -> dict:
+def score_question(
+    *,
+    answer: str,
+    refused: bool,
+    golds: Sequence[str],
+    evidence: Sequence[str],
+    answerable: bool,
+    ranked_files: Sequence[str],
+    cited_files: Sequence[str],
+) -> dict:
     """The per-question metrics (None where one does not apply). A refusal scores as an empty answer."""
     given = "" if refused else answer
     return {
@@ -152,5 +160,10 @@ def ranking_quality(ranked_files: Callable, questions: Sequence) -> dict:
         if hits[-1] is False:  # None: no evidence to find
             rank = next((n for n, f in enumerate(files[:RANKING_DEPTH], start=1) if f in question.evidence), None)
             misses.append((question, rank))
-    return {"hit@5": mean(hits), "hits": sum(1 for hit in hits if hit), "mrr@10": mean(ranks),
-            "ms_p50": percentile(times, 50), "misses": misses}
+    return {
+        "hit@5": mean(hits),
+        "hits": sum(1 for hit in hits if hit),
+        "mrr@10": mean(ranks),
+        "ms_p50": percentile(times, 50),
+        "misses": misses,
+    }

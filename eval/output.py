@@ -23,12 +23,21 @@ def table(results: Sequence[DatasetResult], flagged: set[tuple[str, str]] = froz
     for metric in ALL:
         if all(r.metrics.get(metric) is None for r in results):
             continue
-        rows.append([metric, *(_figure(metric, r.metrics.get(metric)) + ("!" if (r.name, metric) in flagged else "")
-                               for r in results)])
+        rows.append(
+            [
+                metric,
+                *(
+                    _figure(metric, r.metrics.get(metric)) + ("!" if (r.name, metric) in flagged else "")
+                    for r in results
+                ),
+            ]
+        )
     rows.append(["seconds", *(f"{r.seconds:.1f}" for r in results)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -74,8 +83,9 @@ def _failure(result: QuestionResult) -> list[str]:
         lines += ["**Evidence:** " + ", ".join(q.evidence), ""]
     if result.retrieved:
         lines += ["**Retrieved:**", ""]
-        lines += [f"{p.rank}. {p.title} ({p.file}{', evidence' if p.file in evidence else ''})"
-                  for p in result.retrieved]
+        lines += [
+            f"{p.rank}. {p.title} ({p.file}{', evidence' if p.file in evidence else ''})" for p in result.retrieved
+        ]
         lines.append("")
     return lines
 

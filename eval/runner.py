@@ -19,7 +19,6 @@ from app.documents import Answer, Passage
 from eval import metrics
 from eval.dataset import Conversation, Dataset, Problem, Question
 
-
 # question, gold answers, given answer -> one verdict per vote
 Judge = Callable[[str, Sequence[str], str], list[bool]]
 
@@ -63,8 +62,15 @@ class QuestionResult:
             "answer": self.answer,
             "refused": self.refused,
             "backend": self.backend,
-            "retrieved": [{"rank": p.rank, "file": p.file, "title": p.title,
-                           "published": p.published.isoformat() if p.published else None} for p in self.retrieved],
+            "retrieved": [
+                {
+                    "rank": p.rank,
+                    "file": p.file,
+                    "title": p.title,
+                    "published": p.published.isoformat() if p.published else None,
+                }
+                for p in self.retrieved
+            ],
             "cited": self.cited,
             "retrieve_ms": self.retrieve_ms,
             "ask_ms": self.ask_ms,
@@ -90,38 +96,58 @@ class DatasetResult:
         return backends.most_common(1)[0][0] if backends else ""
 
     def as_dict(self) -> dict:
-        return {"metrics": self.metrics, "questions": [r.as_dict() for r in self.questions],
-                "backend": self.backend, "skipped_lines": [str(p) for p in self.problems],
-                "seconds": round(self.seconds, 1)}
+        return {
+            "metrics": self.metrics,
+            "questions": [r.as_dict() for r in self.questions],
+            "backend": self.backend,
+            "skipped_lines": [str(p) for p in self.problems],
+            "seconds": round(self.seconds, 1),
+        }
 
 
-def run(engine, dataset: Dataset, k: int | None = None, judge: Judge | None = None,
-        progress: bool | None = None) -> DatasetResult:
+def run(
+    engine, dataset: Dataset, k: int | None = None, judge: Judge | None = None, progress: bool | None = None
+) -> DatasetResult:
     """Ask every question of `dataset` with `k` passages (None: the engine's default); `progress`:
     None shows a bar on a terminal only."""
     started = time.perf_counter()
     if dataset.questions:
         _warm_up(engine, dataset.questions[0], k)
     results: list[QuestionResult] = []
-    with tqdm(total=len(dataset.questions), desc=dataset.name, unit="q",
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(
+        total=len(dataset.questions), desc=dataset.name, unit="q", disable=None if progress is None else not progress
+    ) as bar:
         for item in dataset.items:
             turns = item.turns if isinstance(item, Conversation) else (item,)
             history: list[tuple[str, str]] = []
             for question in turns:
-                result = ask(engine, question, history, k, judge,
-                             conversation=item.id if isinstance(item, Conversation) else None)
+                result = ask(
+                    engine,
+                    question,
+                    history,
+                    k,
+                    judge,
+                    conversation=item.id if isinstance(item, Conversation) else None,
+                )
                 results.append(result)
                 history.append((question.question, result.answer))
                 bar.update()
-    aggregate = metrics.aggregate([r.scores for r in results],
-                                  [r.retrieve_ms for r in results if r.retrieve_ms is not None],
-                                  [r.ask_ms for r in results if r.ask_ms is not None])
+    aggregate = metrics.aggregate(
+        [r.scores for r in results],
+        [r.retrieve_ms for r in results if r.retrieve_ms is not None],
+        [r.ask_ms for r in results if r.ask_ms is not None],
+    )
     return DatasetResult(dataset.name, results, aggregate, dataset.problems, time.perf_counter() - started)
 
 
-def ask(engine, question: Question, history: Sequence[tuple[str, str]], k: int | None, judge: Judge | None,
-        conversation: str | None = None) -> QuestionResult:
+def ask(
+    engine,
+    question: Question,
+    history: Sequence[tuple[str, str]],
+    k: int | None,
+    judge: Judge | None,
+    conversation: str | None = None,
+) -> QuestionResult:
     """One question, retrieved and answered; an engine error is recorded, not raised, so one
     question that fails (a timed-out LLM server, say) does not end a run of hundreds."""
     result = QuestionResult(question, conversation)
@@ -132,14 +158,20 @@ def ask(engine, question: Question, history: Sequence[tuple[str, str]], k: int |
         answer, result.ask_ms = _timed(engine.ask, question.question, history=tuple(history), as_of=as_of, k=k)
         _take_answer(result, answer)
         if history:
-            result.retrieved, result.retrieve_ms = _timed(engine.retrieve, result.standalone_question or
-                                                          question.question, as_of=as_of, k=depth)
+            result.retrieved, result.retrieve_ms = _timed(
+                engine.retrieve, result.standalone_question or question.question, as_of=as_of, k=depth
+            )
     except Exception as error:  # noqa: BLE001 - recorded in the result and the report
         result.error = f"{type(error).__name__}: {error}"
     result.scores = metrics.score_question(
-        answer=result.answer, refused=result.refused, golds=question.answers, evidence=question.evidence,
-        answerable=question.answerable, ranked_files=[p.file for p in result.retrieved],
-        cited_files=[c["file"] for c in result.cited])
+        answer=result.answer,
+        refused=result.refused,
+        golds=question.answers,
+        evidence=question.evidence,
+        answerable=question.answerable,
+        ranked_files=[p.file for p in result.retrieved],
+        cited_files=[c["file"] for c in result.cited],
+    )
     if judge and question.answerable and not result.error:
         _judge(result, judge)
     return result

@@ -66,8 +66,11 @@ def run(settings: Settings, options: Options) -> int:
     if not results:
         raise RuntimeError("no dataset had a valid question")
 
-    regressions = [] if options.update_baseline else [
-        r for result in results for r in baseline.compare(saved, result.name, result.metrics)]
+    regressions = (
+        []
+        if options.update_baseline
+        else [r for result in results for r in baseline.compare(saved, result.name, result.metrics)]
+    )
     print(output.table(results, {(r.dataset, r.metric) for r in regressions}))
     _notes(saved, results, options)
     if options.json:
@@ -90,8 +93,10 @@ def _engine(settings: Settings, articles: Path | None, progress: bool | None) ->
         return engine_for(articles, settings, progress)
     engine = Engine(settings)
     if engine.index.count() == 0:
-        raise RuntimeError(f"the index at {settings.index} is empty: ingest articles first, "
-                           "or pass --articles DIR to index a dataset's own articles for the run")
+        raise RuntimeError(
+            f"the index at {settings.index} is empty: ingest articles first, "
+            "or pass --articles DIR to index a dataset's own articles for the run"
+        )
     return engine
 
 
@@ -101,14 +106,21 @@ def _notes(saved: dict, results: Sequence[runner.DatasetResult], options: Option
     for result in results:
         errors = [q for q in result.questions if q.error]
         if errors:
-            print(f"{result.name}: {len(errors)} questions ended in an error, e.g. {errors[0].question.id}: "
-                  f"{errors[0].error}", file=sys.stderr)
+            print(
+                f"{result.name}: {len(errors)} questions ended in an error, e.g. {errors[0].question.id}: "
+                f"{errors[0].error}",
+                file=sys.stderr,
+            )
         entry = saved["datasets"].get(result.name)
         if options.update_baseline:
             continue
         if entry is None:
-            print(f"{result.name}: no baseline in {options.baseline} (write one with --update-baseline)",
-                  file=sys.stderr)
+            print(
+                f"{result.name}: no baseline in {options.baseline} (write one with --update-baseline)", file=sys.stderr
+            )
         elif entry.get("backend") and result.backend and entry["backend"] != result.backend:
-            print(f"{result.name}: the baseline was measured with the {entry['backend']} backend, "
-                  f"this run used {result.backend}", file=sys.stderr)
+            print(
+                f"{result.name}: the baseline was measured with the {entry['backend']} backend, "
+                f"this run used {result.backend}",
+                file=sys.stderr,
+            )

@@ -55,7 +55,7 @@ def chunk_article(
     sentences: list[Span] = []
     sizes: list[int] = []
     # Counted as needed, a batch at a time; a sentence over the character cap is not counted whole.
-    counted = _count(count_tokens, (body[s.start:s.end] for s in spans if s.end - s.start <= max_chars))
+    counted = _count(count_tokens, (body[s.start : s.end] for s in spans if s.end - s.start <= max_chars))
     for span in spans:
         if span.end - span.start <= max_chars and (size := next(counted)) <= budget:
             sentences.append(span)
@@ -73,8 +73,17 @@ def chunk_article(
         # but embedded only with the chunk they first appeared in: a fifth fewer word pieces to embed.
         fresh = sentences[max(first, embedded + 1)].start
         embedded = last
-        chunks.append(Chunk(article=article, index=index, count=len(groups), text=body[start:end],
-                            start=start, end=end, embed_text=header + body[fresh:end]))
+        chunks.append(
+            Chunk(
+                article=article,
+                index=index,
+                count=len(groups),
+                text=body[start:end],
+                start=start,
+                end=end,
+                embed_text=header + body[fresh:end],
+            )
+        )
     return chunks
 
 
@@ -85,8 +94,9 @@ def _count(count_tokens: Counter, texts: Iterable[str]) -> Iterator[int]:
         yield from count_tokens(batch)
 
 
-def _pack(sentences: Sequence[Span], sizes: Sequence[int], budget: int, max_chars: int,
-          overlap_tokens: int) -> list[tuple[int, int]]:
+def _pack(
+    sentences: Sequence[Span], sizes: Sequence[int], budget: int, max_chars: int, overlap_tokens: int
+) -> list[tuple[int, int]]:
     """Greedy packing of sentences into (first, last) index ranges, with sentence overlap."""
 
     def fits_chars(first: int, last: int) -> bool:
@@ -102,37 +112,48 @@ def _pack(sentences: Sequence[Span], sizes: Sequence[int], budget: int, max_char
         groups.append((first, last))
         if last + 1 >= len(sizes):
             break
+
         # Step back over whole sentences that fit the overlap, but always move forward, and leave
         # room for the next new sentence, so that every chunk brings at least one.
         def room(carry_from: int, carried_tokens: int) -> bool:
             return carried_tokens + sizes[last + 1] <= budget and fits_chars(carry_from, last + 1)
 
         next_first, carried = last + 1, 0
-        while (next_first - 1 > first and carried + sizes[next_first - 1] <= overlap_tokens
-               and room(next_first - 1, carried + sizes[next_first - 1])):
+        while (
+            next_first - 1 > first
+            and carried + sizes[next_first - 1] <= overlap_tokens
+            and room(next_first - 1, carried + sizes[next_first - 1])
+        ):
             next_first -= 1
             carried += sizes[next_first]
         # News sentences often outgrow a small overlap; the last one is still carried when it takes
         # at most half a chunk, so no boundary loses the thread of the story.
-        if (overlap_tokens and next_first == last + 1 and last > first and sizes[last] <= budget // 2
-                and room(last, sizes[last])):
+        if (
+            overlap_tokens
+            and next_first == last + 1
+            and last > first
+            and sizes[last] <= budget // 2
+            and room(last, sizes[last])
+        ):
             next_first = last
         first = next_first
     return groups
 
 
-def _split_long(body: str, span: Span, count_tokens: Counter, budget: int,
-                max_chars: int) -> list[tuple[Span, int]]:
+def _split_long(body: str, span: Span, count_tokens: Counter, budget: int, max_chars: int) -> list[tuple[Span, int]]:
     """A sentence too long for one chunk is cut at word boundaries into pieces that fit, and a word
     longer than a chunk's characters at characters. The words are read and counted a batch at a
     time: a sentence of millions of words would otherwise be held as millions of spans at once."""
-    words = (Span(start, min(start + max_chars, m.end())) for m in _WORD.finditer(body, span.start, span.end)
-             for start in range(m.start(), m.end(), max_chars))
+    words = (
+        Span(start, min(start + max_chars, m.end()))
+        for m in _WORD.finditer(body, span.start, span.end)
+        for start in range(m.start(), m.end(), max_chars)
+    )
     pieces: list[tuple[Span, int]] = []
     first = last = None
     used = 0
     while batch := list(islice(words, _COUNT_BATCH)):
-        for word, size in zip(batch, count_tokens([body[w.start:w.end] for w in batch])):
+        for word, size in zip(batch, count_tokens([body[w.start : w.end] for w in batch])):
             if first is not None and (used + size > budget or word.end - first.start > max_chars):
                 pieces.append((Span(first.start, last.end), used))
                 first, used = None, 0

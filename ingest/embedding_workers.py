@@ -73,13 +73,19 @@ class EmbeddingWorkers:
     def __init__(self, settings: Settings, processes: int):
         self.processes = processes
         # spawn: a fork would copy this process's threads' locks (onnxruntime's, the chat server's).
-        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start, initargs=(settings, os.getpid()))
+        self._pool = ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(settings, os.getpid()),
+        )
 
     def submit(self, texts: list[str]) -> Vectors:
         """The texts' vectors, the batch cut into one contiguous part a child."""
         size = max(1, -(-len(texts) // self.processes))
-        return Vectors([self._pool.submit(_encode, texts[start:start + size]) for start in range(0, len(texts), size)])
+        return Vectors(
+            [self._pool.submit(_encode, texts[start : start + size]) for start in range(0, len(texts), size)]
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

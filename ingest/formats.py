@@ -106,7 +106,7 @@ def _cut(text: str, limit: int) -> str:
     """`text` in at most `limit` characters: cut at a space where there is one, marked with an ellipsis."""
     if len(text) <= limit:
         return text
-    head = text[:limit - 1]
+    head = text[: limit - 1]
     return (head.rsplit(" ", 1)[0] if " " in head else head) + "\u2026"
 
 
@@ -115,8 +115,12 @@ def _check_depth(value: object) -> None:
     check itself does not recurse."""
     level = [value]
     for _ in range(MAX_DEPTH):
-        level = [child for item in level if isinstance(item, (list, dict))
-                 for child in (item.values() if isinstance(item, dict) else item)]
+        level = [
+            child
+            for item in level
+            if isinstance(item, (list, dict))
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
         if not level:
             return
     raise BadInput(f"nested more than {MAX_DEPTH} levels deep")
@@ -140,8 +144,17 @@ def _authors(value: object) -> tuple[str, ...]:
     return tuple(_cut(a, MAX_AUTHOR_CHARS) for a in names if a)[:MAX_AUTHORS]
 
 
-def _article(origin: Origin, title: str, body: str, *, key: str = "", published: object = None,
-             source: object = "", url: object = "", authors: object = None) -> Article:
+def _article(
+    origin: Origin,
+    title: str,
+    body: str,
+    *,
+    key: str = "",
+    published: object = None,
+    source: object = "",
+    url: object = "",
+    authors: object = None,
+) -> Article:
     title, body = " ".join(_text(title).split()), _clean_body(_text(body))
     first_line, _, rest = body.partition("\n")
     if title and first_line == title:  # pages often repeat their headline atop the text
@@ -210,15 +223,24 @@ def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
     match = _FRONT_MATTER.match(text)
     if match:
         meta = _front_matter(match.group(1))
-        text = text[match.end():]
+        text = text[match.end() :]
     title = meta.get("title")
     if not title:
         heading = _MARKDOWN_HEADING.search(text)
         if heading:
             title = heading.group(1)
-            text = text[:heading.start()] + text[heading.end():]
-    return [_article(origin, title, text, published=meta.get("date") or meta.get("published"),
-                     source=meta.get("source"), url=meta.get("url"), authors=meta.get("authors") or meta.get("author"))]
+            text = text[: heading.start()] + text[heading.end() :]
+    return [
+        _article(
+            origin,
+            title,
+            text,
+            published=meta.get("date") or meta.get("published"),
+            source=meta.get("source"),
+            url=meta.get("url"),
+            authors=meta.get("authors") or meta.get("author"),
+        )
+    ]
 
 
 def parse_html(data: bytes, origin: Origin) -> list[Article]:
@@ -226,17 +248,31 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
     import trafilatura
 
     html = decode(data, origin.charset)
-    extracted = trafilatura.bare_extraction(html, url=origin.location if origin.is_url else None,
-                                            with_metadata=True, include_comments=False, favor_precision=True)
+    extracted = trafilatura.bare_extraction(
+        html,
+        url=origin.location if origin.is_url else None,
+        with_metadata=True,
+        include_comments=False,
+        favor_precision=True,
+    )
     if extracted is None or not (extracted.text or "").strip():
         raise BadInput("no article text found in the page")
     # trafilatura reads the page's own address from og:url, else <link rel=canonical>. A saved page
     # takes it as its URL (a web address only), while its id stays that of its file.
     declared = extracted.url or ""
     url = declared if origin.is_url or declared.startswith(("http://", "https://")) else ""
-    return [_article(origin, extracted.title, extracted.text, key="" if origin.is_url else origin.location,
-                     published=extracted.date, source=extracted.sitename or extracted.hostname, url=url,
-                     authors=extracted.author)]
+    return [
+        _article(
+            origin,
+            extracted.title,
+            extracted.text,
+            key="" if origin.is_url else origin.location,
+            published=extracted.date,
+            source=extracted.sitename or extracted.hostname,
+            url=url,
+            authors=extracted.author,
+        )
+    ]
 
 
 def _record(origin: Origin, record: object, key: str = "") -> Article:
@@ -247,9 +283,16 @@ def _record(origin: Origin, record: object, key: str = "") -> Article:
     body = record.get("text") or record.get("body") or record.get("content")
     if not body:
         raise BadInput("no 'text' or 'body' field")
-    return _article(origin, record.get("title"), body, key=str(record.get("url") or key),
-                    published=record.get("date") or record.get("published"), source=record.get("source"),
-                    url=record.get("url"), authors=record.get("authors") or record.get("author"))
+    return _article(
+        origin,
+        record.get("title"),
+        body,
+        key=str(record.get("url") or key),
+        published=record.get("date") or record.get("published"),
+        source=record.get("source"),
+        url=record.get("url"),
+        authors=record.get("authors") or record.get("author"),
+    )
 
 
 def _numbered_record(origin: Origin, record: object, number: int, unit: str) -> Article | Failure:
@@ -348,9 +391,15 @@ def article_from_entry(entry: dict, origin: Origin, feed_title: str = "") -> Art
     named = _EMAIL_AUTHOR.fullmatch(author)
     on_its_page = origin.location == entry.get("link")
     key = "" if on_its_page else f"{origin.location}#{entry.get('id') or entry.get('title', '')}"
-    return _article(origin, entry.get("title"), body, key=key, published=entry_date(entry),
-                    source=entry.get("source", {}).get("title") or feed_title,
-                    authors=named.group(1) if named else author)
+    return _article(
+        origin,
+        entry.get("title"),
+        body,
+        key=key,
+        published=entry_date(entry),
+        source=entry.get("source", {}).get("title") or feed_title,
+        authors=named.group(1) if named else author,
+    )
 
 
 ParseFn = Callable[[bytes, Origin], list[Article | Failure]]

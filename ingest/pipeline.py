@@ -109,8 +109,12 @@ class Ingestor:
         try:
             # The bar is updated by hand, not iterated: an iterated bar closes after the last file,
             # before the last batch.
-            with Loader(limits) as loader, tqdm(total=len(items), desc="ingest", unit="file",
-                                                disable=None if progress is None else not progress) as bar:
+            with (
+                Loader(limits) as loader,
+                tqdm(
+                    total=len(items), desc="ingest", unit="file", disable=None if progress is None else not progress
+                ) as bar,
+            ):
                 for position, item in enumerate(items, 1):
                     loaded = [item] if isinstance(item, Failure) else loader.load(item)
                     for result in loaded:
@@ -140,8 +144,7 @@ class Ingestor:
         """Embedding children: a GPU embeds faster in this process than CPU children could."""
         return self.settings.ingest_processes if self.embedder.device == "cpu" else 0
 
-    def _send(self, articles: list[Article], run: _Run, workers: EmbeddingWorkers | None,
-              bar: tqdm) -> list[Outcome]:
+    def _send(self, articles: list[Article], run: _Run, workers: EmbeddingWorkers | None, bar: tqdm) -> list[Outcome]:
         """Classify a batch and send its new and changed articles to be embedded; write the batches
         embedded before it, keeping as many in flight as there are workers."""
         outcomes, to_write = self._classify(articles, run)
@@ -150,7 +153,9 @@ class Ingestor:
             bar.set_postfix_str(f"embedding {len(to_write)} articles")
             chunks: list[Chunk] = [c for article in to_write for c in self.chunk(article)]
             texts = [c.embed_text for c in chunks]
-            run.in_flight.append((chunks, workers.submit(texts) if workers else Vectors.at_hand(self.embedder.encode(texts))))
+            run.in_flight.append(
+                (chunks, workers.submit(texts) if workers else Vectors.at_hand(self.embedder.encode(texts)))
+            )
             run.sent.update((a.id, a.content_hash) for a in to_write)
         self._write(run, keep=IN_FLIGHT if workers else 0)
         return outcomes
@@ -161,9 +166,18 @@ class Ingestor:
         Reads back only what this run wrote (about 0.1 ms a chunk)."""
         whole = self.index.complete_articles(list(run.sent))
         lost = {a for a, content_hash in run.sent.items() if whole.get(a) != content_hash}
-        return [Outcome("failed", o.source, o.title, o.article_id,
-                        "not stored whole (a chunk or its vector is missing); ingest it again to repair it")
-                if o.article_id in lost and o.status in ("added", "updated") else o for o in outcomes]
+        return [
+            Outcome(
+                "failed",
+                o.source,
+                o.title,
+                o.article_id,
+                "not stored whole (a chunk or its vector is missing); ingest it again to repair it",
+            )
+            if o.article_id in lost and o.status in ("added", "updated")
+            else o
+            for o in outcomes
+        ]
 
     def _write(self, run: _Run, keep: int) -> None:
         while len(run.in_flight) > keep:

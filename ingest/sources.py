@@ -25,11 +25,11 @@ from app.documents import Article
 from ingest.formats import (
     FEED_CONTENT_TYPES,
     FEED_SUFFIXES,
-    Feed,
     PARSERS_BY_CONTENT_TYPE,
     PARSERS_BY_SUFFIX,
     BadInput,
     Failure,
+    Feed,
     Origin,
     article_from_entry,
     entry_date,
@@ -116,8 +116,11 @@ def _folder(root: Path) -> list[str | Failure]:
     files = []
     for folder, subfolders, names in os.walk(root, onerror=unreadable):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        files += [Path(folder, name) for name in names
-                  if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES]
+        files += [
+            Path(folder, name)
+            for name in names
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+        ]
     return [str(p) for p in sorted(files) if p.is_file()] + failures
 
 
@@ -180,12 +183,14 @@ class Loader:
 def _load_file(path: Path, loader: Loader) -> list[Article | Failure]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise BadInput(f"unsupported file type {suffix or '(no extension)'}; "
-                       f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        raise BadInput(
+            f"unsupported file type {suffix or '(no extension)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
     size = path.stat().st_size
     if size > loader.limits.max_bytes:
-        raise BadInput(f"file is {size / 1e6:.1f} MB, over the {loader.limits.max_bytes / 1e6:g} MB limit "
-                       "(NEWSQA_MAX_FILE_MB)")
+        raise BadInput(
+            f"file is {size / 1e6:.1f} MB, over the {loader.limits.max_bytes / 1e6:g} MB limit (NEWSQA_MAX_FILE_MB)"
+        )
     data = path.read_bytes()
     origin = Origin(str(path.resolve()))
     if suffix in FEED_SUFFIXES:
@@ -196,8 +201,7 @@ def _load_file(path: Path, loader: Loader) -> list[Article | Failure]:
 def fetch_if_changed(url: str, loader: Loader, etag: str = "", last_modified: str = "") -> Fetched:
     """A conditional GET: status 304 and no body when the server says the URL is unchanged since the
     response that gave `etag` and `last_modified`. BadInput when it cannot be had."""
-    headers = {name: value for name, value in (("If-None-Match", etag), ("If-Modified-Since", last_modified))
-               if value}
+    headers = {name: value for name, value in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if value}
     return _fetch(url, loader, headers)
 
 
@@ -353,8 +357,9 @@ def _linked_pages(links: list[str], loader: Loader) -> dict[str, list[Article | 
     pages: dict[str, list[Article | Failure] | BadInput] = {}
     for link, future in futures.items():
         if future not in done:
-            pages[link] = BadInput(f"not fetched within the feed's {seconds:g} s "
-                                   f"({FEED_TIMEOUTS} x NEWSQA_FETCH_TIMEOUT)")
+            pages[link] = BadInput(
+                f"not fetched within the feed's {seconds:g} s ({FEED_TIMEOUTS} x NEWSQA_FETCH_TIMEOUT)"
+            )
         elif isinstance(future.exception(), BadInput):
             pages[link] = future.exception()
         else:
@@ -369,5 +374,4 @@ def _host(url: str) -> str:
 def _with_feed_date(page: list[Article | Failure], entry: dict) -> list[Article | Failure]:
     """A page without a date of its own takes the date its feed entry gives."""
     published = entry_date(entry)
-    return [replace(a, published=published) if isinstance(a, Article) and a.published is None else a
-            for a in page]
+    return [replace(a, published=published) if isinstance(a, Article) and a.published is None else a for a in page]

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_416442306511e572.txt"
 
+
 def _quail_news() -> Path:
     """The shared quail_news dataset: NEWSQA_QUAIL_DIR, else the shared folder beside the checkout or at
     /work/shared (a clean clone elsewhere, as CI makes, still finds it)."""

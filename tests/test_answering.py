@@ -14,10 +14,24 @@ from app.documents import Answer, Passage
 from app.extractive import REFUSAL as NOT_ANSWERED
 from app.llm import REFUSAL, LLMError
 
-TEXT = ("Putin spoke at his annual news conference on Thursday. Talks with the U.S. are set to start in Geneva "
-        "next month. He warned that Moscow expects the discussion to produce quick results.")
-PASSAGE = Passage(chunk_ids=("seed-0",), article_id="seed", title="Russia urges West", published=None, source="",
-                  url="", file="seed.txt", text=TEXT, start=0, end=len(TEXT), score=1.0, rank=1)
+TEXT = (
+    "Putin spoke at his annual news conference on Thursday. Talks with the U.S. are set to start in Geneva "
+    "next month. He warned that Moscow expects the discussion to produce quick results."
+)
+PASSAGE = Passage(
+    chunk_ids=("seed-0",),
+    article_id="seed",
+    title="Russia urges West",
+    published=None,
+    source="",
+    url="",
+    file="seed.txt",
+    text=TEXT,
+    start=0,
+    end=len(TEXT),
+    score=1.0,
+    rank=1,
+)
 
 
 class BagOfWords:
@@ -65,9 +79,14 @@ class FakeBackend:
 
     name = "fake:model"
 
-    def __init__(self, pieces: Sequence[str] = (), fail_after: int | None = None,
-                 error: LLMError = LLMError("fake:model: cannot reach the server"), condensed: str = "",
-                 condense_error: LLMError | None = None):
+    def __init__(
+        self,
+        pieces: Sequence[str] = (),
+        fail_after: int | None = None,
+        error: LLMError = LLMError("fake:model: cannot reach the server"),
+        condensed: str = "",
+        condense_error: LLMError | None = None,
+    ):
         self.pieces, self.fail_after, self.error = list(pieces), fail_after, error
         self.condensed, self.condense_error = condensed, condense_error
         self.streamed: list[str] = []
@@ -90,8 +109,13 @@ class FakeBackend:
 
 
 def library_of(engine: FakeEngine) -> answering.Library:
-    return answering.Library(retrieve=engine.retrieve, embedder=engine.embedder, idf=engine.index.lexical().idf,
-                             article_count=engine.index.count, backend=lambda: engine.backend)
+    return answering.Library(
+        retrieve=engine.retrieve,
+        embedder=engine.embedder,
+        idf=engine.index.lexical().idf,
+        article_count=engine.index.count,
+        backend=lambda: engine.backend,
+    )
 
 
 def run(engine, question="Where are the talks with the U.S. set to start?", history=()) -> tuple[list[str], Answer]:
@@ -222,8 +246,11 @@ def test_a_real_llama_cpp_model_answers_through_the_engine(seed_engine, tiny_ggu
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (CI installs it)")
     from app.engine import Engine
 
-    engine = Engine(seed_engine.settings.model_copy(update={
-        "llm": f"llamacpp:{tiny_gguf}", "llm_context_tokens": 4096, "llm_max_tokens": 24}))
+    engine = Engine(
+        seed_engine.settings.model_copy(
+            update={"llm": f"llamacpp:{tiny_gguf}", "llm_context_tokens": 4096, "llm_max_tokens": 24}
+        )
+    )
     history = [("Who is Andrew Rasiulis?", "A defence expert. [1]")]
     *texts, answer = engine.stream("What does he think?", history=history)
     assert answer.backend == f"llamacpp:{tiny_gguf.name}"
@@ -247,9 +274,16 @@ def test_an_llm_server_that_is_down_gives_the_extractive_answer(seed_engine):
     with socket.socket() as probe:  # a port that was free a moment ago, and is closed now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    engine = Engine(seed_engine.settings.model_copy(update={
-        "llm": "openai:any-model", "openai_base_url": f"http://127.0.0.1:{port}/v1", "openai_api_key": SecretStr("unused"),
-        "llm_timeout": 5.0}))
+    engine = Engine(
+        seed_engine.settings.model_copy(
+            update={
+                "llm": "openai:any-model",
+                "openai_base_url": f"http://127.0.0.1:{port}/v1",
+                "openai_api_key": SecretStr("unused"),
+                "llm_timeout": 5.0,
+            }
+        )
+    )
     answer = engine.ask("Where will the talks with the U.S. take place?")
     assert answer.backend.startswith("extractive (fallback: openai:any-model: ")
     assert "Geneva" in answer.answer and [c.file for c in answer.citations] == ["000_416442306511e572.txt"]

@@ -58,18 +58,25 @@ def client(url: str, key: str = KEY) -> openai.OpenAI:
 
 # -- the conversation an OpenAI request carries
 
+
 def test_the_last_user_message_is_the_question_and_earlier_turns_the_history():
-    request = ChatRequest.model_validate({"messages": [
-        {"role": "system", "content": "You are helpful."},
-        {"role": "user", "content": "Who spoke?"},
-        {"role": "assistant", "content": "Putin spoke [1].\n\n**Sources**\n\n[1] Russia urges West"},
-        {"role": "user", "content": [{"type": "text", "text": "Where?"}]}]})
+    request = ChatRequest.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "You are helpful."},
+                {"role": "user", "content": "Who spoke?"},
+                {"role": "assistant", "content": "Putin spoke [1].\n\n**Sources**\n\n[1] Russia urges West"},
+                {"role": "user", "content": [{"type": "text", "text": "Where?"}]},
+            ]
+        }
+    )
     assert conversation(request.messages) == ("Where?", [("Who spoke?", "Putin spoke [1].")])
 
 
 def test_a_long_conversation_gives_its_latest_turns_as_history():
-    turns = [m for n in range(50) for m in ({"role": "user", "content": f"q{n}"},
-                                            {"role": "assistant", "content": f"a{n}"})]
+    turns = [
+        m for n in range(50) for m in ({"role": "user", "content": f"q{n}"}, {"role": "assistant", "content": f"a{n}"})
+    ]
     request = ChatRequest.model_validate({"messages": [*turns, {"role": "user", "content": "and now?"}]})
     question, history = conversation(request.messages)
     assert question == "and now?" and history == [(f"q{n}", f"a{n}") for n in range(50 - HISTORY_TURNS, 50)]
@@ -78,8 +85,9 @@ def test_a_long_conversation_gives_its_latest_turns_as_history():
 def test_a_conversation_must_end_with_a_question():
     from app.ui.api import ApiError
 
-    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": "Hi"},
-                                                       {"role": "assistant", "content": "Hello"}]})
+    request = ChatRequest.model_validate(
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    )
     with pytest.raises(ApiError, match="the last message must be the user's question"):
         conversation(request.messages)
 
@@ -97,6 +105,7 @@ def test_a_stream_sends_what_is_new_then_the_final_text_and_the_answer(seed_engi
 
 
 # -- on a real server
+
 
 @pytest.mark.slow
 def test_models_lists_newsqa_and_its_extractive_twin(api):
@@ -121,8 +130,11 @@ def test_a_completion_answers_the_seed_question_with_a_citation(api, model: str)
 @pytest.mark.slow
 def test_a_streamed_completion_answers_the_seed_question_with_a_citation(api):
     url, _ = api
-    chunks = list(client(url).chat.completions.create(
-        model="newsqa", messages=[{"role": "user", "content": QUESTION}], stream=True))
+    chunks = list(
+        client(url).chat.completions.create(
+            model="newsqa", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert "Geneva" in text and "[1]" in text and "**Sources**" in text
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -135,10 +147,14 @@ def test_a_streamed_completion_answers_the_seed_question_with_a_citation(api):
 def test_a_follow_up_carries_the_earlier_turn(api):
     url, _ = api
     first = client(url).chat.completions.create(model="newsqa", messages=[{"role": "user", "content": QUESTION}])
-    follow_up = client(url).chat.completions.create(model="newsqa", messages=[
-        {"role": "user", "content": QUESTION},
-        {"role": "assistant", "content": first.choices[0].message.content},
-        {"role": "user", "content": "What did Putin demand there?"}])
+    follow_up = client(url).chat.completions.create(
+        model="newsqa",
+        messages=[
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": "What did Putin demand there?"},
+        ],
+    )
     answer = follow_up.model_extra["newsqa"]
     assert answer["question"] == "What did Putin demand there?" and answer["citations"]
 
@@ -150,7 +166,8 @@ def test_calls_without_the_login_are_refused(api):
         client(url, key="ann:guess").models.list()
     with pytest.raises(openai.AuthenticationError):
         client(url, key="no-login").chat.completions.create(
-            model="newsqa", messages=[{"role": "user", "content": QUESTION}])
+            model="newsqa", messages=[{"role": "user", "content": QUESTION}]
+        )
     assert httpx.post(f"{url}api/ask", json={"question": QUESTION}).status_code == 401
     assert httpx.post(f"{url}api/ask", json={"question": QUESTION}, auth=LOGIN).status_code == 200
 
@@ -159,8 +176,10 @@ def test_calls_without_the_login_are_refused(api):
 def test_wrong_keys_are_throttled_like_page_logins(api):
     url, _ = api
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3")) as other:
-        statuses = [other.get(f"{url}v1/models", headers={"Authorization": "Bearer ann:guess"}).status_code
-                    for _ in range(auth.LOGIN_ATTEMPTS + 1)]
+        statuses = [
+            other.get(f"{url}v1/models", headers={"Authorization": "Bearer ann:guess"}).status_code
+            for _ in range(auth.LOGIN_ATTEMPTS + 1)
+        ]
         assert statuses == [401] * auth.LOGIN_ATTEMPTS + [429]
         assert other.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 429
     assert httpx.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
@@ -169,12 +188,30 @@ def test_wrong_keys_are_throttled_like_page_logins(api):
 @pytest.mark.slow
 def test_api_ask_gives_what_newsqa_ask_json_prints(api, capsys):
     url, engine = api
-    response = httpx.post(f"{url}api/ask", auth=LOGIN, timeout=120, json={
-        "question": QUESTION, "history": [], "as_of": "2024-01-31", "filters": {"source": None}})
+    response = httpx.post(
+        f"{url}api/ask",
+        auth=LOGIN,
+        timeout=120,
+        json={"question": QUESTION, "history": [], "as_of": "2024-01-31", "filters": {"source": None}},
+    )
     assert response.status_code == 200
     given = response.json()
-    assert cli.main(["--index", str(engine.settings.index), "ask", "--llm", "extractive", "--json",
-                     "--as-of", "2024-01-31", QUESTION]) == 0
+    assert (
+        cli.main(
+            [
+                "--index",
+                str(engine.settings.index),
+                "ask",
+                "--llm",
+                "extractive",
+                "--json",
+                "--as-of",
+                "2024-01-31",
+                QUESTION,
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert given.keys() == printed.keys()
     assert {k: v for k, v in given.items() if k != "timings"} == {k: v for k, v in printed.items() if k != "timings"}
@@ -182,22 +219,41 @@ def test_api_ask_gives_what_newsqa_ask_json_prints(api, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path, body, status, reason", [
-    ("v1/chat/completions", b"{not json", 400, "the body is not JSON"),
-    ("v1/chat/completions", b'{"messages": []}', 400, "messages: List should have at least 1 item"),
-    ("v1/chat/completions", json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "Hi"}]}).encode(),
-     404, "no model 'gpt-4'; models: newsqa, newsqa-extractive"),
-    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "why? " * 500}]}).encode(),
-     400, "the question is over 2000 characters"),
-    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x" * 1_100_000}]}).encode(),
-     413, "the request body is over 1 MB"),
-    ("v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x" * 20_001}]}).encode(),
-     400, "messages.0.content: Value error, a message is over 20000 characters"),
-    ("api/ask", b'{"question": ""}', 400, "question: String should have at least 1 character"),
-    ("api/ask", b'{"question": "Where?", "filters": {"topic": "x"}}', 400, "filters.topic: Extra inputs"),
-    ("api/ask", b'{"question": "Where?", "as_of": "last week"}', 400, "as_of: Input should be a valid date"),
-    ("api/ask", b'{"question": "   "}', 400, "the question is empty"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, reason",
+    [
+        ("v1/chat/completions", b"{not json", 400, "the body is not JSON"),
+        ("v1/chat/completions", b'{"messages": []}', 400, "messages: List should have at least 1 item"),
+        (
+            "v1/chat/completions",
+            json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "Hi"}]}).encode(),
+            404,
+            "no model 'gpt-4'; models: newsqa, newsqa-extractive",
+        ),
+        (
+            "v1/chat/completions",
+            json.dumps({"messages": [{"role": "user", "content": "why? " * 500}]}).encode(),
+            400,
+            "the question is over 2000 characters",
+        ),
+        (
+            "v1/chat/completions",
+            json.dumps({"messages": [{"role": "user", "content": "x" * 1_100_000}]}).encode(),
+            413,
+            "the request body is over 1 MB",
+        ),
+        (
+            "v1/chat/completions",
+            json.dumps({"messages": [{"role": "user", "content": "x" * 20_001}]}).encode(),
+            400,
+            "messages.0.content: Value error, a message is over 20000 characters",
+        ),
+        ("api/ask", b'{"question": ""}', 400, "question: String should have at least 1 character"),
+        ("api/ask", b'{"question": "Where?", "filters": {"topic": "x"}}', 400, "filters.topic: Extra inputs"),
+        ("api/ask", b'{"question": "Where?", "as_of": "last week"}', 400, "as_of: Input should be a valid date"),
+        ("api/ask", b'{"question": "   "}', 400, "the question is empty"),
+    ],
+)
 def test_bad_requests_get_a_reason(api, path: str, body: bytes, status: int, reason: str):
     url, _ = api
     response = httpx.post(f"{url}{path}", content=body, auth=LOGIN, headers={"Content-Type": "application/json"})
@@ -210,14 +266,24 @@ def test_newsqa_chat_serves_the_api_and_indexes_a_followed_feed_on_its_own(site:
     """`newsqa chat` as a user starts it, with a feed followed and never refreshed by hand: the API
     answers from the feed's entry, published after the follow."""
     index = tmp_path / "index"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}, "NEWSQA_INDEX": str(index),
-           "NEWSQA_LLM": "extractive", "NEWSQA_ALLOW_PRIVATE_URLS": "1", "NEWSQA_OPEN_BROWSER": "0",
-           "NEWSQA_CONFIG": str(tmp_path / "no-config.toml")}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")},
+        "NEWSQA_INDEX": str(index),
+        "NEWSQA_LLM": "extractive",
+        "NEWSQA_ALLOW_PRIVATE_URLS": "1",
+        "NEWSQA_OPEN_BROWSER": "0",
+        "NEWSQA_CONFIG": str(tmp_path / "no-config.toml"),
+    }
     assert cli.main(["--index", str(index), "follow", f"{site}/feed.rss"]) == 0
     publish(site, [("orchard", date.today())])
     port = _free_port()
-    chat = subprocess.Popen([sys.executable, "-m", "app.cli", "chat", "--port", str(port), "--auth", KEY],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "chat", "--port", str(port), "--auth", KEY],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         lines = []
         for line in chat.stdout:

@@ -54,11 +54,16 @@ def ingest(tmp_path: Path, *sources: Path) -> tuple[subprocess.CompletedProcess,
     script, peak = tmp_path / "measured_main.py", tmp_path / "peak_kb"
     script.write_text(MEASURED_MAIN)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "HF_", "TRANSFORMERS_"))}
-    env.update(NEWSQA_INDEX=str(tmp_path / "index"), NEWSQA_CONFIG=str(tmp_path / "absent.toml"),
-               PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, str(script), str(peak), "ingest", "--json", *map(str, sources)],
-                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            timeout=600)
+    env.update(NEWSQA_INDEX=str(tmp_path / "index"), NEWSQA_CONFIG=str(tmp_path / "absent.toml"), PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, str(script), str(peak), "ingest", "--json", *map(str, sources)],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     report = json.loads(result.stdout) if result.stdout.strip() else {}
     return result, report, int(peak.read_text()) / 1024 if peak.exists() else float("nan")
 
@@ -93,8 +98,11 @@ def test_bad_inputs_fail_alone_and_good_ones_are_indexed(tmp_path):
     assert len(long_title) <= MAX_TITLE_CHARS
 
     # The text without spaces is in chunks of at most the character cap, not one of a megabyte.
-    unbroken = [c.text for c in Engine(make_settings(tmp_path / "index")).index.all_chunks()
-                if c.metadata["title"] == "Unbroken"]
+    unbroken = [
+        c.text
+        for c in Engine(make_settings(tmp_path / "index")).index.all_chunks()
+        if c.metadata["title"] == "Unbroken"
+    ]
     chunk_tokens = Settings.model_fields["chunk_tokens"].default  # as the child ran, without NEWSQA_ settings
     assert len(unbroken) > 100 and max(map(len, unbroken)) <= chunk_tokens * CHARS_PER_TOKEN
 

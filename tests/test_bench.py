@@ -40,7 +40,7 @@ def test_synthetic_chunks_are_whole_articles_with_unit_vectors_near_the_real_one
     assert (vectors @ real.T).max(axis=1).min() > 0.5
     assert len({c.id for c in chunks}) == 24
     for chunk in chunks:
-        assert chunk.article.body[chunk.start:chunk.end] == chunk.text
+        assert chunk.article.body[chunk.start : chunk.end] == chunk.text
         assert chunk.count == 4
     # The next batch continues the numbering: no article is written twice.
     more, _ = source.batch(first_article=16, articles=1)
@@ -48,30 +48,61 @@ def test_synthetic_chunks_are_whole_articles_with_unit_vectors_near_the_real_one
 
 
 def _ingest_row(name: str, wall: float, cpu: float, chunks: int, raw: tuple[float, float] | None) -> dict:
-    row = {"name": name, "articles": 10, "chunks": chunks, "wall_s": wall, "cpu_s": cpu,
-           "articles_per_s": 10 / wall, "chunks_per_s": chunks / wall,
-           "cpu_parts": {"embed": cpu * 0.9, "write": cpu * 0.1}}
+    row = {
+        "name": name,
+        "articles": 10,
+        "chunks": chunks,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "articles_per_s": 10 / wall,
+        "chunks_per_s": chunks / wall,
+        "cpu_parts": {"embed": cpu * 0.9, "write": cpu * 0.1},
+    }
     if raw:
         row["vs_raw_wall"], row["vs_raw_cpu"] = wall / raw[0], cpu / raw[1]
     return row
 
 
 def test_report_tables_targets_and_plot(tmp_path: Path):
-    point = lambda chunks, p50: {"chunks": chunks, "build_seconds": 1.0, "lexical_seconds": 0.5, "disk_mb": 2.0,  # noqa: E731
-                                 "query": {"retrieve_ms": {"p50": p50, "p95": p50 * 2},
-                                           "filtered_retrieve_ms": {"p50": p50 + 1, "p95": p50 * 2 + 1},
-                                           "ask_ms": {"p50": p50 * 3, "p95": p50 * 4},
-                                           "peak_rss_mb": 900.0, "open_and_first_answer_s": 4.0, "questions": 5}}
+    def point(chunks: int, p50: float) -> dict:
+        return {
+            "chunks": chunks,
+            "build_seconds": 1.0,
+            "lexical_seconds": 0.5,
+            "disk_mb": 2.0,
+            "query": {
+                "retrieve_ms": {"p50": p50, "p95": p50 * 2},
+                "filtered_retrieve_ms": {"p50": p50 + 1, "p95": p50 * 2 + 1},
+                "ask_ms": {"p50": p50 * 3, "p95": p50 * 4},
+                "peak_rss_mb": 900.0,
+                "open_and_first_answer_s": 4.0,
+                "questions": 5,
+            },
+        }
+
     results = {
-        "command": "newsqa bench X", "started": "today", "seconds": 60,
-        "machine": {"cpus": 2, "embedding_backend": "onnx-int8", "embedding_threads": 1, "load_average": (1.0, 1.0, 1.0)}, "model_load_s": 2.0,
+        "command": "newsqa bench X",
+        "started": "today",
+        "seconds": 60,
+        "machine": {
+            "cpus": 2,
+            "embedding_backend": "onnx-int8",
+            "embedding_threads": 1,
+            "load_average": (1.0, 1.0, 1.0),
+        },
+        "model_load_s": 2.0,
         "tutorial_model_load_s": 2.5,
-        "ingest": {"corpora": {"real": {"raw": _ingest_row("raw", 10, 20, 50, None),
-                                        "newsqa": _ingest_row("newsqa", 10.5, 23, 50, (10, 20)),
-                                        "newsqa in process": _ingest_row("newsqa in process", 11.5, 22, 50, (10, 20)),
-                                        "tutorial": _ingest_row("LangChain tutorial", 40, 80, 60, (10, 20))}},
-                   "quality": {"newsqa": {"hit@5": 0.9, "mrr@10": 0.8},
-                               "LangChain tutorial": {"hit@5": 0.85, "mrr@10": 0.82}}},
+        "ingest": {
+            "corpora": {
+                "real": {
+                    "raw": _ingest_row("raw", 10, 20, 50, None),
+                    "newsqa": _ingest_row("newsqa", 10.5, 23, 50, (10, 20)),
+                    "newsqa in process": _ingest_row("newsqa in process", 11.5, 22, 50, (10, 20)),
+                    "tutorial": _ingest_row("LangChain tutorial", 40, 80, 60, (10, 20)),
+                }
+            },
+            "quality": {"newsqa": {"hit@5": 0.9, "mrr@10": 0.8}, "LangChain tutorial": {"hit@5": 0.85, "mrr@10": 0.82}},
+        },
         "scale": {"points": [point(1000, 10.0), point(100_000, 25.0)], "stopped": "stopped before 1,000,000 chunks"},
     }
     out, plot = tmp_path / "BENCHMARKS.md", tmp_path / "docs" / "latency.png"
@@ -83,8 +114,11 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
     assert "| newsqa in process | 10 | 50 | 11.5 | 22.0 | 0.87 | 4.3 | 1.15 | 1.10 |" in text
     assert "- newsqa in process, CPU time: embed 90%, write 10%." in text
     assert "The tutorial took 3.81x newsqa's wall time (3.48x its CPU time)" in text
-    targets = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |") for line in text.splitlines()
-               if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| no |"))}
+    targets = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |")
+        for line in text.splitlines()
+        if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| no |"))
+    }
     assert targets["real: ingestion overhead <= 10% over raw embedding, wall time"] == "yes"  # +5%
     assert targets["real: ingestion overhead <= 10% over raw embedding, CPU time"] == "no"  # +15%
     assert targets["real: >= 3x faster than the tutorial, wall time"] == "yes"  # 3.81x
@@ -100,42 +134,77 @@ def _e2e_row(name: str, chunks: int, wall: float, cpu: float) -> dict:
     return {"name": name, "articles": 10, "chunks": chunks, "wall_s": wall, "cpu_s": cpu, "chunks_per_s": chunks / wall}
 
 
-E2E = {"runs": [{"label": "first 10", "articles": 10,
-                 "raw": _e2e_row("raw", 100, 10.0, 10.0), "newsqa": _e2e_row("`newsqa ingest`", 100, 8.0, 15.0),
-                 "tutorial": _e2e_row("LangChain tutorial", 80, 30.0, 50.0),
-                 "quality": {"newsqa": {"hit@5": 0.9, "mrr@10": 0.8, "questions": 7},
-                             "LangChain tutorial": {"hit@5": 0.8, "mrr@10": 0.7, "questions": 7}}},
-                {"label": "first 2", "articles": 2,  # no question's evidence among them
-                 "raw": _e2e_row("raw", 20, 2.0, 2.0), "newsqa": _e2e_row("`newsqa ingest`", 20, 4.0, 5.0),
-                 "tutorial": _e2e_row("LangChain tutorial", 16, 9.0, 12.0),
-                 "quality": {"newsqa": {"hit@5": None, "mrr@10": None, "questions": 0},
-                             "LangChain tutorial": {"hit@5": None, "mrr@10": None, "questions": 0}}}],
-       "gpu": None}
+E2E = {
+    "runs": [
+        {
+            "label": "first 10",
+            "articles": 10,
+            "raw": _e2e_row("raw", 100, 10.0, 10.0),
+            "newsqa": _e2e_row("`newsqa ingest`", 100, 8.0, 15.0),
+            "tutorial": _e2e_row("LangChain tutorial", 80, 30.0, 50.0),
+            "quality": {
+                "newsqa": {"hit@5": 0.9, "mrr@10": 0.8, "questions": 7},
+                "LangChain tutorial": {"hit@5": 0.8, "mrr@10": 0.7, "questions": 7},
+            },
+        },
+        {
+            "label": "first 2",
+            "articles": 2,  # no question's evidence among them
+            "raw": _e2e_row("raw", 20, 2.0, 2.0),
+            "newsqa": _e2e_row("`newsqa ingest`", 20, 4.0, 5.0),
+            "tutorial": _e2e_row("LangChain tutorial", 16, 9.0, 12.0),
+            "quality": {
+                "newsqa": {"hit@5": None, "mrr@10": None, "questions": 0},
+                "LangChain tutorial": {"hit@5": None, "mrr@10": None, "questions": 0},
+            },
+        },
+    ],
+    "gpu": None,
+}
 
 
 def test_each_part_replaces_its_own_section_and_hand_written_text_stays(tmp_path: Path):
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# Benchmarks\n\nNotes written by hand.\n")
-    base = {"command": "newsqa bench X", "started": "today", "seconds": 60, "model_load_s": 0.1,
-            "machine": {"cpus": 2, "embedding_backend": "onnx-int8", "embedding_threads": 1,
-                        "load_average": (1.0, 1.0, 1.0)}}
+    base = {
+        "command": "newsqa bench X",
+        "started": "today",
+        "seconds": 60,
+        "model_load_s": 0.1,
+        "machine": {
+            "cpus": 2,
+            "embedding_backend": "onnx-int8",
+            "embedding_threads": 1,
+            "load_average": (1.0, 1.0, 1.0),
+        },
+    }
     report.write({**base, "e2e": E2E}, out, tmp_path / "p.png")
-    report.write({**base, "command": "newsqa bench Y", "chat": {"first_answer_s": 4.0, "port_open_s": 3.0}},
-                       out, tmp_path / "p.png")
+    report.write(
+        {**base, "command": "newsqa bench Y", "chat": {"first_answer_s": 4.0, "port_open_s": 3.0}},
+        out,
+        tmp_path / "p.png",
+    )
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nNotes written by hand.\n")
     assert "| first 10 | `newsqa ingest` | 100 | 8.0 | 15.0 | 1.88 | 12.5 | 1.25 |" in text
     assert "GPU: not measured: torch sees no CUDA device on this machine." in text
-    targets = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |") for line in text.splitlines()
-               if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| no |"))}
+    targets = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |")
+        for line in text.splitlines()
+        if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| no |"))
+    }
     assert targets["first 10: `newsqa ingest` >= 3x faster than the tutorial end to end (wall)"] == "yes"  # 3.75x
     assert targets["first 10: hit@5 and MRR@10 equal or better than the tutorial"] == "yes"
     assert targets["first 2: `newsqa ingest` >= 3x faster than the tutorial end to end (wall)"] == "no"  # 2.25x
     assert "first 2: hit@5 and MRR@10 equal or better than the tutorial" not in targets
     assert "| first 2 | newsqa | 0 | n/a | n/a |" in text
     assert "Reproduce: `newsqa bench X`" in text and "Reproduce: `newsqa bench Y`" in text  # each section its run
-    gpu = {"device": "NVIDIA H200", "raw": _e2e_row("raw on the GPU", 1000, 0.5, 0.6),
-           "newsqa": _e2e_row("`newsqa ingest` on the GPU", 1000, 9.0, 12.0), "reference_chunks_per_s": 2460}
+    gpu = {
+        "device": "NVIDIA H200",
+        "raw": _e2e_row("raw on the GPU", 1000, 0.5, 0.6),
+        "newsqa": _e2e_row("`newsqa ingest` on the GPU", 1000, 9.0, 12.0),
+        "reference_chunks_per_s": 2460,
+    }
     report.write({**base, "command": "newsqa bench Z", "e2e": {**E2E, "gpu": gpu}}, out, tmp_path / "p.png")
     text = out.read_text()
     assert text.count("## Ingestion end to end") == 1 and "Reproduce: `newsqa bench X`" not in text  # replaced
@@ -144,12 +213,18 @@ def test_each_part_replaces_its_own_section_and_hand_written_text_stays(tmp_path
     assert "## Chat start-up" in text and "Notes written by hand." in text
 
 
-@pytest.mark.parametrize("args, message", [
-    (["bench", "/no/such/folder"], "must hold articles/ and questions.jsonl"),
-    (["bench", str(QUAIL), "--sizes", "0,10"], "bench: sizes must be positive"),
-    (["bench", str(QUAIL), "--e2e-articles", "150,none"], "--e2e-articles '150,none': give positive numbers or 'all'"),
-    (["bench", str(QUAIL), "--only", "ingest,speed"], "unknown bench part(s): speed"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "/no/such/folder"], "must hold articles/ and questions.jsonl"),
+        (["bench", str(QUAIL), "--sizes", "0,10"], "bench: sizes must be positive"),
+        (
+            ["bench", str(QUAIL), "--e2e-articles", "150,none"],
+            "--e2e-articles '150,none': give positive numbers or 'all'",
+        ),
+        (["bench", str(QUAIL), "--only", "ingest,speed"], "unknown bench part(s): speed"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path: Path, monkeypatch):
     if not QUAIL.exists():
         pytest.skip("quail_news dataset not found")
@@ -177,8 +252,14 @@ def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
         assert p.query["filtered_retrieve_ms"]["p95"] >= p.query["filtered_retrieve_ms"]["p50"] > 0
     assert stopped == ""
     # A budget nothing fits in: the first size is built, the next is skipped, and the report says why.
-    points, stopped = scale.sweep(settings.model_copy(update={"collection": "sweep-small"}), [100, 100_000],
-                                        source, questions, budget_seconds=0.001, log=print)
+    points, stopped = scale.sweep(
+        settings.model_copy(update={"collection": "sweep-small"}),
+        [100, 100_000],
+        source,
+        questions,
+        budget_seconds=0.001,
+        log=print,
+    )
     assert [p.chunks for p in points] == [100] and stopped.startswith("stopped before 100,000 chunks")
 
 
@@ -187,15 +268,42 @@ def test_bench_command_end_to_end(tmp_path: Path):
     if not QUAIL.exists():
         pytest.skip("quail_news dataset not found")
     out, plot, data = tmp_path / "B.md", tmp_path / "p.png", tmp_path / "r.json"
-    code = main(["--index", str(tmp_path / "user-index"), "bench", str(QUAIL), "--synthetic-articles", "4",
-                 "--lever-articles", "2", "--sizes", "300,600", "--out", str(out), "--plot", str(plot),
-                 "--json", str(data), "--only", "ingest,e2e,scale,chat", "--e2e-articles", "3,all"])
+    code = main(
+        [
+            "--index",
+            str(tmp_path / "user-index"),
+            "bench",
+            str(QUAIL),
+            "--synthetic-articles",
+            "4",
+            "--lever-articles",
+            "2",
+            "--sizes",
+            "300,600",
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+            "--json",
+            str(data),
+            "--only",
+            "ingest,e2e,scale,chat",
+            "--e2e-articles",
+            "3,all",
+        ]
+    )
     assert code == 0
     results = json.loads(data.read_text())
     for name in ("quail_news", "synthetic (4)"):
         rows = results["ingest"]["corpora"][name]
         raw, ours, here, tutorial = rows["raw"], rows["newsqa"], rows["newsqa in process"], rows["tutorial"]
-        assert ours["articles"] == here["articles"] == raw["articles"] == tutorial["articles"] == (30 if name == "quail_news" else 4)
+        assert (
+            ours["articles"]
+            == here["articles"]
+            == raw["articles"]
+            == tutorial["articles"]
+            == (30 if name == "quail_news" else 4)
+        )
         assert ours["chunks"] == here["chunks"] == raw["chunks"]  # the raw anchor embeds exactly what newsqa embeds
         assert sum(ours["cpu_parts"].values()) == pytest.approx(ours["cpu_s"])
     assert 0 < results["ingest"]["quality"]["newsqa"]["hit@5"] <= 1

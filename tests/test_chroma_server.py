@@ -56,8 +56,11 @@ def free_port() -> int:
 @pytest.fixture
 def chroma_url(tmp_path: Path):
     port = free_port()
-    server = subprocess.Popen([str(CHROMA), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -77,23 +80,34 @@ def chroma_url(tmp_path: Path):
 
 
 def environment(url: str, index: Path) -> dict[str, str]:
-    env = dict(os.environ, NEWSQA_CHROMA_URL=url, NEWSQA_INDEX=str(index), NEWSQA_LLM="extractive",
-               NEWSQA_COLLECTION="server-test")
+    env = dict(
+        os.environ,
+        NEWSQA_CHROMA_URL=url,
+        NEWSQA_INDEX=str(index),
+        NEWSQA_LLM="extractive",
+        NEWSQA_COLLECTION="server-test",
+    )
     env["PYTHONPATH"] = str(ROOT)
     return env
 
 
 def newsqa(url: str, index: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(NEWSQA), *args], env=environment(url, index), capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [str(NEWSQA), *args], env=environment(url, index), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return done
 
 
 class Reader:
     def __init__(self, url: str, index: Path):
-        self.process = subprocess.Popen([sys.executable, "-c", READER], env=environment(url, index), text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", READER],
+            env=environment(url, index),
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.ready = json.loads(self.process.stdout.readline())
 
     def ask(self, question: str) -> dict:

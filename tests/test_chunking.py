@@ -12,11 +12,10 @@ from app.embedders import make_embedder
 from app.embedding import Embedder, load_sentence_transformer
 from app.sentences import split_sentences
 from app.settings import Settings
+from conftest import QUAIL
 from ingest import chunking
 from ingest.chunking import CHARS_PER_TOKEN, chunk_article, chunk_header
 from ingest.sources import Limits, Loader, expand
-
-from conftest import QUAIL
 
 QUAIL_ARTICLES = QUAIL / "articles"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "articles"
@@ -35,10 +34,10 @@ def assert_well_formed(chunks, art: Article):
     assert {c.count for c in chunks} == {len(chunks)}
     embedded_until = chunks[0].start
     for chunk in chunks:
-        assert art.body[chunk.start:chunk.end] == chunk.text
+        assert art.body[chunk.start : chunk.end] == chunk.text
         # Embedded: the header and the sentences no earlier chunk embedded, so that each sentence is
         # embedded once, and every chunk embeds at least one.
-        header, fresh = chunk.embed_text[:len(chunk_header(art))], chunk.embed_text[len(chunk_header(art)):]
+        header, fresh = chunk.embed_text[: len(chunk_header(art))], chunk.embed_text[len(chunk_header(art)) :]
         fresh_start = chunk.end - len(fresh)
         assert header == chunk_header(art) and fresh and chunk.text.endswith(fresh)
         assert fresh_start >= embedded_until and not art.body[embedded_until:fresh_start].strip()
@@ -48,7 +47,7 @@ def assert_well_formed(chunks, art: Article):
     assert chunks[0].start == sentences[0].start and chunks[-1].end == sentences[-1].end
     for a, b in zip(chunks, chunks[1:]):
         assert a.start < b.start and a.end < b.end
-        assert not art.body[a.end:b.start].strip()
+        assert not art.body[a.end : b.start].strip()
 
 
 # -- packing logic, with words standing in for word pieces
@@ -61,7 +60,7 @@ def test_sentences_packed_up_to_the_budget_with_overlap():
     assert_well_formed(chunks, art)
     assert [len(c.text.split()) for c in chunks][:-1] == [30] * (len(chunks) - 1)  # 5 sentences each
     for a, b in zip(chunks, chunks[1:]):
-        carried = art.body[b.start:a.end]
+        carried = art.body[b.start : a.end]
         assert len(carried.split()) == 12  # two whole sentences repeated
 
 
@@ -83,7 +82,7 @@ def test_sentence_longer_than_the_budget_is_cut_at_words():
     art = article("word " * 95 + "end. Short one after.")
     chunks = chunk_article(art, word_count, max_tokens=31, overlap_tokens=0)
     assert [len(c.text.split()) for c in chunks] == [30, 30, 30, 6 + 3]
-    assert [art.body[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+    assert [art.body[c.start : c.end] for c in chunks] == [c.text for c in chunks]
 
 
 def test_sentence_longer_than_the_overlap_is_carried_if_under_half_a_chunk():
@@ -91,9 +90,11 @@ def test_sentence_longer_than_the_overlap_is_carried_if_under_half_a_chunk():
     art = article(" ".join([seven] * 8))
     chunks = chunk_article(art, word_count, max_tokens=22, overlap_tokens=5)  # budget 21: three sentences
     assert_well_formed(chunks, art)
-    assert all(len(art.body[b.start:a.end].split()) == 7 for a, b in zip(chunks, chunks[1:]))
+    assert all(len(art.body[b.start : a.end].split()) == 7 for a, b in zip(chunks, chunks[1:]))
     # Over half the budget: carrying it would leave the next chunk little room of its own.
-    art = article("Three words here. " + " ".join(["This one is a much longer sentence of exactly twelve words here."] * 3))
+    art = article(
+        "Three words here. " + " ".join(["This one is a much longer sentence of exactly twelve words here."] * 3)
+    )
     chunks = chunk_article(art, word_count, max_tokens=17, overlap_tokens=5)  # budget 16
     assert_well_formed(chunks, art)
     assert [len(c.text.split()) for c in chunks] == [3 + 12, 12, 12]

@@ -7,15 +7,33 @@ from app.documents import Passage
 
 
 def passage(text: str, rank: int = 1, article: str = "a") -> Passage:
-    return Passage(chunk_ids=(f"{article}-0",), article_id=article, title=f"Title {article}", published=None,
-                   source="VOA", url=f"https://example.org/{article}", file=f"{article}.txt", text=text,
-                   start=0, end=len(text), score=1.0 / rank, rank=rank)
+    return Passage(
+        chunk_ids=(f"{article}-0",),
+        article_id=article,
+        title=f"Title {article}",
+        published=None,
+        source="VOA",
+        url=f"https://example.org/{article}",
+        file=f"{article}.txt",
+        text=text,
+        start=0,
+        end=len(text),
+        score=1.0 / rank,
+        rank=rank,
+    )
 
 
-GENEVA = passage("Putin spoke on Thursday. Talks with the U.S. are set to start in Geneva next month. "
-                 "He warned that Moscow expects quick results.", article="geneva")
-RASIULIS = passage("Andrew Rasiulis is a defence expert. He said an all-out military action would be "
-                   "\"extremely bloody\" and hard to keep contained.", rank=2, article="rasiulis")
+GENEVA = passage(
+    "Putin spoke on Thursday. Talks with the U.S. are set to start in Geneva next month. "
+    "He warned that Moscow expects quick results.",
+    article="geneva",
+)
+RASIULIS = passage(
+    "Andrew Rasiulis is a defence expert. He said an all-out military action would be "
+    '"extremely bloody" and hard to keep contained.',
+    rank=2,
+    article="rasiulis",
+)
 
 
 def test_supporting_sentence_is_the_passage_sentence_closest_to_the_text():
@@ -31,14 +49,19 @@ def test_supporting_sentence_without_shared_words_is_the_first_sentence():
 def test_make_citation_copies_the_passage_and_slices_the_sentence():
     citation = make_citation(2, RASIULIS, (0, 36))
     assert (citation.number, citation.article_id, citation.file, citation.url) == (
-        2, "rasiulis", "rasiulis.txt", "https://example.org/rasiulis")
+        2,
+        "rasiulis",
+        "rasiulis.txt",
+        "https://example.org/rasiulis",
+    )
     assert citation.sentence == "Andrew Rasiulis is a defence expert."
     assert citation.passage == RASIULIS.text
 
 
 def test_markers_are_tied_to_their_passages_with_the_sentence_they_support():
     text, citations, warnings = resolve_markers(
-        "Talks start in Geneva [1]. An all-out war would be extremely bloody [2].", [GENEVA, RASIULIS])
+        "Talks start in Geneva [1]. An all-out war would be extremely bloody [2].", [GENEVA, RASIULIS]
+    )
     assert text == "Talks start in Geneva [1]. An all-out war would be extremely bloody [2]."
     assert [(c.number, c.article_id) for c in citations] == [(1, "geneva"), (2, "rasiulis")]
     assert citations[0].sentence == "Talks with the U.S. are set to start in Geneva next month."

@@ -28,14 +28,21 @@ def newsqa(tmp_path: Path, *args: str, index: Path | None = None, stdin: str = "
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     index_args = ["--index", str(index or tmp_path / "index")]
-    return subprocess.run([*NEWSQA, *index_args, "ask", *args], input=stdin, capture_output=True, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [*NEWSQA, *index_args, "ask", *args], input=stdin, capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 @pytest.mark.slow
 def test_ask_json_answers_geneva_citing_the_seed_article(seed_engine: Engine, tmp_path: Path):
-    done = newsqa(tmp_path, "--llm", "extractive", "--json", "Where will the talks with the U.S. take place?",
-                  index=seed_engine.settings.index)
+    done = newsqa(
+        tmp_path,
+        "--llm",
+        "extractive",
+        "--json",
+        "Where will the talks with the U.S. take place?",
+        index=seed_engine.settings.index,
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert not answer["refused"]
@@ -45,14 +52,15 @@ def test_ask_json_answers_geneva_citing_the_seed_article(seed_engine: Engine, tm
     citation = answer["citations"][0]
     assert "Geneva" in citation["sentence"]
     assert "highlight" in citation
-    assert citation["passage"][citation["sentence_start"]:citation["sentence_end"]] == citation["sentence"]
+    assert citation["passage"][citation["sentence_start"] : citation["sentence_end"]] == citation["sentence"]
     assert set(answer["timings"]) >= {"retrieve", "generate", "total"}
 
 
 @pytest.mark.slow
 def test_ask_json_refuses_an_unrelated_question(seed_engine: Engine, tmp_path: Path):
-    done = newsqa(tmp_path, "--llm", "extractive", "--json", "What is the capital of Peru?",
-                  index=seed_engine.settings.index)
+    done = newsqa(
+        tmp_path, "--llm", "extractive", "--json", "What is the capital of Peru?", index=seed_engine.settings.index
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["refused"]
@@ -62,8 +70,13 @@ def test_ask_json_refuses_an_unrelated_question(seed_engine: Engine, tmp_path: P
 
 @pytest.mark.slow
 def test_interactive_ask_keeps_the_conversation_for_follow_ups(seed_engine: Engine, tmp_path: Path):
-    done = newsqa(tmp_path, "--llm", "extractive", index=seed_engine.settings.index,
-                  stdin="Who is Andrew Rasiulis?\nWhat does he think Russia's strategy is?\n")
+    done = newsqa(
+        tmp_path,
+        "--llm",
+        "extractive",
+        index=seed_engine.settings.index,
+        stdin="Who is Andrew Rasiulis?\nWhat does he think Russia's strategy is?\n",
+    )
     assert done.returncode == 0, done.stderr
     assert "Canadian Global Affairs Institute" in done.stdout
     assert "bleed concessions" in done.stdout
@@ -73,24 +86,41 @@ def test_interactive_ask_keeps_the_conversation_for_follow_ups(seed_engine: Engi
 
 
 SENTENCE = "The talks will be held in Geneva."
-GENEVA = Citation(1, "a1", "Talks", date(2024, 1, 9), "Wire", "", "a.txt", SENTENCE, SENTENCE, 0, len(SENTENCE),
-                  highlight=(26, 32))
+GENEVA = Citation(
+    1, "a1", "Talks", date(2024, 1, 9), "Wire", "", "a.txt", SENTENCE, SENTENCE, 0, len(SENTENCE), highlight=(26, 32)
+)
 
 
 def answer(text: str, citations=(), refused: bool = False, passages=()) -> Answer:
-    return Answer("Where?", text, refused, tuple(citations), "extractive", {"total": 12.0},
-                  standalone_question="Where?", passages=tuple(passages))
+    return Answer(
+        "Where?",
+        text,
+        refused,
+        tuple(citations),
+        "extractive",
+        {"total": 12.0},
+        standalone_question="Where?",
+        passages=tuple(passages),
+    )
 
 
 def passage(rank: int, published: date | None, source: str) -> Passage:
-    return Passage((f"c{rank}",), f"a{rank}", f"Story {rank}", published, source, "", f"s{rank}.txt", "Text.", 0, 5,
-                   1 / rank, rank)
+    return Passage(
+        (f"c{rank}",), f"a{rank}", f"Story {rank}", published, source, "", f"s{rank}.txt", "Text.", 0, 5, 1 / rank, rank
+    )
 
 
 ANSWERED = answer(f"{SENTENCE} [1]", [GENEVA])
-REFUSED = answer("The indexed articles do not answer this question.", refused=True, passages=[
-    passage(1, None, "Wire"), passage(2, date(2024, 1, 2), "Wire"), passage(3, date(2024, 1, 3), ""),
-    passage(4, date(2024, 1, 4), "Wire")])
+REFUSED = answer(
+    "The indexed articles do not answer this question.",
+    refused=True,
+    passages=[
+        passage(1, None, "Wire"),
+        passage(2, date(2024, 1, 2), "Wire"),
+        passage(3, date(2024, 1, 3), ""),
+        passage(4, date(2024, 1, 4), "Wire"),
+    ],
+)
 
 
 class OneAnswer:

@@ -51,16 +51,26 @@ def newsqa(tmp_path):
     script.write_text(GUARDED_MAIN)
     network_log = tmp_path / "network.log"
     # Nothing of the offline switches comes from outside: newsqa must set them itself.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HF_", "TRANSFORMERS_", "NEWSQA_", "GRADIO_", "ANONYMIZED_"))}
-    env.update(NEWSQA_INDEX=str(tmp_path / "index"), NEWSQA_CONFIG=str(tmp_path / "absent.toml"),
-               PYTHONPATH=str(ROOT))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HF_", "TRANSFORMERS_", "NEWSQA_", "GRADIO_", "ANONYMIZED_"))
+    }
+    env.update(NEWSQA_INDEX=str(tmp_path / "index"), NEWSQA_CONFIG=str(tmp_path / "absent.toml"), PYTHONPATH=str(ROOT))
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, str(script), str(network_log), *args], cwd=tmp_path, env=env,
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, str(script), str(network_log), *args],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         result.network = network_log.read_text().splitlines() if network_log.exists() else []
         return result
+
     return run
 
 
@@ -96,9 +106,13 @@ def test_ingest_list_remove(newsqa):
     assert first.returncode == 1, first.stderr  # something failed; the rest is indexed all the same
     lines = first.stdout.splitlines()
     assert lines[0] == "11 added, 0 updated, 0 unchanged, 0 duplicate, 2 failed"
-    assert sorted(lines[1:]) == sorted([f"  failed: {BAD / 'photo.txt'}: binary file, not text",
-                                        f"  failed: {BAD / 'malformed.json'}: malformed JSON: Unterminated "
-                                        "string starting at: line 1 column 100 (char 99)"])
+    assert sorted(lines[1:]) == sorted(
+        [
+            f"  failed: {BAD / 'photo.txt'}: binary file, not text",
+            f"  failed: {BAD / 'malformed.json'}: malformed JSON: Unterminated "
+            "string starting at: line 1 column 100 (char 99)",
+        ]
+    )
     assert "Loading weights" not in first.stderr and "Traceback" not in first.stderr
     assert first.network == []  # no hub, no telemetry
 
@@ -116,8 +130,11 @@ def test_ingest_list_remove(newsqa):
     by_file = {a["file"]: a for a in articles}
     orchard = by_file["orchard_frontmatter.md"]
     assert (orchard["title"], orchard["published"], orchard["source"], orchard["url"]) == (
-        "Late frost cuts apple harvest in the valley", "2024-05-14", "Valley Courier",
-        "https://courier.example/2024/05/late-frost-apples")
+        "Late frost cuts apple harvest in the valley",
+        "2024-05-14",
+        "Valley Courier",
+        "https://courier.example/2024/05/late-frost-apples",
+    )
     assert by_file["harbor_plain.txt"]["published"] is None
     # Newest first, undated last.
     dates = [a["published"] for a in articles]
@@ -129,21 +146,27 @@ def test_ingest_list_remove(newsqa):
     assert f"{orchard['id']}  2024-05-14" in text.stdout
     harbor = next(line for line in lines if line.startswith(by_file["harbor_plain.txt"]["id"]))
     date_column = header.index("DATE")
-    assert harbor[date_column:date_column + 10].strip() == "" and "---" not in text.stdout  # undated: blank
+    assert harbor[date_column : date_column + 10].strip() == "" and "---" not in text.stdout  # undated: blank
 
     removed = newsqa("remove", orchard["id"], "harbor_plain.txt", "no-such-thing")
     assert removed.returncode == 1
-    assert removed.stdout.splitlines() == [f"removed {orchard['id']}  {orchard['title']}",
-                                           f"removed {by_file['harbor_plain.txt']['id']}  "
-                                           "Harbor town votes to rebuild storm-damaged pier"]
+    assert removed.stdout.splitlines() == [
+        f"removed {orchard['id']}  {orchard['title']}",
+        f"removed {by_file['harbor_plain.txt']['id']}  Harbor town votes to rebuild storm-damaged pier",
+    ]
     assert removed.stderr.strip() == "not found: no-such-thing (see `newsqa list` for ids and files)"
     after = json.loads(newsqa("list", "--json").stdout)
     assert {a["id"] for a in after} == {a["id"] for a in articles} - {orchard["id"], by_file["harbor_plain.txt"]["id"]}
 
     report = newsqa("ingest", "--json", str(ARTICLES))
     assert report.returncode == 0
-    assert json.loads(report.stdout)["counts"] == {"added": 2, "updated": 0, "unchanged": 9, "duplicate": 0,
-                                                   "failed": 0}
+    assert json.loads(report.stdout)["counts"] == {
+        "added": 2,
+        "updated": 0,
+        "unchanged": 9,
+        "duplicate": 0,
+        "failed": 0,
+    }
     assert report.network == []
 
 
@@ -154,8 +177,9 @@ def test_missing_embedding_model_is_one_clear_line_and_no_download(newsqa, model
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert line.startswith(f"newsqa: cannot load embedding model {model!r} (")
-    assert line.endswith("set NEWSQA_EMBEDDING_MODEL to a local sentence-transformers folder, "
-                         "or unset it for the bundled default")
+    assert line.endswith(
+        "set NEWSQA_EMBEDDING_MODEL to a local sentence-transformers folder, or unset it for the bundled default"
+    )
     assert result.network == []
 
 
@@ -171,5 +195,7 @@ def test_bad_setting_is_one_clear_line(newsqa):
 def test_ingest_of_nothing_that_exists_fails(newsqa, tmp_path):
     result = newsqa("ingest", str(tmp_path / "nowhere"))
     assert result.returncode == 1
-    assert result.stdout.splitlines() == ["0 added, 0 updated, 0 unchanged, 0 duplicate, 1 failed",
-                                          f"  failed: {tmp_path / 'nowhere'}: no such file, folder or URL"]
+    assert result.stdout.splitlines() == [
+        "0 added, 0 updated, 0 unchanged, 0 duplicate, 1 failed",
+        f"  failed: {tmp_path / 'nowhere'}: no such file, folder or URL",
+    ]

@@ -16,8 +16,8 @@ from app.engine import Engine
 from app.index import Index
 from app.settings import Settings
 from conftest import ROOT, SEED_FILE, SEEDS
-from ingest.pipeline import Ingestor
 from eval.bench.corpus import read_articles
+from ingest.pipeline import Ingestor
 
 FIXTURE_ARTICLES = ROOT / "tests" / "fixtures" / "articles"
 
@@ -79,10 +79,12 @@ def test_the_export_is_made_once_and_then_loads_without_torch(tmp_path: Path):
     make_embedder(Settings(model_cache=cache)).encode(["first use exports the model"])
     assert [p.name for p in cache.iterdir()] and not list(cache.glob("*.partial"))
     assert logging.root.handlers == handlers  # the quantiser's logging set-up does not outlive it
-    script = ("import sys; from pathlib import Path; from app.settings import Settings; "
-              "from app.embedders import make_embedder; "
-              f"v = make_embedder(Settings(model_cache=Path({str(cache)!r}))).encode(['hello']); "
-              "print(v.shape, 'torch' in sys.modules)")
+    script = (
+        "import sys; from pathlib import Path; from app.settings import Settings; "
+        "from app.embedders import make_embedder; "
+        f"v = make_embedder(Settings(model_cache=Path({str(cache)!r}))).encode(['hello']); "
+        "print(v.shape, 'torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "(1, 384) False"
     assert "preparing" not in done.stderr  # no second export
@@ -133,8 +135,11 @@ def test_an_index_built_by_one_backend_answers_through_the_other(tmp_path: Path,
 @pytest.mark.slow
 def test_backends_agree_on_real_chunks(onnx, torch_embedder):
     """Every chunk of the seed and fixture articles, both ways: close enough to search each other."""
-    chunks = [c.embed_text for a in read_articles(FIXTURE_ARTICLES) + read_articles(SEEDS)
-              for c in Ingestor(Settings(), None, onnx).chunk(a)]
+    chunks = [
+        c.embed_text
+        for a in read_articles(FIXTURE_ARTICLES) + read_articles(SEEDS)
+        for c in Ingestor(Settings(), None, onnx).chunk(a)
+    ]
     cosines = np.sum(onnx.encode(chunks) * torch_embedder.encode(chunks), axis=1)
     assert len(chunks) > 10 and cosines.mean() >= 0.99 and cosines.min() > 0.97, cosines
 
@@ -160,8 +165,13 @@ def test_without_cuda_the_cpu_is_chosen_and_cuda_asked_for_is_a_clear_error():
 
 @pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")
 def test_newsqa_ingest_with_cuda_asked_for_and_missing_says_so_in_one_line(tmp_path: Path):
-    done = subprocess.run([sys.executable, "-m", "app.cli", "--index", str(tmp_path / "index"), "ingest", str(SEEDS)],
-                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NEWSQA_EMBEDDING_DEVICE": "cuda"})
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--index", str(tmp_path / "index"), "ingest", str(SEEDS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NEWSQA_EMBEDDING_DEVICE": "cuda"},
+    )
     assert done.returncode != 0
     assert "torch sees no CUDA device" in done.stderr and "Traceback" not in done.stderr, done.stderr
 

@@ -16,8 +16,9 @@ TEXTS = ["The council approved the harbour budget on Tuesday.", "Rain delayed th
 
 
 def test_a_model_the_child_cannot_load_fails_its_batch_with_the_reason(tmp_path: Path):
-    settings = Settings(index=tmp_path / "index", embedding_model=str(tmp_path / "no-such-model"),
-                        model_cache=tmp_path / "models")
+    settings = Settings(
+        index=tmp_path / "index", embedding_model=str(tmp_path / "no-such-model"), model_cache=tmp_path / "models"
+    )
     workers = EmbeddingWorkers(settings, processes=1)
     try:
         with pytest.raises(RuntimeError, match="cannot load embedding model .*no-such-model"):

@@ -9,22 +9,38 @@ import pytest
 
 from eval import baseline
 
-SAVED = {"datasets": {"seed": {"backend": "extractive", "metrics": {
-    "hit@1": {"value": 0.9, "tolerance": 0.05},
-    "answer_contains": {"value": 0.8},  # the default tolerance
-    "false_refusal_rate": {"value": 0.1, "tolerance": 0.02},
-}}}}
+SAVED = {
+    "datasets": {
+        "seed": {
+            "backend": "extractive",
+            "metrics": {
+                "hit@1": {"value": 0.9, "tolerance": 0.05},
+                "answer_contains": {"value": 0.8},  # the default tolerance
+                "false_refusal_rate": {"value": 0.1, "tolerance": 0.02},
+            },
+        }
+    }
+}
 
 
 def test_no_regression_within_tolerance():
-    metrics = {"hit@1": 0.86, "answer_contains": 0.8 - baseline.DEFAULT_TOLERANCE + 0.001,
-               "false_refusal_rate": 0.119, "ask_ms_p50": 9999.0}
+    metrics = {
+        "hit@1": 0.86,
+        "answer_contains": 0.8 - baseline.DEFAULT_TOLERANCE + 0.001,
+        "false_refusal_rate": 0.119,
+        "ask_ms_p50": 9999.0,
+    }
     assert baseline.compare(SAVED, "seed", metrics) == []
 
 
 def test_a_metric_that_fell_below_is_named():
     (regression,) = baseline.compare(SAVED, "seed", {"hit@1": 0.84, "answer_contains": 0.8})
-    assert (regression.dataset, regression.metric, regression.value, regression.baseline) == ("seed", "hit@1", 0.84, 0.9)
+    assert (regression.dataset, regression.metric, regression.value, regression.baseline) == (
+        "seed",
+        "hit@1",
+        0.84,
+        0.9,
+    )
     assert "seed: hit@1 fell below its baseline: 0.840 vs 0.900" in str(regression)
 
 
@@ -41,11 +57,18 @@ def test_unknown_dataset_and_missing_metrics_are_not_regressions():
 
 def test_update_keeps_tolerances_and_other_datasets_and_skips_latency():
     saved = {"datasets": {**SAVED["datasets"], "dated": {"metrics": {"hit@1": {"value": 0.5}}}}}
-    new = baseline.updated(saved, "seed", {"hit@1": 0.912345, "recall@5": 1.0, "retrieve_ms_p50": 12.0,
-                                           "refusal_rate": None}, "extractive", today=date(2026, 1, 2))
+    new = baseline.updated(
+        saved,
+        "seed",
+        {"hit@1": 0.912345, "recall@5": 1.0, "retrieve_ms_p50": 12.0, "refusal_rate": None},
+        "extractive",
+        today=date(2026, 1, 2),
+    )
     seed = new["datasets"]["seed"]
-    assert seed["metrics"] == {"hit@1": {"value": 0.9123, "tolerance": 0.05},
-                               "recall@5": {"value": 1.0, "tolerance": baseline.DEFAULT_TOLERANCE}}
+    assert seed["metrics"] == {
+        "hit@1": {"value": 0.9123, "tolerance": 0.05},
+        "recall@5": {"value": 1.0, "tolerance": baseline.DEFAULT_TOLERANCE},
+    }
     assert (seed["backend"], seed["updated"]) == ("extractive", "2026-01-02")
     assert new["datasets"]["dated"] == saved["datasets"]["dated"]
     assert saved["datasets"]["seed"] == SAVED["datasets"]["seed"]  # the input is left alone

@@ -12,12 +12,27 @@ from eval import dataset
 
 DATED = dataset.OWN_SETS / "dated"
 LINES = [
-    json.dumps({"id": "wing", "question": "Who is the new children's wing of the library named after?",
-                "answers": ["Agnes Whitcombe"], "evidence": ["2025-06-10_library-reopens.md"], "answerable": True,
-                "question_date": "2025-06-12"}),
+    json.dumps(
+        {
+            "id": "wing",
+            "question": "Who is the new children's wing of the library named after?",
+            "answers": ["Agnes Whitcombe"],
+            "evidence": ["2025-06-10_library-reopens.md"],
+            "answerable": True,
+            "question_date": "2025-06-12",
+        }
+    ),
     "{not json",
-    json.dumps({"id": "too-early", "question": "Who won the Harlow Bay special mayoral election?", "answers": [],
-                "evidence": [], "answerable": False, "question_date": "2025-04-20"}),
+    json.dumps(
+        {
+            "id": "too-early",
+            "question": "Who won the Harlow Bay special mayoral election?",
+            "answers": [],
+            "evidence": [],
+            "answerable": False,
+            "question_date": "2025-04-20",
+        }
+    ),
 ]
 
 
@@ -28,10 +43,35 @@ def test_eval_command_end_to_end(tmp_path, monkeypatch, capsys):
     questions = tmp_path / "small.jsonl"
     questions.write_text("\n".join(LINES) + "\n")
     saved = tmp_path / "baseline.json"
-    saved.write_text(json.dumps({"datasets": {"small": {"backend": "extractive", "metrics": {
-        "hit@1": {"value": 1.0, "tolerance": 0.0}, "answer_contains": {"value": 2.0, "tolerance": 0.5}}}}}))
-    args = ["eval", str(questions), "--articles", str(DATED / "articles"), "--llm", "extractive",
-            "--json", str(tmp_path / "out.json"), "--report", str(tmp_path / "out.md"), "--baseline", str(saved)]
+    saved.write_text(
+        json.dumps(
+            {
+                "datasets": {
+                    "small": {
+                        "backend": "extractive",
+                        "metrics": {
+                            "hit@1": {"value": 1.0, "tolerance": 0.0},
+                            "answer_contains": {"value": 2.0, "tolerance": 0.5},
+                        },
+                    }
+                }
+            }
+        )
+    )
+    args = [
+        "eval",
+        str(questions),
+        "--articles",
+        str(DATED / "articles"),
+        "--llm",
+        "extractive",
+        "--json",
+        str(tmp_path / "out.json"),
+        "--report",
+        str(tmp_path / "out.md"),
+        "--baseline",
+        str(saved),
+    ]
 
     assert main(args) == 1  # answer_contains cannot reach 2.0 - 0.5
     out, err = capsys.readouterr()

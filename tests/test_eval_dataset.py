@@ -8,8 +8,14 @@ from pathlib import Path
 
 from eval import dataset
 
-QUESTION = {"id": "q1", "question": "Where?", "answers": ["Geneva"], "evidence": ["a.md"], "answerable": True,
-            "question_date": "2024-10-03"}
+QUESTION = {
+    "id": "q1",
+    "question": "Where?",
+    "answers": ["Geneva"],
+    "evidence": ["a.md"],
+    "answerable": True,
+    "question_date": "2024-10-03",
+}
 
 
 def write(tmp_path: Path, lines: list[str], name: str = "set.jsonl") -> Path:
@@ -58,11 +64,18 @@ def test_an_unanswerable_question_needs_no_answers(tmp_path):
 
 
 def test_a_conversation_gives_each_turn_the_shared_evidence_and_date(tmp_path):
-    line = json.dumps({"id": "c", "question_date": "2025-05-20", "evidence": ["e.md"], "turns": [
-        {"question": "Who won?", "answers": ["Priya"]},
-        {"question": "Who lost?", "answers": ["Dana"], "evidence": ["f.md"]},
-        {"question": "Her age?", "answers": []},
-    ]})
+    line = json.dumps(
+        {
+            "id": "c",
+            "question_date": "2025-05-20",
+            "evidence": ["e.md"],
+            "turns": [
+                {"question": "Who won?", "answers": ["Priya"]},
+                {"question": "Who lost?", "answers": ["Dana"], "evidence": ["f.md"]},
+                {"question": "Her age?", "answers": []},
+            ],
+        }
+    )
     (conversation,) = dataset.load(write(tmp_path, [line])).items
     assert isinstance(conversation, dataset.Conversation)
     first, second, third = conversation.turns

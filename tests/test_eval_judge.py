@@ -15,16 +15,19 @@ from eval import judge as judge_module
 from eval.judge import judge_for, parse_verdict
 
 
-@pytest.mark.parametrize("reply, verdict", [
-    ("CORRECT", True),
-    ("correct.", True),
-    ("INCORRECT", False),
-    ("Verdict: incorrect, the answer names someone else", False),
-    ("The answer is CORRECT, not INCORRECT", True),  # the first verdict counts
-    ("I cannot tell", None),
-    ("", None),
-    ("Incorrectly phrased but CORRECTED", None),  # whole words only
-])
+@pytest.mark.parametrize(
+    "reply, verdict",
+    [
+        ("CORRECT", True),
+        ("correct.", True),
+        ("INCORRECT", False),
+        ("Verdict: incorrect, the answer names someone else", False),
+        ("The answer is CORRECT, not INCORRECT", True),  # the first verdict counts
+        ("I cannot tell", None),
+        ("", None),
+        ("Incorrectly phrased but CORRECTED", None),  # whole words only
+    ],
+)
 def test_parse_verdict(reply, verdict):
     assert parse_verdict(reply) is verdict
 
@@ -75,13 +78,18 @@ def test_no_judge_without_an_llm_or_with_zero_votes(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                    reason="llama-cpp-python is not installed (make install-llamacpp; CI installs it)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None,
+    reason="llama-cpp-python is not installed (make install-llamacpp; CI installs it)",
+)
 def test_judge_runs_on_a_real_local_model(tmp_path, tiny_gguf):
     """The tiny model speaks gibberish, so its replies hold no verdict: every vote is left out,
     and the run goes on (the question then has no judge_correct)."""
-    judge = judge_for(Settings(index=tmp_path, llm=f"llamacpp:{tiny_gguf}", llm_context_tokens=2048,
-                               llm_max_tokens=16, eval_judge_votes=2))
+    judge = judge_for(
+        Settings(
+            index=tmp_path, llm=f"llamacpp:{tiny_gguf}", llm_context_tokens=2048, llm_max_tokens=16, eval_judge_votes=2
+        )
+    )
     assert judge is not None
     assert judge("Where are the talks?", ["Geneva"], "In Geneva [1].") == []
 

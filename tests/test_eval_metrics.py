@@ -13,16 +13,19 @@ def test_normalize_drops_case_punctuation_articles_and_citation_markers():
     assert metrics.normalize("  ") == ""
 
 
-@pytest.mark.parametrize("answer, golds, expected", [
-    ("Talks start in Geneva next month [1].", ["Geneva"], True),
-    ("talks start in GENEVA.", ["geneva"], True),
-    ("He called it the red line", ["a red line"], True),  # articles do not count
-    ("Genevan cheese", ["Geneva"], False),  # whole words only
-    ("Talks start in Geneva", ["Paris", "Geneva"], True),  # any gold answer
-    ("", ["Geneva"], False),  # empty answer
-    ("Geneva", [], None),  # no gold answer: does not apply
-    ("Geneva", ["", "  "], None),
-])
+@pytest.mark.parametrize(
+    "answer, golds, expected",
+    [
+        ("Talks start in Geneva next month [1].", ["Geneva"], True),
+        ("talks start in GENEVA.", ["geneva"], True),
+        ("He called it the red line", ["a red line"], True),  # articles do not count
+        ("Genevan cheese", ["Geneva"], False),  # whole words only
+        ("Talks start in Geneva", ["Paris", "Geneva"], True),  # any gold answer
+        ("", ["Geneva"], False),  # empty answer
+        ("Geneva", [], None),  # no gold answer: does not apply
+        ("Geneva", ["", "  "], None),
+    ],
+)
 def test_answer_contains(answer, golds, expected):
     assert metrics.answer_contains(answer, golds) is expected
 
@@ -76,15 +79,30 @@ def test_citation_precision():
 
 
 def score(**overrides):
-    case = dict(answer="It is Geneva [1].", refused=False, golds=["Geneva"], evidence=["a.md"], answerable=True,
-                ranked_files=["a.md"], cited_files=["a.md"])
+    case = dict(
+        answer="It is Geneva [1].",
+        refused=False,
+        golds=["Geneva"],
+        evidence=["a.md"],
+        answerable=True,
+        ranked_files=["a.md"],
+        cited_files=["a.md"],
+    )
     return metrics.score_question(**{**case, **overrides})
 
 
 def test_score_of_a_right_answer():
-    assert score() == {"hit@1": True, "hit@5": True, "recall@5": 1.0, "mrr@10": 1.0, "answer_contains": True,
-                       "token_f1": pytest.approx(0.5), "citation_precision": 1.0, "refusal_rate": None,
-                       "false_refusal_rate": False}
+    assert score() == {
+        "hit@1": True,
+        "hit@5": True,
+        "recall@5": 1.0,
+        "mrr@10": 1.0,
+        "answer_contains": True,
+        "token_f1": pytest.approx(0.5),
+        "citation_precision": 1.0,
+        "refusal_rate": None,
+        "false_refusal_rate": False,
+    }
 
 
 def test_a_refused_answerable_question_scores_as_an_empty_answer_and_a_false_refusal():
@@ -97,8 +115,9 @@ def test_a_refused_answerable_question_scores_as_an_empty_answer_and_a_false_ref
 
 
 def test_unanswerable_question_scores_refusal_only():
-    refused = score(answer="Not in the articles.", refused=True, golds=[], evidence=[], answerable=False,
-                    cited_files=[])
+    refused = score(
+        answer="Not in the articles.", refused=True, golds=[], evidence=[], answerable=False, cited_files=[]
+    )
     assert refused["refusal_rate"] is True
     assert refused["false_refusal_rate"] is None
     assert {k for k, v in refused.items() if v is not None} == {"refusal_rate"}
@@ -108,8 +127,11 @@ def test_unanswerable_question_scores_refusal_only():
 
 
 def test_aggregate_means_only_where_a_metric_applies():
-    scores = [score(), score(ranked_files=["x.md", "a.md"], answer="Paris"),
-              score(answer="No.", refused=True, golds=[], evidence=[], answerable=False, cited_files=[])]
+    scores = [
+        score(),
+        score(ranked_files=["x.md", "a.md"], answer="Paris"),
+        score(answer="No.", refused=True, golds=[], evidence=[], answerable=False, cited_files=[]),
+    ]
     result = metrics.aggregate(scores, retrieve_ms=[10.0, 20.0, 30.0], ask_ms=[])
     assert result["hit@1"] == 0.5
     assert result["mrr@10"] == 0.75
@@ -126,9 +148,15 @@ def test_aggregate_without_unanswerable_questions_reports_no_refusal_rate():
 
 
 def test_ranking_quality_scores_the_questions_with_evidence_and_lists_the_misses():
-    questions = [Question(id=name, question=text, answers=(), evidence=evidence, answerable=bool(evidence))
-                 for name, text, evidence in (("found", "a", ("a.md",)), ("third", "b", ("b.md",)),
-                                              ("missed", "c", ("c.md",)), ("unanswerable", "d", ()))]
+    questions = [
+        Question(id=name, question=text, answers=(), evidence=evidence, answerable=bool(evidence))
+        for name, text, evidence in (
+            ("found", "a", ("a.md",)),
+            ("third", "b", ("b.md",)),
+            ("missed", "c", ("c.md",)),
+            ("unanswerable", "d", ()),
+        )
+    ]
     ranked = {"a": ["a.md"], "b": ["x.md", "y.md", "b.md"], "c": ["x.md"] * 5 + ["c.md"], "d": ["a.md"]}
     figures = metrics.ranking_quality(lambda q: ranked[q.question], questions)
     assert figures["hits"] == 2 and figures["hit@5"] == 2 / 3

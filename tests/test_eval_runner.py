@@ -12,20 +12,48 @@ from eval.dataset import Conversation, Dataset, Problem, Question
 
 
 def passage(file: str, rank: int) -> Passage:
-    return Passage(chunk_ids=(f"{file}-0",), article_id=file, title=f"Title of {file}", published=None, source="",
-                   url="", file=file, text="text", start=0, end=4, score=1.0 / rank, rank=rank)
+    return Passage(
+        chunk_ids=(f"{file}-0",),
+        article_id=file,
+        title=f"Title of {file}",
+        published=None,
+        source="",
+        url="",
+        file=file,
+        text="text",
+        start=0,
+        end=4,
+        score=1.0 / rank,
+        rank=rank,
+    )
 
 
 def citation(file: str) -> Citation:
-    return Citation(number=1, article_id=file, title=f"Title of {file}", published=None, source="", url="",
-                    file=file, passage="text", sentence="text", sentence_start=0, sentence_end=4)
+    return Citation(
+        number=1,
+        article_id=file,
+        title=f"Title of {file}",
+        published=None,
+        source="",
+        url="",
+        file=file,
+        passage="text",
+        sentence="text",
+        sentence_start=0,
+        sentence_end=4,
+    )
 
 
 class ScriptedEngine:
     """Answers from a script keyed by question; records every call."""
 
-    def __init__(self, answers: dict[str, tuple[str, bool, list[str]]], ranked: dict[str, list[str]],
-                 rewrites: dict[str, str] | None = None, failing: set[str] = frozenset()):
+    def __init__(
+        self,
+        answers: dict[str, tuple[str, bool, list[str]]],
+        ranked: dict[str, list[str]],
+        rewrites: dict[str, str] | None = None,
+        failing: set[str] = frozenset(),
+    ):
         self.answers, self.ranked, self.rewrites, self.failing = answers, ranked, rewrites or {}, failing
         self.calls: list[tuple] = []
 
@@ -38,26 +66,41 @@ class ScriptedEngine:
         if question in self.failing:
             raise TimeoutError("the server did not answer")
         text, refused, cited = self.answers[question]
-        return Answer(question=question, answer=text, refused=refused, citations=tuple(map(citation, cited)),
-                      backend="scripted", timings={}, standalone_question=self.rewrites.get(question, ""))
+        return Answer(
+            question=question,
+            answer=text,
+            refused=refused,
+            citations=tuple(map(citation, cited)),
+            backend="scripted",
+            timings={},
+            standalone_question=self.rewrites.get(question, ""),
+        )
 
 
 WHERE = Question("where", "Where are the talks?", ("Geneva",), ("a.md",), True, date(2024, 1, 5))
 WHO = Question("who", "Who is the minister?", (), (), False)
-CONVERSATION = Conversation("c", (
-    Question("c#1", "Who warned Putin?", ("Biden",), ("a.md",), True),
-    Question("c#2", "How did he warn him?", ("conference call",), ("a.md",), True),
-))
+CONVERSATION = Conversation(
+    "c",
+    (
+        Question("c#1", "Who warned Putin?", ("Biden",), ("a.md",), True),
+        Question("c#2", "How did he warn him?", ("conference call",), ("a.md",), True),
+    ),
+)
 
 
 def scripted() -> ScriptedEngine:
     return ScriptedEngine(
-        answers={"Where are the talks?": ("In Geneva [1].", False, ["a.md"]),
-                 "Who is the minister?": ("The articles do not say.", True, []),
-                 "Who warned Putin?": ("Joe Biden [1].", False, ["a.md", "b.md"]),
-                 "How did he warn him?": ("By letter [1].", False, ["a.md"])},
-        ranked={"Where are the talks?": ["b.md", "a.md"], "Who warned Putin?": ["a.md"],
-                "How did Biden warn Putin?": ["a.md"]},
+        answers={
+            "Where are the talks?": ("In Geneva [1].", False, ["a.md"]),
+            "Who is the minister?": ("The articles do not say.", True, []),
+            "Who warned Putin?": ("Joe Biden [1].", False, ["a.md", "b.md"]),
+            "How did he warn him?": ("By letter [1].", False, ["a.md"]),
+        },
+        ranked={
+            "Where are the talks?": ["b.md", "a.md"],
+            "Who warned Putin?": ["a.md"],
+            "How did Biden warn Putin?": ["a.md"],
+        },
         rewrites={"How did he warn him?": "How did Biden warn Putin?"},
     )
 
@@ -105,8 +148,12 @@ def test_an_engine_error_fails_that_question_only():
 
 def test_judge_majority_and_agreement():
     votes = iter([[True, True, False], []])
-    result = runner.run(scripted(), Dataset("set", None, items=[WHERE, WHO, CONVERSATION]),
-                        judge=lambda q, golds, answer: next(votes, [False, False, False]), progress=False)
+    result = runner.run(
+        scripted(),
+        Dataset("set", None, items=[WHERE, WHO, CONVERSATION]),
+        judge=lambda q, golds, answer: next(votes, [False, False, False]),
+        progress=False,
+    )
     where, who, first, second = result.questions
     assert where.scores["judge_correct"] is True and where.scores["judge_agreement"] == 2 / 3
     assert "judge_correct" not in who.scores  # unanswerable: nothing to judge against
@@ -127,8 +174,11 @@ def test_a_refused_answerable_question_is_judged_wrong_without_asking():
 
 
 def test_outputs_name_the_failures():
-    result = runner.run(scripted(), Dataset("set", None, items=[WHERE, WHO, CONVERSATION],
-                                            problems=[Problem(7, "not JSON")]), progress=False)
+    result = runner.run(
+        scripted(),
+        Dataset("set", None, items=[WHERE, WHO, CONVERSATION], problems=[Problem(7, "not JSON")]),
+        progress=False,
+    )
     table = output.table([result], flagged={("set", "hit@1")})
     assert "hit@1" in table and "0.667!" in table
     assert "judge_correct" not in table  # no judge ran
@@ -141,7 +191,7 @@ def test_outputs_name_the_failures():
     report = output.report([result], ["set: hit@1 fell below its baseline"])
     assert "set: hit@1 fell below its baseline" in report
     assert "### c#2" in report and "### where" not in report
-    failure = report[report.index("### c#2"):]
+    failure = report[report.index("### c#2") :]
     assert "**Gold:** conference call" in failure
     assert "**Given:** By letter [1]." in failure
     assert "**Asked as:** How did Biden warn Putin?" in failure

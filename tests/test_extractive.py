@@ -17,36 +17,42 @@ from tests.conftest import FIXTURES, SEED_FILE
 SEED_QUESTIONS = [json.loads(line) for line in (FIXTURES / "answers" / "seed_questions.jsonl").open()]
 
 
-@pytest.mark.parametrize(("question", "kind"), [
-    ("Who is Andrew Rasiulis?", "person"),
-    ("Whose missiles are near the border?", "person"),
-    ("Where will the talks take place?", "place"),
-    ("When are the talks set to start?", "time"),
-    ("In what year did it happen?", "time"),
-    ("How many senators voted for it?", "number"),
-    ("How much did the wall cost?", "number"),
-    ("Which city will host the talks?", "place"),
-    ("Which country debuted hydrogen trains?", "place"),
-    ("What did Putin say?", None),
-    ("Why did the Senate vote it down?", None),
-])
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who is Andrew Rasiulis?", "person"),
+        ("Whose missiles are near the border?", "person"),
+        ("Where will the talks take place?", "place"),
+        ("When are the talks set to start?", "time"),
+        ("In what year did it happen?", "time"),
+        ("How many senators voted for it?", "number"),
+        ("How much did the wall cost?", "number"),
+        ("Which city will host the talks?", "place"),
+        ("Which country debuted hydrogen trains?", "place"),
+        ("What did Putin say?", None),
+        ("Why did the Senate vote it down?", None),
+    ],
+)
 def test_question_type(question, kind):
     assert question_type(question) == kind
 
 
-@pytest.mark.parametrize(("sentence", "kind", "expected"), [
-    ("U.S. President Joe Biden warned Putin.", "person", True),
-    ("the alliance rejected the demand.", "person", False),
-    ("Talks are set to start in Geneva next month.", "place", True),
-    ("talks are set to start soon.", "place", False),
-    ("Talks are set to start next month.", "time", True),
-    ("He spoke on Thursday.", "time", True),
-    ("The vote was held in 2018.", "time", True),
-    ("Talks are set to start in Geneva.", "time", False),
-    ("The plan won the votes of 39 senators.", "number", True),
-    ("Hundreds of young people marched.", "number", True),
-    ("The plan won few votes.", "number", False),
-])
+@pytest.mark.parametrize(
+    ("sentence", "kind", "expected"),
+    [
+        ("U.S. President Joe Biden warned Putin.", "person", True),
+        ("the alliance rejected the demand.", "person", False),
+        ("Talks are set to start in Geneva next month.", "place", True),
+        ("talks are set to start soon.", "place", False),
+        ("Talks are set to start next month.", "time", True),
+        ("He spoke on Thursday.", "time", True),
+        ("The vote was held in 2018.", "time", True),
+        ("Talks are set to start in Geneva.", "time", False),
+        ("The plan won the votes of 39 senators.", "number", True),
+        ("Hundreds of young people marched.", "number", True),
+        ("The plan won few votes.", "number", False),
+    ],
+)
 def test_answer_cues(sentence, kind, expected):
     assert has_cue(sentence, kind) is expected
 
@@ -60,17 +66,18 @@ def test_a_word_the_index_never_met_weighs_as_the_questions_typical_word():
 
 def phrase(question: str, sentence: str) -> str | None:
     span = answer_phrase(question, sentence)
-    return sentence[span[0]:span[1]] if span else None
+    return sentence[span[0] : span[1]] if span else None
 
 
 def test_the_answer_phrase_is_the_new_name_number_or_date_of_the_kind_asked_for():
-    geneva = ("Speaking during his news conference, the Russian leader welcomed talks with the U.S., which are "
-              "set to start in Geneva next month.")
+    geneva = (
+        "Speaking during his news conference, the Russian leader welcomed talks with the U.S., which are "
+        "set to start in Geneva next month."
+    )
     assert phrase("Where will the talks with the U.S. take place?", geneva) == "Geneva"
     assert phrase("In which city will Russia and the United States meet for talks?", geneva) == "Geneva"
     assert phrase("When are the talks set to start?", geneva) == "next month"
-    assert phrase("How many Russians could be conscripted?", "Putin ordered 300,000 reservists to report.") \
-        == "300,000"
+    assert phrase("How many Russians could be conscripted?", "Putin ordered 300,000 reservists to report.") == "300,000"
     assert phrase("Who warned Putin?", "U.S. President Joe Biden warned Putin in a call.") == "U.S. President Joe Biden"
     # Nothing the question does not already name: no phrase.
     assert phrase("Where is Geneva?", "Geneva is far away.") is None
@@ -98,35 +105,46 @@ def test_seed_questions(extractive_seed_engine: Engine, case: dict):
     assert answer_contains(answer.answer, case["answers"]), answer.answer
     assert answer.citations and all(c.file == SEED_FILE.name for c in answer.citations)
     for citation in answer.citations:
-        assert citation.passage[citation.sentence_start:citation.sentence_end] == citation.sentence
+        assert citation.passage[citation.sentence_start : citation.sentence_end] == citation.sentence
         assert f"[{citation.number}]" in answer.answer
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("question", ["Where will the talks with the U.S. take place?",
-                                      "In which city will Russia and the United States meet for talks?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Where will the talks with the U.S. take place?",
+        "In which city will Russia and the United States meet for talks?",
+    ],
+)
 def test_both_phrasings_of_the_geneva_question_cite_and_mark_geneva(extractive_seed_engine: Engine, question):
     answer = extractive_seed_engine.ask(question)
     best = answer.citations[0]
     assert "Geneva" in best.sentence
-    assert best.highlight and best.sentence[best.highlight[0]:best.highlight[1]] == "Geneva"
+    assert best.highlight and best.sentence[best.highlight[0] : best.highlight[1]] == "Geneva"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the Geneva sentence says when the talks start; telling that from when "
-                                       "they end needs more than word overlap and embedding similarity")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the Geneva sentence says when the talks start; telling that from when "
+    "they end needs more than word overlap and embedding similarity",
+)
 def test_when_the_talks_end_is_refused(extractive_seed_engine: Engine):
     assert extractive_seed_engine.ask("When will the Geneva talks end?").refused
 
 
-@pytest.mark.parametrize("sentence, closing", [
-    ('"The inspection found damage to the cables.', '"'),  # a quotation that goes on in the next sentence
-    ('Putin snapped: "It\'s you who must give us guarantees.', '"'),
-    ("“The inspection found damage to the cables.", "”"),
-    ('We must act," he said.', ""),  # closes a quotation opened earlier
-    ('He said "no" twice.', ""),
-    ("No quotation here.", ""),
-])
+@pytest.mark.parametrize(
+    "sentence, closing",
+    [
+        ('"The inspection found damage to the cables.', '"'),  # a quotation that goes on in the next sentence
+        ("Putin snapped: \"It's you who must give us guarantees.", '"'),
+        ("“The inspection found damage to the cables.", "”"),
+        ('We must act," he said.', ""),  # closes a quotation opened earlier
+        ('He said "no" twice.', ""),
+        ("No quotation here.", ""),
+    ],
+)
 def test_closing_quote_of_a_sentence_that_leaves_a_quotation_open(sentence, closing):
     assert closing_quote(sentence) == closing
 
@@ -135,5 +153,5 @@ def test_closing_quote_of_a_sentence_that_leaves_a_quotation_open(sentence, clos
 def test_a_quoted_sentence_keeps_its_closing_quote(extractive_seed_engine: Engine):
     # The seed's quotation "It's you who must give us guarantees ... decades. We ..." runs on.
     answer = extractive_seed_engine.ask("What did Putin say about NATO expansion?")
-    assert '"It\'s you who must give us guarantees' in answer.answer
+    assert "\"It's you who must give us guarantees" in answer.answer
     assert 'for decades." [1]' in answer.answer, answer.answer

@@ -23,25 +23,33 @@ from ingest.sources import Limits, Loader, fetch_if_changed
 from tests.conftest import SEEDS, make_settings
 
 STORIES = {
-    "ferry": ("Island ferry gets a second daily crossing",
-              "The island ferry will sail twice a day from April, the harbour board said on Monday. "
-              "The second crossing leaves the mainland at six in the evening. Islanders had asked for a later "
-              "boat for years, so that workers could come home after a full day on the mainland."),
-    "library": ("Town library opens on Sundays",
-                "The town library will open on Sundays from noon to five, the council decided on Tuesday. "
-                "Volunteers from the reading club will staff the desk on Sunday afternoons. The council said the "
-                "trial will run for six months before it decides whether to keep the Sunday hours."),
-    "orchard": ("Old orchard saved by a village cooperative",
-                "A cooperative of villagers bought the old pear orchard on the hill for 80,000 euros on Friday. "
-                "The orchard holds forty kinds of pear, some found nowhere else in the region. The cooperative "
-                "plans to sell juice and to open the orchard to school classes in the autumn."),
+    "ferry": (
+        "Island ferry gets a second daily crossing",
+        "The island ferry will sail twice a day from April, the harbour board said on Monday. "
+        "The second crossing leaves the mainland at six in the evening. Islanders had asked for a later "
+        "boat for years, so that workers could come home after a full day on the mainland.",
+    ),
+    "library": (
+        "Town library opens on Sundays",
+        "The town library will open on Sundays from noon to five, the council decided on Tuesday. "
+        "Volunteers from the reading club will staff the desk on Sunday afternoons. The council said the "
+        "trial will run for six months before it decides whether to keep the Sunday hours.",
+    ),
+    "orchard": (
+        "Old orchard saved by a village cooperative",
+        "A cooperative of villagers bought the old pear orchard on the hill for 80,000 euros on Friday. "
+        "The orchard holds forty kinds of pear, some found nowhere else in the region. The cooperative "
+        "plans to sell juice and to open the orchard to school classes in the autumn.",
+    ),
 }
 
 
 def page(title: str, body: str, day: date) -> bytes:
-    return (f"<!DOCTYPE html><html><head><title>{title}</title>"
-            f'<meta property="article:published_time" content="{day.isoformat()}"></head><body><article>'
-            f"<h1>{title}</h1><p>{body}</p></article></body></html>").encode()
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title>"
+        f'<meta property="article:published_time" content="{day.isoformat()}"></head><body><article>'
+        f"<h1>{title}</h1><p>{body}</p></article></body></html>"
+    ).encode()
 
 
 def rss(base: str, items: list[tuple[str, date]]) -> bytes:
@@ -50,9 +58,12 @@ def rss(base: str, items: list[tuple[str, date]]) -> bytes:
         f"<guid>{base}/{slug}.html</guid>"
         f"<pubDate>{format_datetime(datetime(day.year, day.month, day.day, 6, tzinfo=UTC), usegmt=True)}"
         "</pubDate></item>"
-        for slug, day in items)
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Valley Courier</title>'
-            f"<link>{base}/</link><description>Local news</description>{entries}</channel></rss>").encode()
+        for slug, day in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Valley Courier</title>'
+        f"<link>{base}/</link><description>Local news</description>{entries}</channel></rss>"
+    ).encode()
 
 
 class Site(BaseHTTPRequestHandler):
@@ -83,8 +94,9 @@ class Site(BaseHTTPRequestHandler):
         digest = hashlib.sha256(body).hexdigest()
         if self.last_modified:  # a date of its own for each version of the body
             name = "Last-Modified"
-            value = format_datetime(datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=int(digest[:6], 16)),
-                                    usegmt=True)
+            value = format_datetime(
+                datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=int(digest[:6], 16)), usegmt=True
+            )
             unchanged = self.headers.get("If-Modified-Since") == value
         else:
             name, value = "ETag", f'"{digest[:16]}"'
@@ -134,8 +146,9 @@ def newsqa(index: Path, *args: str) -> int:
     return cli.main(["--index", str(index), *args])
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("90d", 7776000),
-                                           ("1h30m", 5400), ("1w", 604800)])
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("90d", 7776000), ("1h30m", 5400), ("1w", 604800)]
+)
 def test_durations_read_and_written(text: str, seconds: int):
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds
@@ -304,8 +317,12 @@ def test_background_refresh_while_four_clients_ask(site: str, tmp_path: Path):
     # Twenty long pages, so that the refresh embeds for a while.
     slugs = [f"story{n}" for n in range(20)]
     for n, slug in enumerate(slugs):
-        STORIES[slug] = (f"Council minutes, part {n}", " ".join(f"Item {i} of part {n} was read and noted by the "
-                                                               f"council clerk on the {i}th day." for i in range(60)))
+        STORIES[slug] = (
+            f"Council minutes, part {n}",
+            " ".join(
+                f"Item {i} of part {n} was read and noted by the council clerk on the {i}th day." for i in range(60)
+            ),
+        )
     publish(site, [(slug, today) for slug in slugs])
     store = FeedStore(engine.settings)
     store.follow(f"{site}/feed.rss", every=1)
@@ -353,11 +370,15 @@ def test_background_refresh_while_four_clients_ask(site: str, tmp_path: Path):
 
     def figures(values: list[float]) -> str:
         ordered = sorted(values)
-        return (f"{len(values)} questions, p50 {statistics.median(values):.0f} ms, "
-                f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.0f} ms, max {ordered[-1]:.0f} ms")
+        return (
+            f"{len(values)} questions, p50 {statistics.median(values):.0f} ms, "
+            f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.0f} ms, max {ordered[-1]:.0f} ms"
+        )
 
-    print(f"\nbefore the refresh: {figures(baseline)}\nduring the refresh ({refresh_seconds:.1f} s, "
-          f"20 pages): {figures(during)}")
+    print(
+        f"\nbefore the refresh: {figures(baseline)}\nduring the refresh ({refresh_seconds:.1f} s, "
+        f"20 pages): {figures(during)}"
+    )
 
 
 @pytest.mark.slow
@@ -371,8 +392,10 @@ def test_the_library_tab_lists_followed_feeds_and_refreshes_them_now(site: str, 
     index = tmp_path / "index"
     assert newsqa(index, "follow", f"{site}/feed.rss", "--every", "2h") == 0
     guarded = Engine(make_settings(index, llm="extractive"))
-    assert library.refresh_feeds(guarded) == \
-        f"{site}/feed.rss: failed: refused: 127.0.0.1 is a loopback address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
+    assert (
+        library.refresh_feeds(guarded)
+        == f"{site}/feed.rss: failed: refused: 127.0.0.1 is a loopback address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
+    )
     [row] = library.feed_rows(guarded.settings)
     assert row[:2] == [f"{site}/feed.rss", "2h"] and row[2] != "never" and row[3] == 0
     assert row[4].startswith("refused: 127.0.0.1 is a loopback address")

@@ -76,8 +76,10 @@ class Misbehaving(BaseHTTPRequestHandler):
 
 def _feed(links: list[str]) -> bytes:
     items = "".join(f"<item><title>Entry {n}</title><link>{link}</link></item>" for n, link in enumerate(links))
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Desk</title>'
-            f"<link>http://desk.example/</link><description>News</description>{items}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Desk</title>'
+        f"<link>http://desk.example/</link><description>News</description>{items}</channel></rss>"
+    ).encode()
 
 
 def _serve(address: str):
@@ -145,8 +147,9 @@ def test_a_feed_with_hanging_links_finishes_within_its_deadline(site):
 
 def test_feeds_linked_from_a_feed_are_not_read(site):
     [result] = load(f"{site}/feed-of-feeds.rss", Limits(max_bytes=10**6, timeout=5))
-    assert result == Failure(f"{site}/feed-of-feeds.rss",
-                             "the entry links to another feed; feeds linked from feeds are not read")
+    assert result == Failure(
+        f"{site}/feed-of-feeds.rss", "the entry links to another feed; feeds linked from feeds are not read"
+    )
 
 
 # -- the private-address guard of the chat page
@@ -161,14 +164,20 @@ def test_loopback_and_private_urls_are_refused_when_guarded(site):
     port = site.rsplit(":", 1)[1]
     hint = "; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
     assert failure(f"{site}/story.html", GUARDED) == f"refused: 127.0.0.1 is a loopback address{hint}"
-    assert failure(f"http://0x7f000001:{port}/story.html", GUARDED) == \
-        f"refused: 0x7f000001 (127.0.0.1) is a loopback address{hint}"
-    assert failure(f"http://[::ffff:127.0.0.1]:{port}/story.html", GUARDED) == \
-        f"refused: ::ffff:127.0.0.1 is a loopback address{hint}"
+    assert (
+        failure(f"http://0x7f000001:{port}/story.html", GUARDED)
+        == f"refused: 0x7f000001 (127.0.0.1) is a loopback address{hint}"
+    )
+    assert (
+        failure(f"http://[::ffff:127.0.0.1]:{port}/story.html", GUARDED)
+        == f"refused: ::ffff:127.0.0.1 is a loopback address{hint}"
+    )
     assert failure(f"http://0.0.0.0:{port}/story.html", GUARDED) == f"refused: 0.0.0.0 is an unspecified address{hint}"
     # Refused before any connection is tried: the cloud metadata service and an intranet.
-    assert failure("http://169.254.169.254/latest/meta-data/", GUARDED) == \
-        f"refused: 169.254.169.254 is a link-local address{hint}"
+    assert (
+        failure("http://169.254.169.254/latest/meta-data/", GUARDED)
+        == f"refused: 169.254.169.254 is a link-local address{hint}"
+    )
     assert failure("http://10.1.2.3/", GUARDED) == f"refused: 10.1.2.3 is a private address{hint}"
 
 
@@ -188,8 +197,10 @@ def outside(site, monkeypatch):
 def test_a_redirect_to_loopback_is_refused_when_guarded(outside):
     [article] = load(f"{outside}/story.html", GUARDED)  # the first hop alone passes
     assert article.title == STORY_TITLE
-    assert failure(f"{outside}/elsewhere", GUARDED) == \
-        "refused: redirected to 127.0.0.1, a loopback address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
+    assert (
+        failure(f"{outside}/elsewhere", GUARDED)
+        == "refused: redirected to 127.0.0.1, a loopback address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
+    )
     [article] = load(f"{outside}/elsewhere", Limits(max_bytes=10**6, timeout=5))
     assert article.title == STORY_TITLE
 
@@ -217,8 +228,11 @@ def test_the_page_url_box_refuses_loopback(engine, site):
 
     report = Page(engine).add_urls(f"{site}/story.html\n{site}/hang", progress=no_progress)
     hint = "refused: 127.0.0.1 is a loopback address; set NEWSQA_ALLOW_PRIVATE_URLS=1 to allow"
-    assert report.splitlines() == ["0 added, 0 updated, 0 unchanged, 0 duplicate, 2 failed",
-                                   f"  failed: {site}/story.html: {hint}", f"  failed: {site}/hang: {hint}"]
+    assert report.splitlines() == [
+        "0 added, 0 updated, 0 unchanged, 0 duplicate, 2 failed",
+        f"  failed: {site}/story.html: {hint}",
+        f"  failed: {site}/hang: {hint}",
+    ]
     engine.settings.allow_private_urls = True
     assert Page(engine).add_urls(f"{site}/story.html", progress=no_progress).startswith("1 added")
 
@@ -237,12 +251,17 @@ def test_an_unreadable_folder_or_file_is_a_failure(tmp_path):
     try:
         if os.access(news / "locked", os.R_OK):
             pytest.skip("this user reads folders whatever their mode (root)")
-        assert expand([str(news)]) == [str(news / "open.txt"), str(news / "secret.txt"),
-                                       Failure(str(news / "locked"), "cannot read folder: Permission denied")]
+        assert expand([str(news)]) == [
+            str(news / "open.txt"),
+            str(news / "secret.txt"),
+            Failure(str(news / "locked"), "cannot read folder: Permission denied"),
+        ]
         assert expand([str(news / "locked" / "inside.txt")]) == [
-            Failure(str(news / "locked" / "inside.txt"), "cannot read: Permission denied")]
+            Failure(str(news / "locked" / "inside.txt"), "cannot read: Permission denied")
+        ]
         assert load(str(news / "secret.txt"), Limits(max_bytes=10**6, timeout=5)) == [
-            Failure(str(news / "secret.txt"), "cannot read: Permission denied")]
+            Failure(str(news / "secret.txt"), "cannot read: Permission denied")
+        ]
     finally:
         (news / "locked").chmod(0o755)
         (news / "secret.txt").chmod(0o644)

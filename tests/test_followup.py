@@ -6,17 +6,25 @@ import pytest
 
 from app.followup import names, rewrite
 
-RASIULIS_ANSWER = ("Andrew Rasiulis, a defence expert with the Canadian Global Affairs Institute, said he believes "
-                   "the Russian strategy is to keep turning up the pressure. [1]")
-BIDEN_ANSWER = ("U.S. President Joe Biden warned Putin in a conference call earlier this month that Russia will "
-                "face \"severe consequences\" if it attacks Ukraine. [1]")
+RASIULIS_ANSWER = (
+    "Andrew Rasiulis, a defence expert with the Canadian Global Affairs Institute, said he believes "
+    "the Russian strategy is to keep turning up the pressure. [1]"
+)
+BIDEN_ANSWER = (
+    "U.S. President Joe Biden warned Putin in a conference call earlier this month that Russia will "
+    'face "severe consequences" if it attacks Ukraine. [1]'
+)
 TALKS = "Where will the talks with the U.S. take place?"
 # The seed article's sentence, as the extractive answerer gives it to TALKS.
-GENEVA_ANSWER = ("Speaking during his annual marathon news conference with the international media, the Russian "
-                 "leader sounded a positive note by welcoming talks with the U.S., which are set to start in Geneva "
-                 "next month. [1]")
-GENEVA_STATEMENT = ("the Russian leader sounded a positive note by welcoming talks with the U.S., which are set to "
-                    "start in Geneva next month")
+GENEVA_ANSWER = (
+    "Speaking during his annual marathon news conference with the international media, the Russian "
+    "leader sounded a positive note by welcoming talks with the U.S., which are set to start in Geneva "
+    "next month. [1]"
+)
+GENEVA_STATEMENT = (
+    "the Russian leader sounded a positive note by welcoming talks with the U.S., which are set to "
+    "start in Geneva next month"
+)
 
 
 def test_without_history_the_question_is_unchanged():
@@ -25,8 +33,10 @@ def test_without_history_the_question_is_unchanged():
 
 def test_a_pronoun_becomes_the_person_named_in_the_previous_question():
     history = [("Who is Andrew Rasiulis?", RASIULIS_ANSWER)]
-    assert rewrite("What does he think Russia's strategy is?", history) == \
-        "What does Andrew Rasiulis think Russia's strategy is?"
+    assert (
+        rewrite("What does he think Russia's strategy is?", history)
+        == "What does Andrew Rasiulis think Russia's strategy is?"
+    )
 
 
 def test_a_possessive_pronoun_becomes_a_possessive_name():
@@ -40,8 +50,10 @@ def test_the_person_can_come_from_the_previous_answer():
 
 
 def test_the_subject_carries_over_several_follow_ups():
-    history = [("Who is Andrew Rasiulis?", RASIULIS_ANSWER),
-               ("What does he think Russia's strategy is?", "To keep turning up the pressure. [1]")]
+    history = [
+        ("Who is Andrew Rasiulis?", RASIULIS_ANSWER),
+        ("What does he think Russia's strategy is?", "To keep turning up the pressure. [1]"),
+    ]
     assert rewrite("Where does he work?", history) == "Where does Andrew Rasiulis work?"
 
 
@@ -55,8 +67,10 @@ def test_what_about_asks_the_previous_question_about_something_else():
 
 
 def test_an_impersonal_reference_gets_the_previous_subject_added():
-    assert rewrite("When will they start?", [(TALKS, "In Geneva. [1]")]) == \
-        "When will they start? (the talks with the U.S. take place)"
+    assert (
+        rewrite("When will they start?", [(TALKS, "In Geneva. [1]")])
+        == "When will they start? (the talks with the U.S. take place)"
+    )
 
 
 def test_a_question_that_names_its_own_subject_is_unchanged():
@@ -66,8 +80,11 @@ def test_a_question_that_names_its_own_subject_is_unchanged():
 
 
 def test_names_skip_question_words_and_sentence_openers():
-    assert names("Who is Andrew Rasiulis? The United States and NATO said so.") == \
-        ["Andrew Rasiulis", "United States", "NATO"]
+    assert names("Who is Andrew Rasiulis? The United States and NATO said so.") == [
+        "Andrew Rasiulis",
+        "United States",
+        "NATO",
+    ]
 
 
 @pytest.mark.parametrize("follow_up", ["Who said that?", "Where is it?", "When did that happen?", "Who announced it?"])
@@ -78,15 +95,21 @@ def test_a_reference_to_the_previous_answer_carries_its_statement(follow_up):
 
 
 def test_a_long_answer_is_cut_to_its_sentence_sharing_most_words_with_the_previous_question():
-    answer = ("Moscow expects the discussion to produce quick results, the Kremlin said on Thursday. [1] "
-              "The talks with the U.S. will be held in Geneva, officials said. [2]")
-    assert rewrite("Who said that?", [(TALKS, answer)]) == \
-        "Who said that? (The talks with the U.S. will be held in Geneva, officials said)"
+    answer = (
+        "Moscow expects the discussion to produce quick results, the Kremlin said on Thursday. [1] "
+        "The talks with the U.S. will be held in Geneva, officials said. [2]"
+    )
+    assert (
+        rewrite("Who said that?", [(TALKS, answer)])
+        == "Who said that? (The talks with the U.S. will be held in Geneva, officials said)"
+    )
 
 
 def test_an_answer_not_restating_the_question_comes_with_the_previous_subject():
-    assert rewrite("Where is it?", [(TALKS, "In Geneva. [1]")]) == \
-        "Where is it? (the talks with the U.S. take place: In Geneva)"
+    assert (
+        rewrite("Where is it?", [(TALKS, "In Geneva. [1]")])
+        == "Where is it? (the talks with the U.S. take place: In Geneva)"
+    )
 
 
 def test_a_refusal_is_not_carried():

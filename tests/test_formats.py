@@ -71,8 +71,9 @@ def test_markdown_front_matter_fields():
 
 
 def test_markdown_without_front_matter_takes_its_heading():
-    [article] = parse_markdown(b"# Dam opens\n\nThe new dam opened on Friday. It holds a lake of water.\n",
-                               Origin("/x/dam.md"))
+    [article] = parse_markdown(
+        b"# Dam opens\n\nThe new dam opened on Friday. It holds a lake of water.\n", Origin("/x/dam.md")
+    )
     assert article.title == "Dam opens"
     assert article.body == "The new dam opened on Friday. It holds a lake of water."
 
@@ -89,17 +90,24 @@ def test_html_main_text_and_page_metadata():
         assert boilerplate not in article.body
 
 
-@pytest.mark.parametrize("head, url", [
-    ('<meta property="og:url" content="https://news.example/a/1"><link rel="canonical" href="https://news.example/c">',
-     "https://news.example/a/1"),
-    ('<link rel="canonical" href="https://news.example/c">', "https://news.example/c"),
-    ('<link rel="canonical" href="javascript:alert(1)">', ""),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "head, url",
+    [
+        (
+            '<meta property="og:url" content="https://news.example/a/1"><link rel="canonical" href="https://news.example/c">',
+            "https://news.example/a/1",
+        ),
+        ('<link rel="canonical" href="https://news.example/c">', "https://news.example/c"),
+        ('<link rel="canonical" href="javascript:alert(1)">', ""),
+        ("", ""),
+    ],
+)
 def test_a_saved_page_takes_its_og_url_or_canonical_link_as_its_url(head: str, url: str):
-    page = (f"<html><head><title>Flood in the old town</title>{head}</head><body><article><p>Flood waters rose "
-            "overnight in the old town and many streets were closed to traffic by morning.</p><p>Shelters opened "
-            "in three schools.</p></article></body></html>").encode()
+    page = (
+        f"<html><head><title>Flood in the old town</title>{head}</head><body><article><p>Flood waters rose "
+        "overnight in the old town and many streets were closed to traffic by morning.</p><p>Shelters opened "
+        "in three schools.</p></article></body></html>"
+    ).encode()
     [article] = parse_html(page, Origin("/news/flood.html"))
     assert article.url == url
     assert article.origin == "/news/flood.html"  # its id stays that of its file
@@ -107,8 +115,10 @@ def test_a_saved_page_takes_its_og_url_or_canonical_link_as_its_url(head: str, u
 
 def test_json_list_of_records_with_text_or_body():
     articles = load(ARTICLES / "wire_records.json")
-    assert [a.title for a in articles] == ["Rail strike halts trains across the north",
-                                           "Museum returns bronze statue to its home village"]
+    assert [a.title for a in articles] == [
+        "Rail strike halts trains across the north",
+        "Museum returns bronze statue to its home village",
+    ]
     strike, statue = articles
     assert strike.published == date(2024, 2, 21) and strike.source == "Wire Service"
     assert strike.url == strike.origin == "https://wire.example/rail-strike"
@@ -119,8 +129,10 @@ def test_json_list_of_records_with_text_or_body():
 
 def test_jsonl_records_without_url_are_told_apart_by_line():
     articles = load(ARTICLES / "briefs.jsonl")
-    assert [a.title for a in articles] == ["Bridge closed for inspection after crack found",
-                                           "School wins national robotics contest"]
+    assert [a.title for a in articles] == [
+        "Bridge closed for inspection after crack found",
+        "School wins national robotics contest",
+    ]
     assert [a.published for a in articles] == [date(2024, 6, 6), date(2024, 6, 7)]
     path = str((ARTICLES / "briefs.jsonl").resolve())
     assert [a.origin for a in articles] == [f"{path}#1", f"{path}#2"]
@@ -129,8 +141,10 @@ def test_jsonl_records_without_url_are_told_apart_by_line():
 
 def test_rss_file_entries_without_links_use_their_own_text():
     articles = load(ARTICLES / "science.rss")
-    assert [a.title for a in articles] == ["Astronomers find water vapour around distant planet",
-                                           "Glacier melt speeds up in the Alps"]
+    assert [a.title for a in articles] == [
+        "Astronomers find water vapour around distant planet",
+        "Glacier melt speeds up in the Alps",
+    ]
     planet, glacier = articles
     assert planet.published == date(2024, 3, 12)
     assert planet.source == "Science Desk"  # the feed's title when the entry names no source
@@ -164,10 +178,13 @@ def test_cp1252_text_is_decoded_to_the_right_characters():
     assert "council’s vote" in article.body
 
 
-@pytest.mark.parametrize("text", [
-    "Die Bürger äußerten Ärger über die Straße am Montag.",  # identical in several single-byte encodings
-    "Les élèves ont été reçus à l'hôtel de ville, où le maire a parlé.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Die Bürger äußerten Ärger über die Straße am Montag.",  # identical in several single-byte encodings
+        "Les élèves ont été reçus à l'hôtel de ville, où le maire a parlé.",
+    ],
+)
 def test_latin1_text_is_decoded_as_western(text):
     assert decode(text.encode("latin-1")) == text
 
@@ -183,17 +200,20 @@ def test_declared_charset_wins():
 
 
 def test_utf8_with_byte_order_mark():
-    assert decode("\ufeffHeadline\nBody.".encode("utf-8")) == "Headline\nBody."
+    assert decode("\ufeffHeadline\nBody.".encode()) == "Headline\nBody."
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("empty.txt", "empty file"),
-    ("blank.md", "empty file"),
-    ("photo.txt", "binary file, not text"),
-    ("no_text.html", "no article text found in the page"),
-    ("malformed.json", "malformed JSON: Unterminated string"),
-    ("malformed.rss", "malformed feed: no element found (line 4)"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("empty.txt", "empty file"),
+        ("blank.md", "empty file"),
+        ("photo.txt", "binary file, not text"),
+        ("no_text.html", "no article text found in the page"),
+        ("malformed.json", "malformed JSON: Unterminated string"),
+        ("malformed.rss", "malformed feed: no element found (line 4)"),
+    ],
+)
 def test_bad_input_gets_a_one_line_reason(name, expected):
     assert failure_reason(BAD / name).startswith(expected)
 
@@ -202,11 +222,14 @@ def test_bad_records_fail_alone():
     good, bad = load(BAD / "malformed.jsonl")
     assert good.title == "Good line" and good.body == "This line is fine and has text."
     assert bad == Failure(f"{(BAD / 'malformed.jsonl').resolve()} line 2", "malformed JSON: Expecting value")
-    records = parse_json(b'[{"title": "Kept", "text": "Kept text."}, {"title": "No text"}, "just a string"]',
-                         Origin("/x/records.json"))
+    records = parse_json(
+        b'[{"title": "Kept", "text": "Kept text."}, {"title": "No text"}, "just a string"]', Origin("/x/records.json")
+    )
     assert [r.title if isinstance(r, Article) else r for r in records] == [
-        "Kept", Failure("/x/records.json record 2", "no 'text' or 'body' field"),
-        Failure("/x/records.json record 3", "expected an object with title and text")]
+        "Kept",
+        Failure("/x/records.json record 2", "no 'text' or 'body' field"),
+        Failure("/x/records.json record 3", "expected an object with title and text"),
+    ]
 
 
 def test_json_without_records_is_refused():
@@ -249,8 +272,9 @@ def test_unsupported_and_missing_files(tmp_path):
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(b"%PDF-1.4")
     assert failure_reason(pdf).startswith("unsupported file type .pdf; supported: ")
-    assert expand([str(tmp_path / "nowhere.txt")]) == [Failure(str(tmp_path / "nowhere.txt"),
-                                                               "no such file, folder or URL")]
+    assert expand([str(tmp_path / "nowhere.txt")]) == [
+        Failure(str(tmp_path / "nowhere.txt"), "no such file, folder or URL")
+    ]
 
 
 def test_folders_are_read_recursively_skipping_hidden_and_unsupported(tmp_path):
@@ -262,9 +286,12 @@ def test_folders_are_read_recursively_skipping_hidden_and_unsupported(tmp_path):
 
 
 def test_text_and_html_without_a_title_take_their_first_line():
-    [article] = parse_html(b"<html><body><article><p>Flood waters rose overnight in the old town and "
-                           b"forced two hundred families from their homes, officials said.</p>"
-                           b"<p>Shelters opened in three schools.</p></article></body></html>", Origin("/x/p.html"))
+    [article] = parse_html(
+        b"<html><body><article><p>Flood waters rose overnight in the old town and "
+        b"forced two hundred families from their homes, officials said.</p>"
+        b"<p>Shelters opened in three schools.</p></article></body></html>",
+        Origin("/x/p.html"),
+    )
     assert article.title.startswith("Flood waters rose overnight")
     [article] = parse_text(b"Headline\n\n\n\nBody after blank lines.", Origin("/x/t.txt"))
     assert (article.title, article.body) == ("Headline", "Body after blank lines.")
@@ -320,12 +347,17 @@ def test_deeply_nested_json_fails_alone():
     nested_title = b'{"title": ' + b"[" * 50 + b"]" * 50 + b', "text": "Body."}'
     records = parse_json(b'[{"title": "Kept", "text": "Kept text."}, ' + nested_title + b"]", Origin("/x/r.json"))
     assert [r.title if isinstance(r, Article) else r for r in records] == [
-        "Kept", Failure("/x/r.json record 2", "nested more than 20 levels deep")]
-    lines = parse_jsonl(b'{"title": "Kept", "text": "Kept text."}\n' + deep + b"\n" + nested_title + b"\n",
-                        Origin("/x/r.jsonl"))
+        "Kept",
+        Failure("/x/r.json record 2", "nested more than 20 levels deep"),
+    ]
+    lines = parse_jsonl(
+        b'{"title": "Kept", "text": "Kept text."}\n' + deep + b"\n" + nested_title + b"\n", Origin("/x/r.jsonl")
+    )
     assert [r.title if isinstance(r, Article) else r for r in lines] == [
-        "Kept", Failure("/x/r.jsonl line 2", "nested more than 20 levels deep"),
-        Failure("/x/r.jsonl line 3", "nested more than 20 levels deep")]
+        "Kept",
+        Failure("/x/r.jsonl line 2", "nested more than 20 levels deep"),
+        Failure("/x/r.jsonl line 3", "nested more than 20 levels deep"),
+    ]
 
 
 def test_long_title_is_cut_at_a_word_with_an_ellipsis():
@@ -344,15 +376,19 @@ def test_authors_are_capped_in_number_and_length():
     names = [f"Reporter {n}" for n in range(50)] + ["z" * 1000]
     [article] = parse_json(json.dumps({"title": "T", "text": "Body.", "authors": names}).encode(), Origin("/x/a.json"))
     assert article.authors == tuple(names[:MAX_AUTHORS])
-    [article] = parse_json(json.dumps({"title": "T", "text": "Body.", "author": "z" * 1000 + ", Ana Ruiz"}).encode(),
-                           Origin("/x/b.json"))
+    [article] = parse_json(
+        json.dumps({"title": "T", "text": "Body.", "author": "z" * 1000 + ", Ana Ruiz"}).encode(), Origin("/x/b.json")
+    )
     assert article.authors == ("z" * (MAX_AUTHOR_CHARS - 1) + "\u2026", "Ana Ruiz")
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"---\ntitle: T\ndate: 2024-13-45\n---\nBody text.\n", "malformed YAML front matter: month must be in 1..12"),
-    (b"---\ntitle: " + b"1" * 5000 + b"\n---\nBody text.\n", "malformed YAML front matter: Exceeds the limit"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"---\ntitle: T\ndate: 2024-13-45\n---\nBody text.\n", "malformed YAML front matter: month must be in 1..12"),
+        (b"---\ntitle: " + b"1" * 5000 + b"\n---\nBody text.\n", "malformed YAML front matter: Exceeds the limit"),
+    ],
+)
 def test_front_matter_values_python_cannot_build_are_refused(data, reason):
     with pytest.raises(BadInput, match=f"^{re.escape(reason)}"):
         parse_markdown(data, Origin("/x/a.md"))
@@ -363,15 +399,22 @@ def test_json_number_too_long_to_read_fails_alone():
     with pytest.raises(BadInput, match="^malformed JSON: a number too long to read$"):
         parse_json(long_number, Origin("/x/a.json"))
     assert parse_jsonl(long_number + b"\n", Origin("/x/a.jsonl")) == [
-        Failure("/x/a.jsonl line 1", "malformed JSON: a number too long to read")]
+        Failure("/x/a.jsonl line 1", "malformed JSON: a number too long to read")
+    ]
 
 
 def test_lone_surrogates_from_json_escapes_become_replacement_characters():
     # The tokenizer and the index cannot take a string holding half a surrogate pair.
-    [article] = parse_json(b'{"title": "Smile \\ud83d\\ude00 \\ud800", "text": "Half \\udfff.",'
-                           b' "url": "https://a.example/\\ud800", "source": "\\udc00", "authors": ["Ana \\ud800"]}',
-                           Origin("/x/a.json"))
+    [article] = parse_json(
+        b'{"title": "Smile \\ud83d\\ude00 \\ud800", "text": "Half \\udfff.",'
+        b' "url": "https://a.example/\\ud800", "source": "\\udc00", "authors": ["Ana \\ud800"]}',
+        Origin("/x/a.json"),
+    )
     assert (article.title, article.body, article.source, article.authors) == (
-        "Smile \U0001f600 \ufffd", "Half \ufffd.", "\ufffd", ("Ana \ufffd",))
+        "Smile \U0001f600 \ufffd",
+        "Half \ufffd.",
+        "\ufffd",
+        ("Ana \ufffd",),
+    )
     assert article.url == article.origin == "https://a.example/\ufffd"
     assert article.id and article.content_hash  # both encode the text

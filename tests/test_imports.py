@@ -11,8 +11,16 @@ from conftest import ROOT
 
 PACKAGES = ("app", "ingest", "eval")
 # What ingest/ may use of app/: the records, the settings, the index and the embedding model.
-INGEST_MAY_USE = {"app.documents", "app.settings", "app.index", "app.lexical", "app.embedding", "app.embedders",
-                  "app.onnx_model", "app.sentences"}
+INGEST_MAY_USE = {
+    "app.documents",
+    "app.settings",
+    "app.index",
+    "app.lexical",
+    "app.embedding",
+    "app.embedders",
+    "app.onnx_model",
+    "app.sentences",
+}
 USER_INTERFACES = ("app.ui", "app.cli")
 
 
@@ -32,8 +40,10 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 imported |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported |= {f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
-                             else node.module for alias in node.names}
+                imported |= {
+                    f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                    for alias in node.names
+                }
         graph[name] = {m for m in imported if m in modules and m != name}
     return graph
 
@@ -77,13 +87,23 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_ingest_uses_only_the_lower_layer_of_app():
     graph = import_graph()
-    reached = {(module, used) for module, imports in graph.items() if module.startswith("ingest")
-               for used in imports if used.startswith("app") and used not in INGEST_MAY_USE}
+    reached = {
+        (module, used)
+        for module, imports in graph.items()
+        if module.startswith("ingest")
+        for used in imports
+        if used.startswith("app") and used not in INGEST_MAY_USE
+    }
     assert reached == set()
 
 
 def test_nothing_below_the_user_interfaces_imports_them():
     graph = import_graph()
-    reached = {(module, used) for module, imports in graph.items() if not module.startswith(USER_INTERFACES)
-               for used in imports if used.startswith(USER_INTERFACES)}
+    reached = {
+        (module, used)
+        for module, imports in graph.items()
+        if not module.startswith(USER_INTERFACES)
+        for used in imports
+        if used.startswith(USER_INTERFACES)
+    }
     assert reached == set()

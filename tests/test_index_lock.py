@@ -31,15 +31,23 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 
 def newsqa(index: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", "--index", str(index), *args], cwd=ROOT, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "--index", str(index), *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def make_folder(folder: Path, name: str, count: int) -> Path:
     folder.mkdir(parents=True)
     for n in range(count):
-        body = " ".join(f"The {name} desk's story {n} says district {n % 13} debated item {k} in week {n}."
-                        for k in range(10))
+        body = " ".join(
+            f"The {name} desk's story {n} says district {n % 13} debated item {k} in week {n}." for k in range(10)
+        )
         write_article(folder / f"{name}_{n:02d}.txt", f"{name.title()} report {n}", body)
     return folder
 
@@ -71,10 +79,27 @@ def test_concurrent_ingests_take_turns_and_keep_every_vector(tmp_path, processes
         running = []
         for folder, log in zip(folders, logs):
             with log.open("w") as stderr:
-                running.append(subprocess.Popen(
-                    [sys.executable, "-m", "app.cli", "--index", str(index), "ingest", "--json", str(folder),
-                     str(shared)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=stderr, text=True))
+                running.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "app.cli",
+                            "--index",
+                            str(index),
+                            "ingest",
+                            "--json",
+                            str(folder),
+                            str(shared),
+                        ],
+                        cwd=ROOT,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                        text=True,
+                    )
+                )
         deadline = time.monotonic() + 120
         while not all(WAITING in log.read_text() for log in logs):
             assert time.monotonic() < deadline, [log.read_text() for log in logs]
@@ -111,8 +136,10 @@ def test_no_wait_fails_at_once_while_another_process_writes(tmp_path):
             busy = newsqa(index, *args, env=env)
             assert busy.returncode == BUSY, busy.stderr
             assert busy.stdout == ""
-            assert busy.stderr.splitlines() == [f"newsqa: another ingest or remove is writing to this index "
-                                                f"(lock {index / 'write.lock'}); try again when it has finished"]
+            assert busy.stderr.splitlines() == [
+                f"newsqa: another ingest or remove is writing to this index "
+                f"(lock {index / 'write.lock'}); try again when it has finished"
+            ]
             assert time.monotonic() - started < 60  # it did not wait for the lock
         # Readers never take the lock.
         listed = newsqa(index, "list", "--json", env=env)
@@ -198,6 +225,7 @@ def test_ingest_reports_articles_it_wrote_without_their_vectors(engine, tmp_path
     def lose_first_chunk(index, ids):
         first_chunks.extend(i for i in ids if i.endswith("-0"))
         return read_vectors(index, ids) + [i for i in ids if i == first_chunks[0]]
+
     monkeypatch.setattr(Index, "_without_vector", lose_first_chunk)
     report = engine.add([str(folder)], progress=False)
     assert not report.ok

@@ -43,8 +43,9 @@ def assert_consistent(index: Index) -> dict[str, list[dict]]:
         [content_hash] = {m["content_hash"] for m in metas}
         count = metas[0]["chunk_count"]
         assert sorted(m["chunk_index"] for m in metas) == list(range(count))
-        assert {c.id for c in chunks if c.metadata["article_id"] == article_id} == \
-            {f"{article_id}-{content_hash[:8]}-{i}" for i in range(count)}
+        assert {c.id for c in chunks if c.metadata["article_id"] == article_id} == {
+            f"{article_id}-{content_hash[:8]}-{i}" for i in range(count)
+        }
     lexical = index.lexical()
     assert sorted(lexical.ids) == sorted(ids)
     assert {a.id for a in index.articles()} == set(by_article)
@@ -69,10 +70,14 @@ def test_fixture_folder_indexed_and_reingest_is_a_no_op(engine):
     listed = {a.title: a for a in engine.articles()}
     assert listed["Late frost cuts apple harvest in the valley"].as_dict() == {
         "id": listed["Late frost cuts apple harvest in the valley"].id,
-        "title": "Late frost cuts apple harvest in the valley", "published": "2024-05-14",
-        "source": "Valley Courier", "url": "https://courier.example/2024/05/late-frost-apples",
-        "file": "orchard_frontmatter.md", "authors": ["Maria Chen", "Tom Baptiste"],
-        "chunks": len(stored[listed["Late frost cuts apple harvest in the valley"].id])}
+        "title": "Late frost cuts apple harvest in the valley",
+        "published": "2024-05-14",
+        "source": "Valley Courier",
+        "url": "https://courier.example/2024/05/late-frost-apples",
+        "file": "orchard_frontmatter.md",
+        "authors": ["Maria Chen", "Tom Baptiste"],
+        "chunks": len(stored[listed["Late frost cuts apple harvest in the valley"].id]),
+    }
     revision, count = engine.index.revision(), engine.index.count()
 
     again = engine.add([str(ARTICLES)], progress=False)
@@ -92,14 +97,19 @@ def test_cp1252_article_is_stored_and_found_with_its_accents(engine):
 def test_changed_file_replaces_its_old_chunks(engine, tmp_path):
     tmp_path = tmp_path / "articles"  # beside the engine's index folder, not around it
     tmp_path.mkdir()
-    path = write_article(tmp_path / "bridge.txt", "Bridge reopens",
-                         "The Old Mill bridge reopened on Monday after repairs to its pillars. " * 30)
+    path = write_article(
+        tmp_path / "bridge.txt",
+        "Bridge reopens",
+        "The Old Mill bridge reopened on Monday after repairs to its pillars. " * 30,
+    )
     other = write_article(tmp_path / "other.txt", "Market hall sold", "The old market hall was sold to a bakery chain.")
     engine.add([str(tmp_path)], progress=False)
     [before] = [a for a in engine.articles() if a.file == "bridge.txt"]
     assert before.chunks > 1
 
-    write_article(path, "Bridge stays shut", "Inspectors found cracks, and the Old Mill bridge stays closed until spring.")
+    write_article(
+        path, "Bridge stays shut", "Inspectors found cracks, and the Old Mill bridge stays closed until spring."
+    )
     report = engine.add([str(tmp_path)], progress=False)
     assert report.counts() == {"added": 0, "updated": 1, "unchanged": 1, "duplicate": 0, "failed": 0}
     [after] = [a for a in engine.articles() if a.file == "bridge.txt"]
@@ -160,16 +170,29 @@ def test_bad_input_does_not_stop_the_batch(engine, tmp_path):
     big = tmp_path / "big.txt"
     write_article(big, "Huge", "word " * 5000)
     engine.settings.max_file_mb = 0.01
-    report = engine.add([str(BAD), str(ARTICLES / "harbor_plain.txt"), str(big), str(tmp_path / "missing.md")],
-                        progress=False)
+    report = engine.add(
+        [str(BAD), str(ARTICLES / "harbor_plain.txt"), str(big), str(tmp_path / "missing.md")], progress=False
+    )
     failed = {Path(o.source).name: o.reason for o in report.of("failed")}
-    assert set(failed) == {"blank.md", "empty.txt", "malformed.json", "malformed.jsonl line 2", "malformed.rss",
-                           "no_text.html", "photo.txt", "big.txt", "missing.md"}
+    assert set(failed) == {
+        "blank.md",
+        "empty.txt",
+        "malformed.json",
+        "malformed.jsonl line 2",
+        "malformed.rss",
+        "no_text.html",
+        "photo.txt",
+        "big.txt",
+        "missing.md",
+    }
     assert failed["big.txt"] == "file is 0.0 MB, over the 0.01 MB limit (NEWSQA_MAX_FILE_MB)"
     assert not report.ok
     # What could be read is indexed: the harbor story, the recoverable HTML, jsonl's good first line.
     assert sorted(a.title for a in engine.articles()) == [
-        "Ferry service resumes after repairs", "Good line", "Harbor town votes to rebuild storm-damaged pier"]
+        "Ferry service resumes after repairs",
+        "Good line",
+        "Harbor town votes to rebuild storm-damaged pier",
+    ]
     assert_consistent(engine.index)
 
 
@@ -196,14 +219,19 @@ class CrashingCollection:
             if self.writes == self._fail_at:
                 raise Crash(name)
             return attribute(*args, **kwargs)
+
         return write
 
 
-VERSION_1 = {"a.txt": ("Canal works", "Work on the canal locks began in March and will last a year. " * 20),
-             "b.txt": ("Choir tour", "The town choir leaves for a tour of five cities in June.")}
-VERSION_2 = {"a.txt": ("Canal works delayed", "The canal lock works are delayed by a month. " * 25),
-             "b.txt": VERSION_1["b.txt"],
-             "c.txt": ("Bakery prize", "A local bakery won the national bread prize.")}
+VERSION_1 = {
+    "a.txt": ("Canal works", "Work on the canal locks began in March and will last a year. " * 20),
+    "b.txt": ("Choir tour", "The town choir leaves for a tour of five cities in June."),
+}
+VERSION_2 = {
+    "a.txt": ("Canal works delayed", "The canal lock works are delayed by a month. " * 25),
+    "b.txt": VERSION_1["b.txt"],
+    "c.txt": ("Bakery prize", "A local bakery won the national bread prize."),
+}
 
 
 def put(folder: Path, version: dict[str, tuple[str, str]]) -> None:
@@ -244,9 +272,12 @@ def test_ingest_cut_at_every_write_call_converges(tmp_path):
 def make_articles(folder: Path, count: int) -> None:
     folder.mkdir()
     for n in range(count):
-        sentences = [f"Report {n} from district {n % 17} covers item {k} of the council agenda for week {n}."
-                     for k in range(6)]
-        write_article(folder / f"story_{n:03d}.txt", f"District {n % 17} council report number {n}", " ".join(sentences))
+        sentences = [
+            f"Report {n} from district {n % 17} covers item {k} of the council agenda for week {n}." for k in range(6)
+        ]
+        write_article(
+            folder / f"story_{n:03d}.txt", f"District {n % 17} council report number {n}", " ".join(sentences)
+        )
 
 
 def chunk_rows(index_folder: Path) -> int:
@@ -270,8 +301,9 @@ def test_ingest_killed_mid_run_then_run_again(tmp_path, sig, record_property):
     make_articles(folder, ARTICLE_COUNT)
     env = {**os.environ, "NEWSQA_INGEST_BATCH_CHARS": "3000", "PYTHONUNBUFFERED": "1"}  # about 3 articles a batch
     command = [sys.executable, "-m", "app.cli", "--index", str(index_folder), "ingest", str(folder)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     while chunk_rows(index_folder) == 0 and process.poll() is None:
         time.sleep(0.05)
     process.send_signal(sig)
@@ -287,8 +319,9 @@ def test_ingest_killed_mid_run_then_run_again(tmp_path, sig, record_property):
     record_property("articles_whole_after_the_signal", len(complete))
     assert len(complete) < ARTICLE_COUNT, "the ingest ended before the signal: nothing was interrupted"
 
-    rerun = subprocess.run([*command, "--json"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        [*command, "--json"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr
     counts = json.loads(rerun.stdout)["counts"]
     record_property("rerun_counts", counts)

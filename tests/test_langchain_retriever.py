@@ -31,8 +31,18 @@ def test_invoke_gives_documents_with_the_article_metadata(seed_engine: Engine):
     assert "Geneva" in top.page_content
     assert top.metadata["file"] == SEED_FILE.name and top.metadata["rank"] == 1
     assert top.metadata["title"].startswith("Russia urges West")
-    assert set(top.metadata) == {"article_id", "title", "published", "source", "url", "file", "start", "end",
-                                 "score", "rank"}
+    assert set(top.metadata) == {
+        "article_id",
+        "title",
+        "published",
+        "source",
+        "url",
+        "file",
+        "start",
+        "end",
+        "score",
+        "rank",
+    }
 
 
 def test_filters_and_as_of_narrow_what_is_found(seed_engine: Engine):
@@ -50,14 +60,20 @@ def test_the_retriever_inside_an_lcel_chain(seed_engine: Engine):
         return prompt
 
     model = GenericFakeChatModel(messages=iter(["The talks will be held in Geneva [1]."]))
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", "Answer from these passages, citing them as [n].\n\n{context}"), ("human", "{question}")])
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Answer from these passages, citing them as [n].\n\n{context}"), ("human", "{question}")]
+    )
 
     def numbered(documents) -> str:
         return "\n\n".join(f"[{n}] {d.metadata['title']}: {d.page_content}" for n, d in enumerate(documents, 1))
 
-    chain = ({"context": NewsRetriever(engine=seed_engine, k=3) | numbered, "question": RunnablePassthrough()}
-             | prompt | RunnableLambda(record) | model | StrOutputParser())
+    chain = (
+        {"context": NewsRetriever(engine=seed_engine, k=3) | numbered, "question": RunnablePassthrough()}
+        | prompt
+        | RunnableLambda(record)
+        | model
+        | StrOutputParser()
+    )
     assert chain.invoke(QUESTION) == "The talks will be held in Geneva [1]."
     [sent] = prompts
     assert "[1] Russia urges West" in sent and "Geneva" in sent and sent.rstrip().endswith(QUESTION)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from app.lexical import LexicalIndex, tokenize
 
-INDEX = LexicalIndex.build("r", [("1", "The senator from Massachusetts spoke on Monday.", {}),
-                                 ("2", "The ferry to Geneva leaves at noon.", {})])
+INDEX = LexicalIndex.build(
+    "r",
+    [("1", "The senator from Massachusetts spoke on Monday.", {}), ("2", "The ferry to Geneva leaves at noon.", {})],
+)
 
 
 def terms(text: str) -> list[str]:
@@ -31,11 +33,14 @@ def test_corrected_terms_search_like_a_query():
     assert LexicalIndex.build("r", []).corrected("anything") is None
 
 
-DATED = LexicalIndex.build("r", [
-    ("a", "Harbor bridge closes", {"published_day": 20240115, "dated": True, "source": "Coast Daily"}),
-    ("b", "Harbor bridge history", {"dated": False, "source": "Inland Times"}),
-    ("c", "Harbor bridge tolls", {"published_day": 20240405, "dated": True, "source": "Inland Times"}),
-])
+DATED = LexicalIndex.build(
+    "r",
+    [
+        ("a", "Harbor bridge closes", {"published_day": 20240115, "dated": True, "source": "Coast Daily"}),
+        ("b", "Harbor bridge history", {"dated": False, "source": "Inland Times"}),
+        ("c", "Harbor bridge tolls", {"published_day": 20240405, "dated": True, "source": "Inland Times"}),
+    ],
+)
 
 
 def admitted(where: dict) -> list[str]:
@@ -69,8 +74,9 @@ def test_saves_at_once_never_write_into_each_other(tmp_path):
     import threading
 
     folder = tmp_path / "lexical" / "newsqa"
-    index = LexicalIndex.build("r", [(str(n), f"Story {n} of the ferry, the harbour and the tolls.", {})
-                                     for n in range(2000)])
+    index = LexicalIndex.build(
+        "r", [(str(n), f"Story {n} of the ferry, the harbour and the tolls.", {}) for n in range(2000)]
+    )
     failures: list[BaseException] = []
 
     def save(n: int) -> None:

@@ -16,29 +16,47 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tiny_gguf import WORDS
 
 from app.documents import Passage
 from app.llm import LLMError, select_backend
 from app.settings import Settings
-from tiny_gguf import WORDS
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                       reason="llama-cpp-python is not installed (make install-llamacpp; CI installs it)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None,
+        reason="llama-cpp-python is not installed (make install-llamacpp; CI installs it)",
+    ),
 ]
 
 MAX_TOKENS = 24
 QUESTION = "Where will the talks with the U.S. take place?"
 # Real news sentences: outside the tiny vocabulary most characters are a byte token each.
-ARTICLE = ("Russian and U.S. officials will hold talks in Geneva next week on strategic stability, the "
-           "foreign ministry said on Monday, after months of tension over troop movements near the border. ")
+ARTICLE = (
+    "Russian and U.S. officials will hold talks in Geneva next week on strategic stability, the "
+    "foreign ministry said on Monday, after months of tension over troop movements near the border. "
+)
 
 
 def passages(count: int, repeat: int = 3) -> list[Passage]:
-    return [Passage(chunk_ids=(f"c{n}",), article_id=f"a{n}", title=f"Report {n}", published=date(2024, 3, n),
-                    source="VOA", url="", file="", text=ARTICLE * repeat, start=0, end=len(ARTICLE) * repeat,
-                    score=1.0 / n, rank=n) for n in range(1, count + 1)]
+    return [
+        Passage(
+            chunk_ids=(f"c{n}",),
+            article_id=f"a{n}",
+            title=f"Report {n}",
+            published=date(2024, 3, n),
+            source="VOA",
+            url="",
+            file="",
+            text=ARTICLE * repeat,
+            start=0,
+            end=len(ARTICLE) * repeat,
+            score=1.0 / n,
+            rank=n,
+        )
+        for n in range(1, count + 1)
+    ]
 
 
 def is_gibberish_of_the_model(text: str) -> bool:
@@ -49,8 +67,9 @@ def is_gibberish_of_the_model(text: str) -> bool:
 
 @pytest.fixture
 def local(tmp_path: Path, tiny_gguf: Path):
-    return select_backend(Settings(index=tmp_path, llm=f"llamacpp:{tiny_gguf}", llm_context_tokens=2048,
-                                   llm_max_tokens=MAX_TOKENS))
+    return select_backend(
+        Settings(index=tmp_path, llm=f"llamacpp:{tiny_gguf}", llm_context_tokens=2048, llm_max_tokens=MAX_TOKENS)
+    )
 
 
 def test_in_process_model_gets_a_prompt_within_its_window_and_streams(local):
@@ -76,8 +95,15 @@ def test_in_process_model_refuses_a_prompt_that_was_not_fitted(local):
 
 
 def test_in_process_generation_past_the_timeout_is_an_error(tmp_path: Path, tiny_gguf: Path):
-    slow = select_backend(Settings(index=tmp_path, llm=f"llamacpp:{tiny_gguf}", llm_context_tokens=2048,
-                                   llm_max_tokens=MAX_TOKENS, llm_timeout=1e-6))
+    slow = select_backend(
+        Settings(
+            index=tmp_path,
+            llm=f"llamacpp:{tiny_gguf}",
+            llm_context_tokens=2048,
+            llm_max_tokens=MAX_TOKENS,
+            llm_timeout=1e-6,
+        )
+    )
     with pytest.raises(LLMError, match=r"no answer within 1e-06 s \(NEWSQA_LLM_TIMEOUT\)"):
         list(slow.stream(QUESTION, passages(1)))
     with pytest.raises(LLMError, match="no answer within"):
@@ -88,8 +114,10 @@ def test_in_process_generation_past_the_timeout_is_an_error(tmp_path: Path, tiny
 
 
 def test_in_process_condense_returns_one_line(local):
-    standalone = local.condense("What does he think Russia's strategy is?",
-                                [("Who is Andrew Rasiulis?", "A former Canadian defence official [1].")])
+    standalone = local.condense(
+        "What does he think Russia's strategy is?",
+        [("Who is Andrew Rasiulis?", "A former Canadian defence official [1].")],
+    )
     assert "\n" not in standalone and is_gibberish_of_the_model(standalone)
 
 
@@ -118,9 +146,21 @@ def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     log = tmp_path_factory.mktemp("server") / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", str(SERVER_CONTEXT)],
-            stdout=sink, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(tiny_gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                str(SERVER_CONTEXT),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -147,8 +187,16 @@ def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def served(tmp_path: Path, url: str, context_tokens: int):
-    return select_backend(Settings(index=tmp_path, llm="openai:tiny", openai_base_url=url,
-                                   llm_context_tokens=context_tokens, llm_max_tokens=MAX_TOKENS, llm_timeout=30))
+    return select_backend(
+        Settings(
+            index=tmp_path,
+            llm="openai:tiny",
+            openai_base_url=url,
+            llm_context_tokens=context_tokens,
+            llm_max_tokens=MAX_TOKENS,
+            llm_timeout=30,
+        )
+    )
 
 
 def test_openai_backend_streams_from_the_llama_cpp_server(tmp_path: Path, llama_server: str):

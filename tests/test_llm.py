@@ -25,9 +25,20 @@ from conftest import send_body
 
 
 def passage(text: str, rank: int) -> Passage:
-    return Passage(chunk_ids=(f"c{rank}",), article_id=f"a{rank}", title=f"Title {rank}",
-                   published=date(2024, 10, rank), url="", file="", source="VOA", text=text, start=0, end=len(text),
-                   score=1.0 / rank, rank=rank)
+    return Passage(
+        chunk_ids=(f"c{rank}",),
+        article_id=f"a{rank}",
+        title=f"Title {rank}",
+        published=date(2024, 10, rank),
+        url="",
+        file="",
+        source="VOA",
+        text=text,
+        start=0,
+        end=len(text),
+        score=1.0 / rank,
+        rank=rank,
+    )
 
 
 def word_count(text: str) -> int:
@@ -62,7 +73,7 @@ def test_stream_delivers_the_answer_in_pieces_from_a_prompt_of_numbered_passages
     deltas = list(backend.stream("Where will the talks take place?", PASSAGES))
     assert len(deltas) > 1
     assert "".join(deltas) == "The talks will take place in Geneva [1]."
-    (system, user), = recorder.calls
+    ((system, user),) = recorder.calls
     assert REFUSAL in system.content and "not instructions" in system.content
     assert user.content.index("[1] Title 1 (2024-10-01, VOA)") < user.content.index("[3] Title 3 (2024-10-03, VOA)")
     assert user.content.endswith("Question: Where will the talks take place?")
@@ -105,12 +116,15 @@ def test_without_passages_the_answer_is_the_refusal_and_no_model_runs():
     assert recorder.calls == []
 
 
-@pytest.mark.parametrize("reply, problem", [
-    ("", "empty answer"),
-    ("  \n ", "empty answer"),
-    ("... [] !!", "no words"),
-    ("\ufffd\ufffd\ufffd\ufffd ok", "unreadable characters"),
-])
+@pytest.mark.parametrize(
+    "reply, problem",
+    [
+        ("", "empty answer"),
+        ("  \n ", "empty answer"),
+        ("... [] !!", "no words"),
+        ("\ufffd\ufffd\ufffd\ufffd ok", "unreadable characters"),
+    ],
+)
 def test_unusable_answers_are_errors(reply, problem):
     backend, _ = fake_backend(reply)
     with pytest.raises(LLMError, match=problem):
@@ -129,12 +143,14 @@ def test_condense_without_history_returns_the_question_without_a_model_call():
 
 
 def test_condense_sends_the_conversation_and_cleans_the_reply():
-    backend, recorder = fake_backend("Standalone question: \"What does Andrew Rasiulis think Russia's strategy is?\"\n"
-                                     "Explanation: he refers to Rasiulis.")
+    backend, recorder = fake_backend(
+        'Standalone question: "What does Andrew Rasiulis think Russia\'s strategy is?"\n'
+        "Explanation: he refers to Rasiulis."
+    )
     history = [("Who is Andrew Rasiulis?", "A former Canadian defence official [1].")]
     standalone = backend.condense("What does he think Russia's strategy is?", history)
     assert standalone == "What does Andrew Rasiulis think Russia's strategy is?"
-    (system, user), = recorder.calls
+    ((system, user),) = recorder.calls
     assert "standalone question" in system.content
     assert "User: Who is Andrew Rasiulis?\nAssistant: A former Canadian defence official [1]." in user.content
     assert user.content.endswith("Follow-up question: What does he think Russia's strategy is?")
@@ -167,11 +183,17 @@ class BrokenChat(GenericFakeChatModel):
         raise self.error
 
 
-@pytest.mark.parametrize("error, message", [
-    (httpx.ReadTimeout("read timed out"), "fake: no answer within 7 s (NEWSQA_LLM_TIMEOUT)"),
-    (ConnectionError("Failed to connect to Ollama.\nPlease check"), "fake: cannot reach the server (Failed to connect"),
-    (RuntimeError("model 'x' not found\n(status 404)"), "fake: model 'x' not found (status 404)"),
-])
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (httpx.ReadTimeout("read timed out"), "fake: no answer within 7 s (NEWSQA_LLM_TIMEOUT)"),
+        (
+            ConnectionError("Failed to connect to Ollama.\nPlease check"),
+            "fake: cannot reach the server (Failed to connect",
+        ),
+        (RuntimeError("model 'x' not found\n(status 404)"), "fake: model 'x' not found (status 404)"),
+    ],
+)
 def test_failures_mid_stream_become_one_line_errors(error, message):
     model = BrokenChat(messages=iter([AIMessage(content="Geneva and then")]), error=error)
     backend = LLMBackend("fake", model, window=4000, max_tokens=100, count_tokens=word_count, timeout=7)
@@ -184,6 +206,7 @@ def test_failures_mid_stream_become_one_line_errors(error, message):
 
 
 # ----- selecting a backend
+
 
 def test_backend_names_are_parsed(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -215,8 +238,9 @@ def test_openai_backend_takes_the_standard_variables_when_newsqa_sets_none(tmp_p
 
 def test_llamacpp_backend_without_llama_cpp_says_how_to_install_it(tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *rest: None if name == "llama_cpp" else real_find_spec(name, *rest))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *rest: None if name == "llama_cpp" else real_find_spec(name, *rest)
+    )
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
     with pytest.raises(LLMError, match=r"llama-cpp-python is not installed: pip install 'newsqa\[llamacpp\]'"):
@@ -251,8 +275,14 @@ class FakeOllama(BaseHTTPRequestHandler):
         FakeOllama.requests.append(body)
         parts = ["Geneva", " [1]."]
         lines = [{"model": body["model"], "message": {"role": "assistant", "content": p}, "done": False} for p in parts]
-        lines.append({"model": body["model"], "message": {"role": "assistant", "content": ""}, "done": True,
-                      "done_reason": "stop"})
+        lines.append(
+            {
+                "model": body["model"],
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+            }
+        )
         self._send("\n".join(json.dumps(line) for line in lines) + "\n")
 
     def _send(self, text: str):
@@ -289,8 +319,9 @@ def test_auto_without_ollama_model_uses_an_openai_server_only_when_newsqa_names_
     dead = f"http://127.0.0.1:{free_port()}"
     assert select_backend(Settings(index=tmp_path, ollama_url=dead)) is None
     assert select_backend(Settings(index=tmp_path, ollama_url=fake_ollama, ollama_model="mistral")) is None
-    backend = select_backend(Settings(index=tmp_path, ollama_url=dead, openai_base_url="http://127.0.0.1:9/v1",
-                                      openai_model="local"))
+    backend = select_backend(
+        Settings(index=tmp_path, ollama_url=dead, openai_base_url="http://127.0.0.1:9/v1", openai_model="local")
+    )
     assert backend.name == "openai:local"
 
 
@@ -306,8 +337,10 @@ def silent_server() -> Iterator[str]:
 
 def http_backends(tmp_path, url: str) -> list[LLMBackend]:
     common = dict(index=tmp_path, llm_timeout=1.0)
-    return [select_backend(Settings(llm="ollama:llama3.2", ollama_url=url, **common)),
-            select_backend(Settings(llm="openai:local", openai_base_url=f"{url}/v1", **common))]
+    return [
+        select_backend(Settings(llm="ollama:llama3.2", ollama_url=url, **common)),
+        select_backend(Settings(llm="openai:local", openai_base_url=f"{url}/v1", **common)),
+    ]
 
 
 def test_a_server_that_never_answers_times_out(tmp_path, silent_server):

@@ -10,10 +10,19 @@ import pytest
 
 from app.documents import Filters
 from app.engine import Engine
-from app.index import StoredChunk
-from app.index import admits
-from app.retrieval import (MODES, Retriever, Window, confidence, fuse, matching_sources, merge_passages, merge_text,
-                           metadata_filter, reciprocal_rank_fusion)
+from app.index import StoredChunk, admits
+from app.retrieval import (
+    MODES,
+    Retriever,
+    Window,
+    confidence,
+    fuse,
+    matching_sources,
+    merge_passages,
+    merge_text,
+    metadata_filter,
+    reciprocal_rank_fusion,
+)
 from eval.bench.compare_retrieval import compare, missed, mode_rankers
 from eval.dataset import Question
 from tests.conftest import make_settings
@@ -93,11 +102,17 @@ def test_metadata_filter():
         "$and": [
             {"published_day": {"$gte": 20240102}},
             {"published_day": {"$lte": 20240304}},
-            {"$or": [{"dated": False}, {"$and": [{"published_day": {"$gte": 20240201}},
-                                                 {"published_day": {"$lte": 20240220}}]}]},
-        ]}
+            {
+                "$or": [
+                    {"dated": False},
+                    {"$and": [{"published_day": {"$gte": 20240201}}, {"published_day": {"$lte": 20240220}}]},
+                ]
+            },
+        ]
+    }
     assert metadata_filter(window=Window(None, 20240220)) == {
-        "$or": [{"dated": False}, {"published_day": {"$lte": 20240220}}]}
+        "$or": [{"dated": False}, {"published_day": {"$lte": 20240220}}]
+    }
 
 
 def test_matching_sources_ignore_case_and_take_a_part_of_the_name():
@@ -112,8 +127,9 @@ def test_matching_sources_ignore_case_and_take_a_part_of_the_name():
 def test_window_ends_at_as_of():
     assert Window.of(date(2024, 3, 20)) == Window(None, 20240320)
     assert Window(None, 20240201).outside() == {"published_day": {"$gt": 20240201}}
-    assert Window(20240301, 20240316).outside() == {"$or": [{"published_day": {"$lt": 20240301}},
-                                                            {"published_day": {"$gt": 20240316}}]}
+    assert Window(20240301, 20240316).outside() == {
+        "$or": [{"published_day": {"$lt": 20240301}}, {"published_day": {"$gt": 20240316}}]
+    }
 
 
 # -- merging neighbouring chunks
@@ -126,9 +142,21 @@ def chunk(article: str, index: int, first_sentence: int, last_sentence: int) -> 
     ends = [i + 1 for i, c in enumerate(BODY) if c == "."]
     starts = [0] + [end + 1 for end in ends[:-1]]
     start, end = starts[first_sentence], ends[last_sentence]
-    return StoredChunk(f"{article}-{index}", BODY[start:end], {
-        "article_id": article, "title": f"Title {article}", "source": "Test", "url": "", "file": f"{article}.md",
-        "chunk_index": index, "chunk_count": 9, "char_start": start, "char_end": end})
+    return StoredChunk(
+        f"{article}-{index}",
+        BODY[start:end],
+        {
+            "article_id": article,
+            "title": f"Title {article}",
+            "source": "Test",
+            "url": "",
+            "file": f"{article}.md",
+            "chunk_index": index,
+            "chunk_count": 9,
+            "char_start": start,
+            "char_end": end,
+        },
+    )
 
 
 def test_merge_text_tells_the_overlap_once():
@@ -146,27 +174,39 @@ def test_merge_text_keeps_offsets_true_across_a_gap_and_skips_contained_chunks()
 
 
 def test_neighbours_join_the_passage_they_touch():
-    ranked = [(chunk("a", 1, 2, 3), 0.9), (chunk("b", 0, 0, 1), 0.8), (chunk("a", 2, 3, 4), 0.7),
-              (chunk("a", 5, 5, 6), 0.6), (chunk("c", 0, 0, 0), 0.5)]
+    ranked = [
+        (chunk("a", 1, 2, 3), 0.9),
+        (chunk("b", 0, 0, 1), 0.8),
+        (chunk("a", 2, 3, 4), 0.7),
+        (chunk("a", 5, 5, 6), 0.6),
+        (chunk("c", 0, 0, 0), 0.5),
+    ]
     passages = merge_passages(ranked, k=3, max_chunks=3)
     assert [p.chunk_ids for p in passages] == [("a-1", "a-2"), ("b-0",), ("a-5",)]
     assert [p.rank for p in passages] == [1, 2, 3]
     assert [p.score for p in passages] == [0.9, 0.8, 0.6]
-    assert passages[0].text == BODY[passages[0].start:passages[0].end]
+    assert passages[0].text == BODY[passages[0].start : passages[0].end]
 
 
 def test_a_chunk_between_two_passages_makes_them_one():
-    ranked = [(chunk("a", 0, 0, 1), 0.9), (chunk("a", 2, 3, 4), 0.8), (chunk("a", 1, 1, 3), 0.7),
-              (chunk("b", 0, 0, 1), 0.6)]
+    ranked = [
+        (chunk("a", 0, 0, 1), 0.9),
+        (chunk("a", 2, 3, 4), 0.8),
+        (chunk("a", 1, 1, 3), 0.7),
+        (chunk("b", 0, 0, 1), 0.6),
+    ]
     passages = merge_passages(ranked, k=2, max_chunks=3)
     assert [p.chunk_ids for p in passages] == [("a-0", "a-1", "a-2"), ("b-0",)]
-    assert passages[0].text == BODY[passages[0].start:passages[0].end]
+    assert passages[0].text == BODY[passages[0].start : passages[0].end]
 
 
 def test_merging_stops_at_max_chunks_and_k():
     ranked = [(chunk("a", i, i, i + 1), 1.0 - i / 10) for i in range(5)]
-    assert [p.chunk_ids for p in merge_passages(ranked, k=5, max_chunks=2)] == [("a-0", "a-1"), ("a-2", "a-3"),
-                                                                               ("a-4",)]
+    assert [p.chunk_ids for p in merge_passages(ranked, k=5, max_chunks=2)] == [
+        ("a-0", "a-1"),
+        ("a-2", "a-3"),
+        ("a-4",),
+    ]
     assert [p.chunk_ids for p in merge_passages(ranked, k=5, max_chunks=1)] == [(f"a-{i}",) for i in range(5)]
     assert [p.chunk_ids for p in merge_passages(ranked, k=1, max_chunks=1)] == [("a-0",)]
 
@@ -174,21 +214,41 @@ def test_merging_stops_at_max_chunks_and_k():
 # -- a real index of dated articles
 
 ARTICLES = {
-    "reopens.md": ("Harbor bridge reopens to traffic", "2024-03-10", "Coast Daily",
-                   "The harbor bridge reopened to traffic on Sunday after two months of repairs. "
-                   "Drivers crossed the bridge again as the mayor cut a ribbon."),
-    "closes.md": ("Harbor bridge closes for repairs", "2024-01-15", "Coast Daily",
-                  "The harbor bridge closed on Monday for repairs to its cables. "
-                  "Engineers expect the bridge to stay shut for two months."),
-    "inspection.md": ("Inspectors report on the harbor bridge", "2024-02-20", "Inland Times",
-                      "State inspectors said the harbor bridge cables were badly corroded. "
-                      "The report urged faster repairs on every bridge in the region."),
-    "history.md": ("A history of the harbor bridge", None, "Inland Times",
-                   "The harbor bridge opened a century ago as the longest bridge in the state. "
-                   "Its cables were replaced once, after a storm."),
-    "tolls.md": ("Tolls planned on the harbor bridge", "2024-04-05", "Coast Daily",
-                 "The city plans tolls on the harbor bridge to pay for the repairs. "
-                 "Drivers will pay two dollars to cross the bridge."),
+    "reopens.md": (
+        "Harbor bridge reopens to traffic",
+        "2024-03-10",
+        "Coast Daily",
+        "The harbor bridge reopened to traffic on Sunday after two months of repairs. "
+        "Drivers crossed the bridge again as the mayor cut a ribbon.",
+    ),
+    "closes.md": (
+        "Harbor bridge closes for repairs",
+        "2024-01-15",
+        "Coast Daily",
+        "The harbor bridge closed on Monday for repairs to its cables. "
+        "Engineers expect the bridge to stay shut for two months.",
+    ),
+    "inspection.md": (
+        "Inspectors report on the harbor bridge",
+        "2024-02-20",
+        "Inland Times",
+        "State inspectors said the harbor bridge cables were badly corroded. "
+        "The report urged faster repairs on every bridge in the region.",
+    ),
+    "history.md": (
+        "A history of the harbor bridge",
+        None,
+        "Inland Times",
+        "The harbor bridge opened a century ago as the longest bridge in the state. "
+        "Its cables were replaced once, after a storm.",
+    ),
+    "tolls.md": (
+        "Tolls planned on the harbor bridge",
+        "2024-04-05",
+        "Coast Daily",
+        "The city plans tolls on the harbor bridge to pay for the repairs. "
+        "Drivers will pay two dollars to cross the bridge.",
+    ),
 }
 TITLES = {name: title for name, (title, *_rest) in ARTICLES.items()}
 
@@ -199,7 +259,7 @@ def dated_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     (folder / "articles").mkdir()
     for name, (title, published, source, body) in ARTICLES.items():
         date_line = f"date: {published}\n" if published else ""
-        front_matter = f"---\ntitle: \"{title}\"\n{date_line}source: \"{source}\"\n---\n\n"
+        front_matter = f'---\ntitle: "{title}"\n{date_line}source: "{source}"\n---\n\n'
         (folder / "articles" / name).write_text(front_matter + body + "\n")
     engine = Engine(make_settings(folder / "index"))
     report = engine.add([str(folder / "articles")], progress=False)
@@ -214,10 +274,12 @@ def test_filters_judged_here_admit_what_chroma_admits(dated_engine):
     collection = dated_engine.index._collection
     every = collection.get(include=["metadatas"])
     windows = [Window(None, 20240301), Window(20240201, 20240320), Window(20240401, 20240410)]
-    filters = [metadata_filter(sources=sources, since=since, until=until, window=window)
-               for sources in ([], ["Coast Daily"], ["Coast Daily", "Inland Times"])
-               for since, until in ((None, None), (date(2024, 2, 1), None), (None, date(2024, 3, 1)))
-               for window in (None, *windows)]
+    filters = [
+        metadata_filter(sources=sources, since=since, until=until, window=window)
+        for sources in ([], ["Coast Daily"], ["Coast Daily", "Inland Times"])
+        for since, until in ((None, None), (date(2024, 2, 1), None), (None, date(2024, 3, 1)))
+        for window in (None, *windows)
+    ]
     assert sum(f is not None for f in filters) == len(filters) - 1
     for where in filter(None, filters):
         by_chroma = set(collection.get(where=where, include=[])["ids"])
@@ -237,8 +299,9 @@ def test_a_filtered_embedding_search_finds_what_chromas_own_filtering_finds(date
     monkeypatch.setattr(index, "OVERSAMPLE_LIMIT", limit)
     question = dated_engine.embedder.encode(["Tolls planned on the harbor bridge to pay for the repairs"])[0]
     where = metadata_filter(sources=["Inland Times"])
-    chroma = dated_engine.index._collection.query(query_embeddings=[question], n_results=2, where=where,
-                                                  include=[])["ids"][0]
+    chroma = dated_engine.index._collection.query(query_embeddings=[question], n_results=2, where=where, include=[])[
+        "ids"
+    ][0]
     assert len(chroma) == 2
     assert [i for i, _ in dated_engine.index.dense(question, 2, where)] == chroma
 
@@ -252,7 +315,11 @@ def files(engine: Engine, question: str, mode: str = "hybrid", **kwargs) -> set[
 def test_as_of_leaves_out_later_articles_and_keeps_undated_ones(dated_engine, mode):
     question = "harbor bridge repairs"
     assert files(dated_engine, question, mode, as_of=date(2024, 3, 31)) == {
-        "reopens.md", "closes.md", "inspection.md", "history.md"}
+        "reopens.md",
+        "closes.md",
+        "inspection.md",
+        "history.md",
+    }
     assert files(dated_engine, question, mode, as_of=date(2024, 4, 5)) == set(ARTICLES)
     assert files(dated_engine, question, mode, as_of=date(2024, 1, 31)) == {"closes.md", "history.md"}
 
@@ -263,18 +330,29 @@ def test_source_and_date_filters_are_strict(dated_engine, mode):
     as_of = date(2024, 12, 31)
     question = "harbor bridge cables"
     assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="Inland Times")) == {
-        "inspection.md", "history.md"}
+        "inspection.md",
+        "history.md",
+    }
     # An undated article cannot be shown to fall in a window the user asked for.
     assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(since=date(2024, 2, 20))) == {
-        "inspection.md", "reopens.md", "tolls.md"}
-    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(until=date(2024, 2, 19))) == {
-        "closes.md"}
-    assert files(dated_engine, question, mode, as_of=as_of,
-                 filters=Filters(source="Coast Daily", since=date(2024, 2, 1), until=date(2024, 3, 31))) == {
-        "reopens.md"}
+        "inspection.md",
+        "reopens.md",
+        "tolls.md",
+    }
+    assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(until=date(2024, 2, 19))) == {"closes.md"}
+    assert files(
+        dated_engine,
+        question,
+        mode,
+        as_of=as_of,
+        filters=Filters(source="Coast Daily", since=date(2024, 2, 1), until=date(2024, 3, 31)),
+    ) == {"reopens.md"}
     assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="Nobody")) == set()
     assert files(dated_engine, question, mode, as_of=as_of, filters=Filters(source="coast")) == {
-        "reopens.md", "closes.md", "tolls.md"}
+        "reopens.md",
+        "closes.md",
+        "tolls.md",
+    }
 
 
 def ranked_files(engine: Engine, question: str, **kwargs) -> list[str]:
@@ -293,11 +371,18 @@ def test_a_period_in_the_question_is_preferred_not_cut(dated_engine):
     assert last_month[0] == "closes.md"
     assert set(last_month) == {"closes.md", "history.md"}  # the "as of" date still cuts
     # A period no article falls in ("this week", the articles being older) empties nothing.
-    assert set(ranked_files(dated_engine, "What happened to the harbor bridge this week?",
-                            as_of=date(2024, 3, 20))) == {"reopens.md", "closes.md", "inspection.md", "history.md"}
+    assert set(
+        ranked_files(dated_engine, "What happened to the harbor bridge this week?", as_of=date(2024, 3, 20))
+    ) == {"reopens.md", "closes.md", "inspection.md", "history.md"}
     # Explicit filters stay strict: only the dated articles up to March 5.
-    assert set(ranked_files(dated_engine, "What happened to the harbor bridge in March?", as_of=as_of,
-                            filters=Filters(until=date(2024, 3, 5)))) == {"closes.md", "inspection.md"}
+    assert set(
+        ranked_files(
+            dated_engine,
+            "What happened to the harbor bridge in March?",
+            as_of=as_of,
+            filters=Filters(until=date(2024, 3, 5)),
+        )
+    ) == {"closes.md", "inspection.md"}
 
 
 @pytest.mark.slow
@@ -309,7 +394,8 @@ def test_recent_news_come_first_when_asked_for(dated_engine):
         return next(p.rank for p in passages if p.file == "tolls.md")
 
     assert rank_of_newest("What is the latest on the harbor bridge cables?") < rank_of_newest(
-        "What is on the harbor bridge cables?")
+        "What is on the harbor bridge cables?"
+    )
 
 
 @pytest.mark.slow
@@ -342,10 +428,13 @@ def test_k_passages_even_past_the_fusion_depth(dated_engine):
 @pytest.mark.slow
 def test_neighbouring_chunks_merge_into_one_passage(tmp_path: Path):
     # Sentences 20 to 27 alone tell of the spillway: the chunks that hold them, neighbours, rank first.
-    sentences = [f"Sentence {n} of the long report on the river dam describes the dam in detail."
-                 if not 20 <= n <= 27 else f"Sentence {n} says the spillway gates jammed open in the flood."
-                 for n in range(40)]
-    (tmp_path / "dam.md").write_text("---\ntitle: \"River dam report\"\n---\n\n" + " ".join(sentences) + "\n")
+    sentences = [
+        f"Sentence {n} of the long report on the river dam describes the dam in detail."
+        if not 20 <= n <= 27
+        else f"Sentence {n} says the spillway gates jammed open in the flood."
+        for n in range(40)
+    ]
+    (tmp_path / "dam.md").write_text('---\ntitle: "River dam report"\n---\n\n' + " ".join(sentences) + "\n")
     engine = Engine(make_settings(tmp_path / "index", chunk_tokens=64, chunk_overlap_tokens=20))
     engine.add([str(tmp_path / "dam.md")], progress=False)
     assert engine.index.count() >= 6
@@ -359,7 +448,7 @@ def test_neighbouring_chunks_merge_into_one_passage(tmp_path: Path):
         assert len(passage.text) == passage.end - passage.start
         for c in chunks:  # every chunk sits at its own offsets in the merged text: no overlap repeated
             offset = c.metadata["char_start"] - passage.start
-            assert passage.text[offset:offset + len(c.text)] == c.text
+            assert passage.text[offset : offset + len(c.text)] == c.text
     assert sum(p.text.count("Sentence 5 of") for p in passages) <= 1
 
 
@@ -390,5 +479,9 @@ def test_compare_counts_hits_and_names_the_misses_with_their_rank():
     assert figures["lexical"]["mrr@10"] == pytest.approx(0.5)
     assert [(q.id, rank) for q, rank in figures["dense"]["misses"]] == [("q1", 7)]
     assert [(q.id, rank) for q, rank in figures["lexical"]["misses"]] == [("q2", None)]
-    assert missed(figures).splitlines() == ["missed by dense (embeddings): 1", "  q1  rank 7  q1",
-                                            "missed by BM25: 1", "  q2  rank -  q2"]
+    assert missed(figures).splitlines() == [
+        "missed by dense (embeddings): 1",
+        "  q1  rank 7  q1",
+        "missed by BM25: 1",
+        "  q2  rank -  q2",
+    ]

@@ -32,17 +32,33 @@ def day(number: int) -> date:
 
 
 def one_chunk(article: Article) -> Chunk:
-    return Chunk(article=article, index=0, count=1, text=article.body, start=0, end=len(article.body),
-                 embed_text=article.body)
+    return Chunk(
+        article=article, index=0, count=1, text=article.body, start=0, end=len(article.body), embed_text=article.body
+    )
 
 
 def articles() -> list[Article]:
-    dated = [Article(title=f"Report {n}", origin=f"report-{n}", file=f"report-{n}.md", published=day(n),
-                     source="Coast Daily" if n % 2 else "Inland Times",
-                     body=f"Report {n} on the harbor bridge closure." + (" Closure again." if n >= LATE else ""))
-             for n in range(DATED)]
-    undated = [Article(title=f"Undated note {n}", origin=f"note-{n}", file=f"note-{n}.md", source="Inland Times",
-                       body="An undated note on the harbor bridge closure.") for n in range(2)]
+    dated = [
+        Article(
+            title=f"Report {n}",
+            origin=f"report-{n}",
+            file=f"report-{n}.md",
+            published=day(n),
+            source="Coast Daily" if n % 2 else "Inland Times",
+            body=f"Report {n} on the harbor bridge closure." + (" Closure again." if n >= LATE else ""),
+        )
+        for n in range(DATED)
+    ]
+    undated = [
+        Article(
+            title=f"Undated note {n}",
+            origin=f"note-{n}",
+            file=f"note-{n}.md",
+            source="Inland Times",
+            body="An undated note on the harbor bridge closure.",
+        )
+        for n in range(2)
+    ]
     return dated + undated
 
 
@@ -52,7 +68,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     rng = np.random.default_rng(0)
     chunks = [one_chunk(a) for a in articles()]
     for start in range(0, len(chunks), 1000):  # as ingestion writes: a batch of articles at a time
-        part = chunks[start:start + 1000]
+        part = chunks[start : start + 1000]
         vectors = rng.normal(size=(len(part), DIMENSION)).astype(np.float32)
         vectors[[c.article.published is None for c in part]] = UNDATED_DIRECTION  # the undated notes lead
         index.write(part, vectors)
@@ -106,14 +122,25 @@ def test_admitted_hits_deep_in_the_ranking_are_found(retriever, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_strict_filters_leave_out_undated_articles(retriever, mode):
     since, until = day(20_000), day(20_003)
-    found = published(retriever, "harbor bridge closure", mode, as_of=day(DATED),
-                      filters=Filters(since=since, until=until, source="Coast Daily"))
+    found = published(
+        retriever,
+        "harbor bridge closure",
+        mode,
+        as_of=day(DATED),
+        filters=Filters(since=since, until=until, source="Coast Daily"),
+    )
     assert sorted(found) == [day(20_001), day(20_003)]  # odd days are Coast Daily's
 
 
 def test_paged_lexical_build_scores_as_one_whole_build(monkeypatch):
-    texts = ["The harbor bridge closed for repairs.", "", "Repairs to the bridge cables.", "the and of",
-             "Tolls on the harbor bridge pay for the repairs.", "A storm closed the harbor."]
+    texts = [
+        "The harbor bridge closed for repairs.",
+        "",
+        "Repairs to the bridge cables.",
+        "the and of",
+        "Tolls on the harbor bridge pay for the repairs.",
+        "A storm closed the harbor.",
+    ]
     ids = [f"c{n}" for n in range(len(texts))]
     whole = bm25s.BM25()
     whole.index(tokenize(texts, as_ids=True), show_progress=False)
@@ -122,7 +149,8 @@ def test_paged_lexical_build_scores_as_one_whole_build(monkeypatch):
     assert paged.ids == ids
     for question in ("harbor bridge repairs", "storm", "cables tolls", "closed harbor"):
         expected = LexicalIndex("r", ids, whole, paged.days, paged.source_names, paged.sources).search(
-            question, len(ids))
+            question, len(ids)
+        )
         got = paged.search(question, len(ids))
         assert [i for i, _ in got] == [i for i, _ in expected]
         assert [s for _, s in got] == pytest.approx([s for _, s in expected])

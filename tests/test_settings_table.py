@@ -8,8 +8,9 @@ from app.settings import Settings
 from app.settings_table import settings_table
 from conftest import ROOT
 
-BLOCK = re.compile(r"<!-- settings table: made by `python -m app.settings_table` -->\n(.*?)\n<!-- end of settings table -->",
-                   re.DOTALL)
+BLOCK = re.compile(
+    r"<!-- settings table: made by `python -m app.settings_table` -->\n(.*?)\n<!-- end of settings table -->", re.DOTALL
+)
 
 
 def test_the_readme_table_is_made_from_the_settings():
@@ -23,5 +24,7 @@ def test_every_setting_has_a_row_with_its_variable_and_description():
     assert len(rows) == len(Settings.model_fields)
     for row, (name, field) in zip(rows, Settings.model_fields.items()):
         assert row.startswith(f"| `{name}` | `NEWSQA_{name.upper()}` | ") and field.description in row
-    assert "| `ingest_processes` | `NEWSQA_INGEST_PROCESSES` | one a core, at most 8 |" in rows[
-        list(Settings.model_fields).index("ingest_processes")]
+    assert (
+        "| `ingest_processes` | `NEWSQA_INGEST_PROCESSES` | one a core, at most 8 |"
+        in rows[list(Settings.model_fields).index("ingest_processes")]
+    )

@@ -127,15 +127,20 @@ def test_feed_entries_are_their_linked_pages(site, path):
     results = load(site + path)
     articles = [r for r in results if not isinstance(r, Failure)]
     failures = [r for r in results if isinstance(r, Failure)]
-    assert [a.title for a in articles] == ["Night trains return to the coast line", "Beekeepers count their losses",
-                                           "Harbour dredging to start in June"]
+    assert [a.title for a in articles] == [
+        "Night trains return to the coast line",
+        "Beekeepers count their losses",
+        "Harbour dredging to start in June",
+    ]
     trains, bees, dredging = articles
     assert trains.url == f"{site}/second.html" and trains.published == date(2024, 3, 20)  # the page's own date
     assert trains.body.startswith("Night trains will run again")
     assert bees.published == date(2024, 3, 22)  # the page has none: the feed's
     # The page is gone (404): the entry's own text stands in, still known by its link.
     assert dredging.url == dredging.origin == f"{site}/gone.html"
-    assert dredging.body == "Dredging of the harbour mouth will start in June and last ten weeks, the port authority said."
+    assert (
+        dredging.body == "Dredging of the harbour mouth will start in June and last ten weeks, the port authority said."
+    )
     assert dredging.source == "Local Desk"
     assert failures == [Failure(f"{site}/photo.png", "not an article page: content type image/png")]
 
@@ -157,8 +162,7 @@ def test_missing_page(site):
 
 
 def test_page_over_the_size_limit(site):
-    assert failure(f"{site}/big.html", max_bytes=100_000) == \
-        "page is over the 0.1 MB limit (NEWSQA_MAX_FILE_MB)"
+    assert failure(f"{site}/big.html", max_bytes=100_000) == "page is over the 0.1 MB limit (NEWSQA_MAX_FILE_MB)"
 
 
 def test_unreachable_url():
@@ -173,8 +177,9 @@ def test_unreachable_url():
 def test_url_and_feed_ingestion_into_the_index(engine, site):
     report = engine.add([f"{site}/story.html", f"{site}/feed.rss"], progress=False)
     assert report.counts() == {"added": 4, "updated": 0, "unchanged": 0, "duplicate": 0, "failed": 1}
-    assert {a.url for a in engine.articles()} == {f"{site}/{p}" for p in ("story.html", "second.html",
-                                                                          "undated.html", "gone.html")}
+    assert {a.url for a in engine.articles()} == {
+        f"{site}/{p}" for p in ("story.html", "second.html", "undated.html", "gone.html")
+    }
     again = engine.add([f"{site}/feed.rss", f"{site}/story.html"], progress=False)
     assert again.counts()["unchanged"] == 4
     lexical = engine.index.lexical()

@@ -28,8 +28,14 @@ from tests.conftest import ROOT, SEED_FILE
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SCREENSHOTS = ROOT / "eval" / "results" / "screens"
 SEED_TITLE = "Russia urges West to move quickly to guarantee Ukraine won't join NATO"
 UPLOAD_TITLE = "Drillers reach Lake Vostok water"
@@ -67,21 +73,38 @@ class ChatServer:
     def __init__(self, index: Path, *args: str, **env: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.env = {**os.environ, "NEWSQA_INDEX": str(index), "NEWSQA_LLM": "extractive",
-                    "NEWSQA_CONFIG": str(index / "no-config.toml"), "NEWSQA_OPEN_BROWSER": "0", **env}
+        self.env = {
+            **os.environ,
+            "NEWSQA_INDEX": str(index),
+            "NEWSQA_LLM": "extractive",
+            "NEWSQA_CONFIG": str(index / "no-config.toml"),
+            "NEWSQA_OPEN_BROWSER": "0",
+            **env,
+        }
         self.args = args
         self.output: list[str] = []
 
     def newsqa(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**self.env, **env}, cwd=ROOT,
-                              capture_output=True, text=True, timeout=STARTUP_SECONDS)
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            env={**self.env, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_SECONDS,
+        )
 
     def start(self) -> float:
         """Start and wait until the page is served; the seconds that took."""
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "chat", "--port", str(self.port), *self.args],
-            env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         lines: queue.Queue[str] = queue.Queue()
 
         def drain() -> None:
@@ -268,9 +291,15 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
     login = tmp_path / "login"
     login.write_text("ann:s3cret\n")
     login.chmod(0o600)
-    chat = ChatServer(tmp_path / "index", "--auth-file", str(login), NEWSQA_MAX_FILE_MB="0.001",
-                      NEWSQA_LLM="openai:some-model", NEWSQA_OPENAI_API_KEY="unused",
-                      NEWSQA_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1")
+    chat = ChatServer(
+        tmp_path / "index",
+        "--auth-file",
+        str(login),
+        NEWSQA_MAX_FILE_MB="0.001",
+        NEWSQA_LLM="openai:some-model",
+        NEWSQA_OPENAI_API_KEY="unused",
+        NEWSQA_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1",
+    )
     ingested = chat.newsqa("ingest", str(SEED_FILE), NEWSQA_MAX_FILE_MB="20")
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     chat.start()
@@ -278,7 +307,8 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
         with pytest.raises(AuthenticationError):
             Client(chat.url, verbose=False)
         assert "NATO" in Client(chat.url, auth=("ann", "s3cret"), verbose=False).predict(
-            "What did Putin say about NATO expansion?", api_name="/ask")
+            "What did Putin say about NATO expansion?", api_name="/ask"
+        )
 
         page.goto(chat.url)
         page.get_by_label("username").fill("ann")
@@ -303,8 +333,10 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
 
 
 def test_paste_and_url_add_articles(server: ChatServer, page, tmp_path: Path):
-    (tmp_path / "heron.txt").write_text("Herons return to the Thames marshes\n"
-                                        "Grey herons nested at Rainham Marshes this spring for the first time in forty years.\n")
+    (tmp_path / "heron.txt").write_text(
+        "Herons return to the Thames marshes\n"
+        "Grey herons nested at Rainham Marshes this spring for the first time in forty years.\n"
+    )
     with serve_folder(tmp_path) as site:
         page.goto(server.url)
         open_library(page)
@@ -337,9 +369,11 @@ def test_paste_and_url_add_articles(server: ChatServer, page, tmp_path: Path):
 def test_library_endpoints_through_gradio_client(server: ChatServer, tmp_path: Path):
     client = Client(server.url, verbose=False)
     question = "Where were the otters seen?"
-    (tmp_path / "otters.txt").write_text("Otters return to the River Tyne\n"
-                                         "Otters were seen under the Swing Bridge in Newcastle for the first time "
-                                         "in a century.\n")
+    (tmp_path / "otters.txt").write_text(
+        "Otters return to the River Tyne\n"
+        "Otters were seen under the Swing Bridge in Newcastle for the first time "
+        "in a century.\n"
+    )
     with serve_folder(tmp_path) as site:
         url = f"http://127.0.0.1:{site.server_port}/otters.txt"
         report = client.predict(f"{url}\n/etc/hostname", api_name="/add_urls")
@@ -352,8 +386,10 @@ def test_library_endpoints_through_gradio_client(server: ChatServer, tmp_path: P
     assert "Otters return to the River Tyne" not in client.predict(question, api_name="/ask")
 
     # Two people's report.txt: two articles, each kept under its name and the hash of its text.
-    reports = {"ann": b"Bridge repairs finish early\nThe Swing Bridge reopened to traffic on Friday.\n",
-               "bob": b"Ferry timetable changes\nThe Tyne ferry runs every half hour from June.\n"}
+    reports = {
+        "ann": b"Bridge repairs finish early\nThe Swing Bridge reopened to traffic on Friday.\n",
+        "bob": b"Ferry timetable changes\nThe Tyne ferry runs every half hour from June.\n",
+    }
     for who, text in reports.items():
         upload = tmp_path / who / "report.txt"
         upload.parent.mkdir()
@@ -374,13 +410,23 @@ def test_eight_askers_while_a_command_line_ingest_runs(tmp_path: Path):
     new.mkdir()
     for n in range(30):
         (new / f"harbor-{n:02}.md").write_text(
-            f"---\ntitle: \"Harbor report {n}\"\ndate: 2024-05-{n % 28 + 1:02}\n---\n\n"
-            + " ".join(f"Harbor crews logged {n * 7 + k} crossings of the ferry on day {k}." for k in range(40)) + "\n")
-    (new / "captain.md").write_text("---\ntitle: \"Ferry names a new captain\"\n---\n\n"
-                                    "The Marigold ferry named Tessa Quinlan as its new captain on Monday.\n")
+            f'---\ntitle: "Harbor report {n}"\ndate: 2024-05-{n % 28 + 1:02}\n---\n\n'
+            + " ".join(f"Harbor crews logged {n * 7 + k} crossings of the ferry on day {k}." for k in range(40))
+            + "\n"
+        )
+    (new / "captain.md").write_text(
+        '---\ntitle: "Ferry names a new captain"\n---\n\n'
+        "The Marigold ferry named Tessa Quinlan as its new captain on Monday.\n"
+    )
     try:
-        ingest = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(new)], env=chat.env, cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "ingest", str(new)],
+            env=chat.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         latencies: list[float] = []
         errors: list[str] = []
 
@@ -407,10 +453,13 @@ def test_eight_askers_while_a_command_line_ingest_runs(tmp_path: Path):
         assert not errors, errors[:3]
         assert latencies, "no question was answered while the ingest ran"
         ordered = sorted(latencies)
-        print(f"\n8 askers during the ingest: {len(ordered)} answers, 0 errors, p50 {ordered[len(ordered) // 2]:.2f} s, "
-              f"p95 {ordered[int(len(ordered) * 0.95)]:.2f} s")
+        print(
+            f"\n8 askers during the ingest: {len(ordered)} answers, 0 errors, p50 {ordered[len(ordered) // 2]:.2f} s, "
+            f"p95 {ordered[int(len(ordered) * 0.95)]:.2f} s"
+        )
         # Written by another process, answerable without a restart.
         assert "Tessa Quinlan" in Client(chat.url, verbose=False).predict(
-            "Who is the new captain of the Marigold ferry?", api_name="/ask")
+            "Who is the new captain of the Marigold ferry?", api_name="/ask"
+        )
     finally:
         chat.stop()

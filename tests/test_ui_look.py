@@ -64,8 +64,10 @@ class StandInModels(http.server.BaseHTTPRequestHandler):
     server-sent events, as the openai client asks)."""
 
     def do_GET(self):  # noqa: N802 (the http.server name)
-        body = {"/api/tags": {"models": [{"name": "tiny-ollama:latest"}]},
-                "/v1/models": {"object": "list", "data": [{"id": "quick-model"}, {"id": "slow-model"}]}}.get(self.path)
+        body = {
+            "/api/tags": {"models": [{"name": "tiny-ollama:latest"}]},
+            "/v1/models": {"object": "list", "data": [{"id": "quick-model"}, {"id": "slow-model"}]},
+        }.get(self.path)
         if body is None:
             self.send_error(404)
             return
@@ -76,17 +78,31 @@ class StandInModels(http.server.BaseHTTPRequestHandler):
         model = request["model"]
         words = SLOW_WORDS if model == "slow-model" else WRITTEN.split()
         if not request.get("stream"):
-            self._json({"id": "c", "object": "chat.completion", "created": 0, "model": model,
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": " ".join(words)}}]})
+            self._json(
+                {
+                    "id": "c",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": " ".join(words)},
+                        }
+                    ],
+                }
+            )
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         try:
             for n, word in enumerate(words):
-                self._event({"delta": {"role": "assistant", "content": ("" if n == 0 else " ") + word},
-                             "finish_reason": None}, model)
+                self._event(
+                    {"delta": {"role": "assistant", "content": ("" if n == 0 else " ") + word}, "finish_reason": None},
+                    model,
+                )
                 if model == "slow-model":
                     time.sleep(SLOW_SECONDS)
             self._event({"delta": {}, "finish_reason": "stop"}, model)
@@ -95,8 +111,13 @@ class StandInModels(http.server.BaseHTTPRequestHandler):
             pass
 
     def _event(self, choice: dict, model: str) -> None:
-        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": model,
-                 "choices": [{"index": 0, **choice}]}
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, **choice}],
+        }
         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
         self.wfile.flush()
 
@@ -120,9 +141,13 @@ def models() -> Iterator[str]:
 def server(tmp_path_factory: pytest.TempPathFactory, models: str) -> Iterator[ChatServer]:
     folder = tmp_path_factory.mktemp("models")
     (folder / "tiny-chat.gguf").write_bytes(b"GGUF")  # listed only: never loaded here
-    chat = ChatServer(tmp_path_factory.mktemp("look") / "index", NEWSQA_OLLAMA_URL=models,
-                      NEWSQA_OPENAI_BASE_URL=f"{models}/v1", NEWSQA_OPENAI_API_KEY="unused",
-                      NEWSQA_MODELS_FOLDER=str(folder))
+    chat = ChatServer(
+        tmp_path_factory.mktemp("look") / "index",
+        NEWSQA_OLLAMA_URL=models,
+        NEWSQA_OPENAI_BASE_URL=f"{models}/v1",
+        NEWSQA_OPENAI_API_KEY="unused",
+        NEWSQA_MODELS_FOLDER=str(folder),
+    )
     ingested = chat.newsqa("ingest", str(SEED_FILE))
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     chat.start()
@@ -155,8 +180,9 @@ def open_page(browser, url: str, theme: str = "light", width: str = "desktop"):
 
 def contrasts(page, selector: str) -> list[dict]:
     """The contrast of each visible element `selector` matches."""
-    return [page.evaluate(CONTRAST_JS, handle) for handle in page.locator(selector).element_handles()
-            if handle.is_visible()]
+    return [
+        page.evaluate(CONTRAST_JS, handle) for handle in page.locator(selector).element_handles() if handle.is_visible()
+    ]
 
 
 def assert_readable(page, selector: str) -> list[dict]:
@@ -215,8 +241,10 @@ def test_answer_sources_and_highlights_read_well(server: ChatServer, browser, th
         answer.locator("a", has_text="[1]").first.click()  # the source it leads to is highlighted too
         assert page.evaluate("location.hash") == "#source-1-1"
         card = page.evaluate("getComputedStyle(document.querySelector('#source-1-1')).backgroundColor")
-        for found in assert_readable(page, "#source-1-1 .nq-source-title a, #source-1-1 .nq-meta, "
-                                           "#source-1-1 .nq-number, #source-1-1 .nq-passage"):
+        for found in assert_readable(
+            page,
+            "#source-1-1 .nq-source-title a, #source-1-1 .nq-meta, #source-1-1 .nq-number, #source-1-1 .nq-passage",
+        ):
             assert card != "rgba(0, 0, 0, 0)" and found["background"] != "rgb(253,230,138)", found  # on the card
     measured = assert_readable(page, "mark, mark strong")
     print(f"\n{theme} {width}: highlight contrast {min(m['ratio'] for m in measured):.1f}:1")
@@ -274,8 +302,10 @@ def test_pick_a_backend_stop_a_stream_and_regenerate(server: ChatServer, browser
 
     choose_model(page, "Extractive (quotes the articles)", "Extractive (quotes the articles)")
     page.locator("#regenerate").click()  # the last kept answer (the stopped one is not kept), written again
-    page.wait_for_function("document.querySelectorAll('#chat [data-testid=bot]').length === 1 && "
-                           "!document.querySelector('#stop')?.offsetParent")
+    page.wait_for_function(
+        "document.querySelectorAll('#chat [data-testid=bot]').length === 1 && "
+        "!document.querySelector('#stop')?.offsetParent"
+    )
     page.locator("#sources-1").wait_for()
     page.get_by_text("extractive · 1 article indexed").wait_for()
     assert page.locator("#chat [data-testid=user]").count() == 1
@@ -314,8 +344,10 @@ def test_a_reload_after_a_command_line_ingest_shows_it(server: ChatServer, brows
     page = open_page(browser, server.url, "light", "phone")
     before = status_count(page)
     article = tmp_path / "ferry.md"
-    article.write_text('---\ntitle: "Galway ferry names Tessa Quinlan captain"\ndate: 2030-05-02\n---\n\n'
-                       "The Galway ferry named Tessa Quinlan as its new captain on Monday.\n")
+    article.write_text(
+        '---\ntitle: "Galway ferry names Tessa Quinlan captain"\ndate: 2030-05-02\n---\n\n'
+        "The Galway ferry named Tessa Quinlan as its new captain on Monday.\n"
+    )
     ingested = server.newsqa("ingest", str(article))
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     page.reload()

@@ -27,8 +27,11 @@ def model_server(expected_key: str = "") -> Iterator[tuple[str, list[str]]]:
         def do_GET(self):  # noqa: N802 (the http.server name)
             seen.append(f"{self.path} {self.headers.get('Authorization', '')}".strip())
             body = {"/api/tags": TAGS, "/v1/models": MODELS}.get(self.path)
-            if body is None or (self.path == "/v1/models" and expected_key
-                                and self.headers.get("Authorization") != f"Bearer {expected_key}"):
+            if body is None or (
+                self.path == "/v1/models"
+                and expected_key
+                and self.headers.get("Authorization") != f"Bearer {expected_key}"
+            ):
                 self.send_error(404 if body is None else 401)
                 return
             send_body(self, json.dumps(body).encode())
@@ -61,14 +64,21 @@ def test_every_reachable_backend_lists_its_models(tmp_path: Path):
     (folder / "sub").mkdir()
     (folder / "sub" / "hidden.gguf").write_bytes(b"GGUF")
     with model_server(expected_key="sk-local") as (url, seen):
-        settings = Settings(index=tmp_path / "index", ollama_url=url, openai_base_url=f"{url}/v1",
-                            openai_api_key="sk-local", models_folder=folder)
+        settings = Settings(
+            index=tmp_path / "index",
+            ollama_url=url,
+            openai_base_url=f"{url}/v1",
+            openai_api_key="sk-local",
+            models_folder=folder,
+        )
         found = available(settings, configured="openai:gpt-x")
     assert found.models["extractive"] == [("Extractive (quotes the articles)", "extractive")]
     assert found.models["ollama"] == [("llama3.2:latest", "ollama:llama3.2:latest"), ("qwen3:4b", "ollama:qwen3:4b")]
     assert found.models["openai"] == [("gpt-x", "openai:gpt-x"), ("mistral-small", "openai:mistral-small")]
-    assert found.models["llamacpp"] == [("A-small.GGUF", f"llamacpp:{folder / 'A-small.GGUF'}"),
-                                        ("b-tiny.gguf", f"llamacpp:{folder / 'b-tiny.gguf'}")]
+    assert found.models["llamacpp"] == [
+        ("A-small.GGUF", f"llamacpp:{folder / 'A-small.GGUF'}"),
+        ("b-tiny.gguf", f"llamacpp:{folder / 'b-tiny.gguf'}"),
+    ]
     assert [kind for _, kind in found.kinds()] == ["extractive", "ollama", "openai", "llamacpp"]
     assert sorted(seen) == ["/api/tags", "/v1/models Bearer sk-local"]
 
@@ -76,8 +86,12 @@ def test_every_reachable_backend_lists_its_models(tmp_path: Path):
 def test_unreachable_servers_offer_nothing_but_the_configured_backend_stays(tmp_path: Path):
     from app.settings import Settings
 
-    settings = Settings(index=tmp_path / "index", ollama_url=closed_port_url(),
-                        openai_base_url=f"{closed_port_url()}/v1", models_folder=tmp_path / "absent")
+    settings = Settings(
+        index=tmp_path / "index",
+        ollama_url=closed_port_url(),
+        openai_base_url=f"{closed_port_url()}/v1",
+        models_folder=tmp_path / "absent",
+    )
     found = available(settings, configured="ollama:llama3.2")
     assert found.models["ollama"] == [("llama3.2", "ollama:llama3.2")]  # chosen in NEWSQA_LLM: offered anyway
     assert found.models["openai"] == [] and found.models["llamacpp"] == []
@@ -91,6 +105,5 @@ def test_no_openai_endpoint_is_asked_unless_newsqa_is_configured_for_one(tmp_pat
     with model_server() as (url, seen):
         monkeypatch.setenv("OPENAI_BASE_URL", f"{url}/v1")  # someone else's setting: not a reason to send
         monkeypatch.setenv("OPENAI_API_KEY", "sk-other")
-        found = available(Settings(index=tmp_path / "index", ollama_url=closed_port_url(),
-                                   models_folder=tmp_path))
+        found = available(Settings(index=tmp_path / "index", ollama_url=closed_port_url(), models_folder=tmp_path))
     assert found.models["openai"] == [] and seen == []

@@ -32,9 +32,18 @@ class FakeEngine:
             raise self.fail
         yield "Talks start in January [1]."
         passage = "Talks start in January."
-        yield Answer(question, "Talks start in January [1].", False,
-                     (Citation(1, "a1", "Talks in Geneva", date(2024, 1, 9), "Wire", "", "a.txt", passage,
-                               passage, 0, len(passage)),), "extractive", {})
+        yield Answer(
+            question,
+            "Talks start in January [1].",
+            False,
+            (
+                Citation(
+                    1, "a1", "Talks in Geneva", date(2024, 1, 9), "Wire", "", "a.txt", passage, passage, 0, len(passage)
+                ),
+            ),
+            "extractive",
+            {},
+        )
 
     def ask(self, question, history=(), as_of=None, filters=None, k=None, llm=None):
         *_, answer = self.stream(question, history, as_of, filters, k, llm)
@@ -56,8 +65,11 @@ def no_progress(*args, **kwargs):
     pass
 
 
-OFFERED = {"extractive": [("Extractive", "extractive")], "ollama": [("qwen3", "ollama:qwen3")],
-           "openai": [("gpt-x", "openai:gpt-x")]}
+OFFERED = {
+    "extractive": [("Extractive", "extractive")],
+    "ollama": [("qwen3", "ollama:qwen3")],
+    "openai": [("gpt-x", "openai:gpt-x")],
+}
 
 
 def run(page: Page, question: str, turns=(), source=ALL_SOURCES, since=None, until=None, as_of=None, k=5, llm=None):
@@ -73,16 +85,26 @@ def test_empty_question_changes_nothing_and_asks_nothing(tmp_path: Path):
 
 def test_answer_streams_then_shows_linked_markers_sources_and_status(tmp_path: Path):
     engine = FakeEngine(tmp_path)
-    updates = run(Page(engine), "When do talks start?", source="Wire", since="2024-01-01", as_of="2024-02-01 00:00:00",
-                  k=3)
-    assert engine.calls == [("stream", "When do talks start?", [], date(2024, 2, 1),
-                             Filters(source="Wire", since=date(2024, 1, 1), until=None), 3, None)]
+    updates = run(
+        Page(engine), "When do talks start?", source="Wire", since="2024-01-01", as_of="2024-02-01 00:00:00", k=3
+    )
+    assert engine.calls == [
+        (
+            "stream",
+            "When do talks start?",
+            [],
+            date(2024, 2, 1),
+            Filters(source="Wire", since=date(2024, 1, 1), until=None),
+            3,
+            None,
+        )
+    ]
     chats = [u[0] for u in updates]
     assert chats[0][-1] == {"role": "assistant", "content": "…"}
     assert chats[1][-1]["content"] == "Talks"
     assert chats[-1][0] == {"role": "user", "content": "When do talks start?"}
     shown = chats[-1][1]["content"]
-    assert shown.startswith("Talks start in January [[1]](#source-1-1).\n\n<details class=\"nq-inline-sources\">")
+    assert shown.startswith('Talks start in January [[1]](#source-1-1).\n\n<details class="nq-inline-sources">')
     _, turns, sources, status, box = updates[-1]
     assert [t["answer"] for t in turns] == ["Talks start in January [1]."]  # kept in the browser as plain dicts
     assert 'id="source-1-1"' in sources and "<mark>Talks start in January.</mark>" in sources
@@ -130,8 +152,9 @@ def test_stop_leaves_the_answer_as_far_as_it_got_marked_stopped():
 
 def test_a_load_reads_the_index_and_the_kept_conversation(tmp_path: Path):
     engine = FakeEngine(tmp_path)
-    engine.settings = Settings(index=tmp_path, llm="extractive", ollama_url="http://127.0.0.1:9",
-                               models_folder=tmp_path / "models")
+    engine.settings = Settings(
+        index=tmp_path, llm="extractive", ollama_url="http://127.0.0.1:9", models_folder=tmp_path / "models"
+    )
     page = Page(engine)
     saved = run(page, "When do talks start?")[-1][1]
     newest = StoredArticle("a2", "Storm hits Galway", date(2024, 2, 1), "Wire", "", "b.txt", (), "h2", 1)
@@ -167,7 +190,8 @@ def test_bad_date_is_a_one_line_error(tmp_path: Path):
 def test_ask_endpoint_gives_markdown_with_sources(tmp_path: Path):
     page = Page(FakeEngine(tmp_path))
     assert page.ask("When do talks start?") == (
-        "Talks start in January [1].\n\n**Sources**\n\n[1] Talks in Geneva (2024-01-09, Wire)")
+        "Talks start in January [1].\n\n**Sources**\n\n[1] Talks in Geneva (2024-01-09, Wire)"
+    )
     assert page.ask(" ") == "Ask a question."
 
 
@@ -203,8 +227,10 @@ def test_deleting_an_uploaded_article_deletes_its_copy_once_no_article_needs_it(
     engine = Engine(Settings(index=tmp_path / "index"))
     single, pair = tmp_path / "single.txt", tmp_path / "pair.jsonl"
     single.write_text("Ferry strike\nThe ferry crews walked out on Monday.\n")
-    pair.write_text('{"title": "Harbour opens", "text": "The new harbour opened."}\n'
-                    '{"title": "Harbour closes", "text": "The old harbour closed."}\n')
+    pair.write_text(
+        '{"title": "Harbour opens", "text": "The new harbour opened."}\n'
+        '{"title": "Harbour closes", "text": "The old harbour closed."}\n'
+    )
     page = Page(engine)
     page.add_files([str(single), str(pair)], progress=no_progress)
     library = tmp_path / "index" / "library"

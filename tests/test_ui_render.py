@@ -18,41 +18,97 @@ from app.ui.auth import parse_auth
 from app.ui.server import check_free, wants_browser
 
 
-def citation(number: int = 1, passage: str = "First one. The <key> sentence. Last one.",
-             sentence: str = "The <key> sentence.", **fields) -> Citation:
+def citation(
+    number: int = 1,
+    passage: str = "First one. The <key> sentence. Last one.",
+    sentence: str = "The <key> sentence.",
+    **fields,
+) -> Citation:
     start = passage.index(sentence)
     end = start + len(sentence)
-    values = dict(number=number, article_id="a1", title="Talks & treaties", published=date(2024, 3, 5),
-                  source="Wire", url="https://example.org/a?x=1&y=2", file="a.txt", passage=passage,
-                  sentence=passage[start:end], sentence_start=start, sentence_end=end)
+    values = dict(
+        number=number,
+        article_id="a1",
+        title="Talks & treaties",
+        published=date(2024, 3, 5),
+        source="Wire",
+        url="https://example.org/a?x=1&y=2",
+        file="a.txt",
+        passage=passage,
+        sentence=passage[start:end],
+        sentence_start=start,
+        sentence_end=end,
+    )
     return Citation(**{**values, **fields})
 
 
-def answer(text: str = "Talks start [1].", citations=(citation(),), backend: str = "extractive", warnings=(),
-           refused: bool = False, passages=()) -> Answer:
-    return Answer(question="When do <talks> start?", answer=text, refused=refused, citations=tuple(citations),
-                  backend=backend, timings={}, warnings=tuple(warnings), passages=tuple(passages))
+def answer(
+    text: str = "Talks start [1].",
+    citations=(citation(),),
+    backend: str = "extractive",
+    warnings=(),
+    refused: bool = False,
+    passages=(),
+) -> Answer:
+    return Answer(
+        question="When do <talks> start?",
+        answer=text,
+        refused=refused,
+        citations=tuple(citations),
+        backend=backend,
+        timings={},
+        warnings=tuple(warnings),
+        passages=tuple(passages),
+    )
 
 
-def passage(rank: int, title: str = "Talks & treaties", text: str = "Talks may start in spring.",
-            url: str = "https://example.org/a?x=1&y=2", published: date | None = date(2024, 3, 5)) -> Passage:
-    return Passage(chunk_ids=(f"c{rank}",), article_id=f"a{rank}", title=title, published=published, source="Wire",
-                   url=url, file=f"a{rank}.txt", text=text, start=0, end=len(text), score=1 / rank, rank=rank)
+def passage(
+    rank: int,
+    title: str = "Talks & treaties",
+    text: str = "Talks may start in spring.",
+    url: str = "https://example.org/a?x=1&y=2",
+    published: date | None = date(2024, 3, 5),
+) -> Passage:
+    return Passage(
+        chunk_ids=(f"c{rank}",),
+        article_id=f"a{rank}",
+        title=title,
+        published=published,
+        source="Wire",
+        url=url,
+        file=f"a{rank}.txt",
+        text=text,
+        start=0,
+        end=len(text),
+        score=1 / rank,
+        rank=rank,
+    )
 
 
 def refusal(*passages: Passage) -> Answer:
-    return answer(text="The indexed articles do not answer this question.", citations=(), refused=True,
-                  passages=passages)
+    return answer(
+        text="The indexed articles do not answer this question.", citations=(), refused=True, passages=passages
+    )
 
 
 def stored(title: str, published: date | None, source: str = "", article_id: str = "id1") -> StoredArticle:
-    return StoredArticle(id=article_id, title=title, published=published, source=source, url="", file=f"{article_id}.txt",
-                         authors=(), content_hash="h", chunks=2)
+    return StoredArticle(
+        id=article_id,
+        title=title,
+        published=published,
+        source=source,
+        url="",
+        file=f"{article_id}.txt",
+        authors=(),
+        content_hash="h",
+        chunks=2,
+    )
 
 
 def test_markers_link_to_their_source_in_the_panel():
     assert render.link_markers("Geneva [2]. Both [1, 3].", turn=4) == (
-        "Geneva [[2]](#source-4-2). Both [[1]](#source-4-1)[[3]](#source-4-3).")
+        "Geneva [[2]](#source-4-2). Both [[1]](#source-4-1)[[3]](#source-4-3)."
+    )
 
 
 def test_passage_marks_the_supporting_sentence_and_escapes_html():
@@ -107,38 +163,52 @@ def test_answer_without_citations_says_so_and_panel_lists_newest_first():
 
 
 def test_chat_markdown_shows_warnings_after_the_answer():
-    text = render.chat_markdown(answer(warnings=["the LLM could not answer: timed out"],
-                                       backend="extractive (fallback: timed out)"), turn=1)
+    text = render.chat_markdown(
+        answer(warnings=["the LLM could not answer: timed out"], backend="extractive (fallback: timed out)"), turn=1
+    )
     assert text.startswith("Talks start [[1]](#source-1-1).")
     assert "⚠ The LLM could not answer: timed out" in text
 
 
 def test_chat_markdown_says_what_a_follow_up_was_read_as():
-    follow_up = Answer(question="Who said that?", answer="The Russian leader said it. [1]", refused=False,
-                       citations=(citation(),), backend="extractive", timings={},
-                       standalone_question="Who said that? (talks <start> in Geneva)")
-    assert render.chat_markdown(follow_up, turn=2).endswith("\n\n*Read as: Who said that? (talks &lt;start&gt; in Geneva)*")
+    follow_up = Answer(
+        question="Who said that?",
+        answer="The Russian leader said it. [1]",
+        refused=False,
+        citations=(citation(),),
+        backend="extractive",
+        timings={},
+        standalone_question="Who said that? (talks <start> in Geneva)",
+    )
+    assert render.chat_markdown(follow_up, turn=2).endswith(
+        "\n\n*Read as: Who said that? (talks &lt;start&gt; in Geneva)*"
+    )
     assert "Read as" not in render.chat_markdown(answer(), turn=1)
 
 
 def test_chat_markdown_bolds_the_asked_for_phrase_where_the_answer_quotes_its_sentence():
-    geneva = citation(passage="Talks are set. They will be in Geneva.", sentence="They will be in Geneva.",
-                      highlight=(16, 22))
+    geneva = citation(
+        passage="Talks are set. They will be in Geneva.", sentence="They will be in Geneva.", highlight=(16, 22)
+    )
     text = render.chat_markdown(answer("Talks are near. They will be in Geneva. [1]", citations=(geneva,)), turn=1)
     assert text == "Talks are near. They will be in **Geneva**. [[1]](#source-1-1)"
     # A sentence split with its leading space still places the phrase; a reworded answer bolds nothing.
     spaced = citation(passage="Set. They meet in Geneva.", sentence=" They meet in Geneva.", highlight=(14, 20))
     assert render.phrase_spans(answer("They meet in Geneva. [1]", citations=(spaced,))) == [(13, 19)]
     assert render.chat_markdown(answer("Geneva hosts them [1].", citations=(geneva,)), turn=1) == (
-        "Geneva hosts them [[1]](#source-1-1).")
+        "Geneva hosts them [[1]](#source-1-1)."
+    )
 
 
 def test_source_card_makes_the_asked_for_phrase_strong_and_keeps_everything_escaped():
-    hostile = citation(title="<script>alert(1)</script>", passage="<b>Before</b>. The <key> sentence. After.",
-                       highlight=(4, 9))
+    hostile = citation(
+        title="<script>alert(1)</script>", passage="<b>Before</b>. The <key> sentence. After.", highlight=(4, 9)
+    )
     html = render.highlighted_passage(hostile)
-    assert html == ('&lt;b&gt;Before&lt;/b&gt;. <mark>The <strong class="nq-answer-phrase">&lt;key&gt;</strong> '
-                    'sentence.</mark> After.')
+    assert html == (
+        '&lt;b&gt;Before&lt;/b&gt;. <mark>The <strong class="nq-answer-phrase">&lt;key&gt;</strong> '
+        "sentence.</mark> After."
+    )
     block = render.sources_block(answer(citations=(hostile,)), turn=1)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in block and "<script>" not in block
     assert "<strong" not in render.highlighted_passage(citation())
@@ -148,17 +218,31 @@ def test_closest_passages_of_a_refusal_in_its_dict_and_none_for_an_answer():
     passages = [passage(1, text="word " * 100), passage(2, text="Talks.", published=None), passage(3), passage(4)]
     closest = refusal(*passages).as_dict()["closest"]
     assert [p["rank"] for p in closest] == [1, 2, 3]
-    assert closest[1] == {"rank": 2, "article_id": "a2", "title": "Talks & treaties", "published": None, "source": "Wire",
-                          "url": "https://example.org/a?x=1&y=2", "file": "a2.txt", "text": "Talks."}
+    assert closest[1] == {
+        "rank": 2,
+        "article_id": "a2",
+        "title": "Talks & treaties",
+        "published": None,
+        "source": "Wire",
+        "url": "https://example.org/a?x=1&y=2",
+        "file": "a2.txt",
+        "text": "Talks.",
+    }
     assert closest[0]["published"] == "2024-03-05"
     assert closest[0]["text"].endswith("word…") and len(closest[0]["text"]) <= 301
     assert answer(passages=[passage(1)]).as_dict()["closest"] == []
 
 
 def test_refusal_shows_the_closest_articles_as_no_answer_with_safe_links():
-    block = render.sources_block(refusal(passage(1), passage(2, title="<img src=x onerror=alert(1)>",
-                                                             text="<script>x</script> & more",
-                                                             url="javascript:alert(1)")), turn=3)
+    block = render.sources_block(
+        refusal(
+            passage(1),
+            passage(
+                2, title="<img src=x onerror=alert(1)>", text="<script>x</script> & more", url="javascript:alert(1)"
+            ),
+        ),
+        turn=3,
+    )
     assert "Closest articles (not an answer)" in block and "No source cited." not in block
     assert block.count('class="nq-source nq-closest"') == 2
     assert '<a href="https://example.org/a?x=1&amp;y=2" target="_blank"' in block
@@ -170,15 +254,19 @@ def test_refusal_shows_the_closest_articles_as_no_answer_with_safe_links():
 def test_api_markdown_lists_sources_by_title_after_the_answer():
     text = render.api_markdown(answer(citations=(citation(), citation(2, url="", source=""))))
     assert text.splitlines() == [
-        "Talks start [1].", "", "**Sources**", "",
+        "Talks start [1].",
+        "",
+        "**Sources**",
+        "",
         "[1] [Talks & treaties](https://example.org/a?x=1&y=2) (2024-03-05, Wire)",
         "[2] Talks & treaties (2024-03-05)",
     ]
 
 
 def test_api_markdown_keeps_the_warnings():
-    text = render.api_markdown(answer(warnings=["quotation not found in the passages: \"ten days\""],
-                                      citations=(citation(),)))
+    text = render.api_markdown(
+        answer(warnings=['quotation not found in the passages: "ten days"'], citations=(citation(),))
+    )
     assert text.startswith("Talks start [1].\n\n> ⚠ Quotation not found in the passages: &quot;ten days&quot;\n\n")
     assert text.endswith("(2024-03-05, Wire)")
 
@@ -187,30 +275,38 @@ def test_status_line_is_one_short_line():
     assert render.status_line("extractive", 1) == "extractive · 1 article indexed"
     assert render.status_line("ollama:llama3.2", 3) == "ollama:llama3.2 · 3 articles indexed"
     assert render.status_line("extractive (fallback: openai:m: cannot reach the server (Connection error.))", 2) == (
-        "extractive (fallback) · 2 articles indexed")
+        "extractive (fallback) · 2 articles indexed"
+    )
     assert render.status_line("llamacpp:/home/ann/models/tiny.gguf", 1).startswith("llamacpp:tiny.gguf · ")
     assert "Library tab" in render.status_line("extractive", 0)
     assert "NEWSQA_MODELS_FOLDER" in render.MODELS_HINT and "NEWSQA_OPENAI_BASE_URL" in render.MODELS_HINT
 
 
 def test_article_rows_filter_by_every_search_word():
-    articles = [stored("Probe lands on Mars", date(2024, 5, 2), "Space Wire", "m1"),
-                stored("Rain in Spain", None, "", "s1")]
+    articles = [
+        stored("Probe lands on Mars", date(2024, 5, 2), "Space Wire", "m1"),
+        stored("Rain in Spain", None, "", "s1"),
+    ]
     assert library.article_rows(articles, "mars WIRE") == [["Probe lands on Mars", "2024-05-02", "Space Wire", 2, "m1"]]
     assert library.article_rows(articles, "spain")[0][1:4] == ["", "s1.txt", 2]
     assert len(library.article_rows(articles)) == 2
     assert library.source_names(articles) == ["Space Wire"]
 
 
-@pytest.mark.parametrize("title, question", [
-    ("Russia urges West to move quickly to guarantee Ukraine won't join NATO",
-     "What is the latest on West, Ukraine and NATO?"),
-    ("Drillers reach Lake Vostok water", "What is the latest on Lake Vostok?"),
-    ("Vladimir Putin says U.S. must act", "What is the latest on Vladimir Putin and U.S.?"),
-    ("Tram line opens", "What happened: tram line opens?"),
-    ("Ferry Names A New Captain", "What happened: Ferry Names A New Captain?"),  # title case names nothing
-    ("the harbour board met again on tuesday to talk about the pier and its future", None),
-])
+@pytest.mark.parametrize(
+    "title, question",
+    [
+        (
+            "Russia urges West to move quickly to guarantee Ukraine won't join NATO",
+            "What is the latest on West, Ukraine and NATO?",
+        ),
+        ("Drillers reach Lake Vostok water", "What is the latest on Lake Vostok?"),
+        ("Vladimir Putin says U.S. must act", "What is the latest on Vladimir Putin and U.S.?"),
+        ("Tram line opens", "What happened: tram line opens?"),
+        ("Ferry Names A New Captain", "What happened: Ferry Names A New Captain?"),  # title case names nothing
+        ("the harbour board met again on tuesday to talk about the pier and its future", None),
+    ],
+)
 def test_an_example_question_is_whole_and_short(title: str, question: str | None):
     assert library.example_question(title) == question
 
@@ -220,7 +316,10 @@ def test_example_questions_come_from_the_newest_titles():
     articles = [stored(f"Storm hits {town}", date(2024, 1, n)) for n, town in zip(range(5, 0, -1), towns)]
     articles.insert(1, stored("Storm hits Galway again", date(2024, 1, 4)))  # the same question once
     assert library.example_questions(articles, count=3) == [
-        "What is the latest on Galway?", "What is the latest on Cork?", "What is the latest on Sligo?"]
+        "What is the latest on Galway?",
+        "What is the latest on Cork?",
+        "What is the latest on Sligo?",
+    ]
 
 
 def test_pasted_text_is_one_file_per_title(tmp_path: Path):
@@ -231,8 +330,10 @@ def test_pasted_text_is_one_file_per_title(tmp_path: Path):
     assert Path(again).read_text() == "Mars probe: lands!\nIt landed, and sent images.\n"
 
 
-@pytest.mark.parametrize("title, text, reason", [("", "text", "title"), ("Title", "  ", "text"),
-                                                 ("Big", "x" * 1_100_000, "over the 1 MB limit")])
+@pytest.mark.parametrize(
+    "title, text, reason",
+    [("", "text", "title"), ("Title", "  ", "text"), ("Big", "x" * 1_100_000, "over the 1 MB limit")],
+)
 def test_pasted_text_refused_with_a_reason(tmp_path: Path, title: str, text: str, reason: str):
     with pytest.raises(ValueError, match=reason):
         library.store_pasted(title, text, Settings(index=tmp_path, max_file_mb=1))
@@ -241,8 +342,11 @@ def test_pasted_text_refused_with_a_reason(tmp_path: Path, title: str, text: str
 
 def test_uploads_are_kept_under_their_name_and_content_hash(tmp_path: Path):
     uploads = []
-    for folder, text in [("abc123", "# Story\n\nText."), ("def456", "# Story\n\nOther text."),
-                         ("0a1b2c", "# Story\n\nText.")]:
+    for folder, text in [
+        ("abc123", "# Story\n\nText."),
+        ("def456", "# Story\n\nOther text."),
+        ("0a1b2c", "# Story\n\nText."),
+    ]:
         upload = tmp_path / "cache" / folder / "story.md"
         upload.parent.mkdir(parents=True)
         upload.write_text(text)

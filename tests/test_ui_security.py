@@ -13,8 +13,8 @@ import pytest
 
 from app import cli
 from app.ui import auth, server
-from app.ui.page import Page
 from app.ui.auth import choose_login, login_check, read_auth_file
+from app.ui.page import Page
 from tests.test_ui_page import no_progress
 
 
@@ -40,6 +40,7 @@ def auth_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
 
 
 # -- who may sign in
+
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])
 def test_loopback_may_be_served_without_a_login(host: str):
@@ -102,13 +103,21 @@ def test_login_options_exclude_each_other(tmp_path: Path, chat_calls):
 def test_an_auth_file_open_to_other_users_is_refused(tmp_path: Path, chat_calls, capsys, mode: int):
     path = auth_file(tmp_path, "ann:s3cret\n", mode)
     assert chat(tmp_path, "--host", "0.0.0.0", "--auth-file", str(path)) == 2
-    assert capsys.readouterr().err == (f"newsqa: the auth file {path} is open to other users (mode {mode:o}); "
-                                       f"run: chmod 600 {path}\n")
+    assert capsys.readouterr().err == (
+        f"newsqa: the auth file {path} is open to other users (mode {mode:o}); run: chmod 600 {path}\n"
+    )
     assert chat_calls == []
 
 
-@pytest.mark.parametrize("text, reason", [("ann\n", "USER:PASS"), ("ann:pw\nbob:pw\n", "one USER:PASS line"),
-                                          ("\n", "one USER:PASS line"), (":pw", "USER:PASS")])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("ann\n", "USER:PASS"),
+        ("ann:pw\nbob:pw\n", "one USER:PASS line"),
+        ("\n", "one USER:PASS line"),
+        (":pw", "USER:PASS"),
+    ],
+)
 def test_a_malformed_auth_file_is_refused_with_a_reason(tmp_path: Path, text: str, reason: str):
     with pytest.raises(ValueError, match=f"the auth file .*{reason}"):
         read_auth_file(auth_file(tmp_path, text))
@@ -127,6 +136,7 @@ def test_login_check_wants_both_parts_exactly():
 
 
 # -- how fast they may guess: the real page login, served on 127.0.0.1
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -174,6 +184,7 @@ def test_a_successful_login_starts_the_count_again(login_url: str):
 
 
 # -- uploads of the same name
+
 
 def write(folder: Path, name: str, text: str) -> str:
     folder.mkdir(parents=True)

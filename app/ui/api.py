@@ -29,8 +29,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.answering import EXTRACTIVE
 from app.documents import Answer, Filters
-from app.ui.render import api_markdown
 from app.ui.auth import LoginThrottle, login_check
+from app.ui.render import api_markdown
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -57,8 +57,11 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         """The OpenAI error shape, which its clients show as the message."""
         headers = {"WWW-Authenticate": 'Bearer realm="newsqa"'} if self.status == 401 else None
-        return JSONResponse({"error": {"message": str(self), "type": self.kind, "param": None, "code": None}},
-                            status_code=self.status, headers=headers)
+        return JSONResponse(
+            {"error": {"message": str(self), "type": self.kind, "param": None, "code": None}},
+            status_code=self.status,
+            headers=headers,
+        )
 
 
 class _Strict(BaseModel):
@@ -156,8 +159,14 @@ def _completion_id() -> str:
 
 
 def _chunk(completion: str, model: str, delta: dict, finish: str | None = None, **extra) -> str:
-    payload = {"id": completion, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    payload = {
+        "id": completion,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
@@ -172,11 +181,11 @@ def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str
         for part in parts:
             if isinstance(part, Answer):
                 final = api_markdown(part)
-                rest = final[len(sent):] if final.startswith(sent) else "\n\n" + final
+                rest = final[len(sent) :] if final.startswith(sent) else "\n\n" + final
                 yield _chunk(completion, model, {"content": rest})
                 yield _chunk(completion, model, {}, "stop", newsqa=part.as_dict())
             elif part.startswith(sent) and len(part) > len(sent):
-                yield _chunk(completion, model, {"content": part[len(sent):]})
+                yield _chunk(completion, model, {"content": part[len(sent) :]})
                 sent = part
     except ValueError as error:
         yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'invalid_request_error'}})}\n\n"
@@ -200,23 +209,32 @@ def add_api_routes(app: FastAPI, engine: Engine, credentials: tuple[str, str] | 
         wait = wait or throttle.admit(host)
         if wait:
             raise ApiError(429, f"too many failed logins: try again in {int(wait) + 1} s", "rate_limit_error")
-        raise ApiError(401, "sign in: send the page's login as the API key (Bearer USER:PASS) or by basic auth",
-                       "authentication_error")
+        raise ApiError(
+            401,
+            "sign in: send the page's login as the API key (Bearer USER:PASS) or by basic auth",
+            "authentication_error",
+        )
 
     def endpoint(handler: Callable) -> Callable:
         """Auth first, and any ApiError as its JSON answer."""
+
         async def run(request: Request) -> Response:
             try:
                 authorise(request)
                 return await handler(request)
             except ApiError as error:
                 return error.response()
+
         return run
 
     @endpoint
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "newsqa"} for name in MODELS]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": name, "object": "model", "created": 0, "owned_by": "newsqa"} for name in MODELS],
+            }
+        )
 
     @endpoint
     async def chat_completions(request: Request) -> Response:
@@ -227,23 +245,37 @@ def add_api_routes(app: FastAPI, engine: Engine, credentials: tuple[str, str] | 
         llm = MODELS[chat.model]
         if chat.stream:
             parts = engine.stream(question, history=history, llm=llm)
-            return StreamingResponse(completion_events(parts, chat.model), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+            return StreamingResponse(
+                completion_events(parts, chat.model),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
         answer = await run_in_threadpool(engine.ask, question, history, llm=llm)
-        return JSONResponse({
-            "id": _completion_id(), "object": "chat.completion", "created": int(time.time()), "model": chat.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": api_markdown(answer)},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "newsqa": answer.as_dict()})
+        return JSONResponse(
+            {
+                "id": _completion_id(),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": chat.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": api_markdown(answer)},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "newsqa": answer.as_dict(),
+            }
+        )
 
     @endpoint
     async def ask(request: Request) -> Response:
         asked = await _read(request, AskRequest)
         filters = Filters(**asked.filters.model_dump())
         try:
-            answer = await run_in_threadpool(engine.ask, asked.question, asked.latest_history(), asked.as_of,
-                                            filters)
+            answer = await run_in_threadpool(engine.ask, asked.question, asked.latest_history(), asked.as_of, filters)
         except ValueError as error:  # e.g. a question of spaces
             raise ApiError(400, str(error)) from None
         return JSONResponse(answer.as_dict())

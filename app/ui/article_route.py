@@ -56,10 +56,10 @@ def add_article_route(app: FastAPI, engine: Engine) -> None:
         if text is None:
             raise HTTPException(status_code=404, detail="no indexed article has this id")
         # Plain text, never sniffed as HTML: the article's words cannot become markup or script.
-        return PlainTextResponse(text, headers={"X-Content-Type-Options": "nosniff",
-                                                "Content-Security-Policy": "default-src 'none'"})
+        return PlainTextResponse(
+            text, headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'"}
+        )
 
     if login_check is None:  # serving the text without the login would be worse than not serving it
         raise RuntimeError("cannot find the chat page's login check to put the article route behind")
-    app.add_api_route(PATH, article, methods=["GET"], dependencies=[Depends(login_check)],
-                      include_in_schema=False)
+    app.add_api_route(PATH, article, methods=["GET"], dependencies=[Depends(login_check)], include_in_schema=False)

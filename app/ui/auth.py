@@ -42,8 +42,7 @@ def read_auth_file(path: Path) -> tuple[str, str]:
     except OSError as error:
         raise ValueError(f"cannot read the auth file {path}: {error.strerror or error}") from None
     if os.name == "posix" and mode & 0o077:
-        raise ValueError(f"the auth file {path} is open to other users (mode {mode & 0o777:o}); "
-                         f"run: chmod 600 {path}")
+        raise ValueError(f"the auth file {path} is open to other users (mode {mode & 0o777:o}); run: chmod 600 {path}")
     if len(lines) != 1:
         raise ValueError(f"the auth file {path} must hold one USER:PASS line")
     try:
@@ -62,16 +61,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def choose_login(host: str, auth: str | None = None, auth_file: Path | None = None, configured: str | None = None,
-                 no_auth: bool = False) -> tuple[str, str] | None:
+def choose_login(
+    host: str,
+    auth: str | None = None,
+    auth_file: Path | None = None,
+    configured: str | None = None,
+    no_auth: bool = False,
+) -> tuple[str, str] | None:
     """The login the page asks for: --auth, else --auth-file, else NEWSQA_AUTH (`configured`);
     none with --no-auth. ValueError rather than an open page on an address others can reach."""
     if no_auth:
         return None
     credentials = read_auth_file(auth_file) if auth_file else parse_auth(auth or configured)
     if credentials is None and not is_loopback(host):
-        raise ValueError(f"--host {host} would serve the page to the network without a login: give --auth-file "
-                         "FILE or NEWSQA_AUTH, or --no-auth to serve it open on purpose")
+        raise ValueError(
+            f"--host {host} would serve the page to the network without a login: give --auth-file "
+            "FILE or NEWSQA_AUTH, or --no-auth to serve it open on purpose"
+        )
     return credentials
 
 
@@ -116,8 +122,11 @@ class LoginThrottle:
             from fastapi.responses import JSONResponse
 
             seconds = math.ceil(wait)
-            refusal = JSONResponse({"detail": f"Too many failed logins: try again in {seconds} s."},
-                                   status_code=429, headers={"Retry-After": str(seconds)})
+            refusal = JSONResponse(
+                {"detail": f"Too many failed logins: try again in {seconds} s."},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
             return await refusal(scope, receive, send)
         status = 0
 

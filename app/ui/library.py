@@ -45,9 +45,40 @@ def source_names(articles: Sequence[StoredArticle]) -> list[str]:
 
 
 # Capitalised words that do not name anything a question could ask about.
-_NOT_NAMES = {"A", "An", "The", "And", "Or", "But", "Of", "In", "On", "At", "To", "For", "With", "By", "From",
-              "As", "Is", "Are", "Was", "Were", "How", "Why", "What", "When", "Who", "Where", "After", "Before",
-              "Over", "New", "Says", "Said"}
+_NOT_NAMES = {
+    "A",
+    "An",
+    "The",
+    "And",
+    "Or",
+    "But",
+    "Of",
+    "In",
+    "On",
+    "At",
+    "To",
+    "For",
+    "With",
+    "By",
+    "From",
+    "As",
+    "Is",
+    "Are",
+    "Was",
+    "Were",
+    "How",
+    "Why",
+    "What",
+    "When",
+    "Who",
+    "Where",
+    "After",
+    "Before",
+    "Over",
+    "New",
+    "Says",
+    "Said",
+}
 _WORD = re.compile(r"[\w'’.&-]+")
 
 
@@ -170,8 +201,10 @@ def feed_rows(settings: Settings) -> list[list]:
     """The followed feeds (`newsqa follow`), a table row each."""
     from app.feeds import FeedStore
 
-    return [[f["name"], f["every"], f["last_refresh"] or "never", f["entries_seen"], f["last_error"] or ""]
-            for f in (feed.as_dict() for feed in FeedStore(settings).load())]
+    return [
+        [f["name"], f["every"], f["last_refresh"] or "never", f["entries_seen"], f["last_error"] or ""]
+        for f in (feed.as_dict() for feed in FeedStore(settings).load())
+    ]
 
 
 def refresh_feeds(engine) -> str:

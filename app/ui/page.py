@@ -26,9 +26,9 @@ the chat shows (linked markers, warnings), so follow-ups get the engine's own te
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -78,8 +78,10 @@ CSS = """
 }
 """.replace("NARROW", NARROW)
 # The system's own fonts: the bundled web font's bold set capitals in another face.
-THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+)
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,18 @@ class Page:
 
     # -- chat
 
-    def respond(self, question: str, saved: list[dict] | None, source: str, since: str | None, until: str | None,
-                as_of: str | None, passages: float, llm: str | None, offered: dict[str, list]) -> Iterator[tuple]:
+    def respond(
+        self,
+        question: str,
+        saved: list[dict] | None,
+        source: str,
+        since: str | None,
+        until: str | None,
+        as_of: str | None,
+        passages: float,
+        llm: str | None,
+        offered: dict[str, list],
+    ) -> Iterator[tuple]:
         """Stream the answer into the chat; outputs: chat, kept conversation, sources panel, status, question box.
         `llm` is the model chosen, one of those `offered` at load (kept on the server, so a browser cannot
         name another, such as a file elsewhere on disk); none: the configured one."""
@@ -191,8 +203,11 @@ class Page:
         if llm and not any(llm == value for choices in offered.values() for _, value in choices):
             raise gr.Error(f"The model {llm!r} is not on offer: reload the page for the current list.")
         turns = _turns(saved)
-        filters = Filters(source=None if source in (None, "", ALL_SOURCES) else source,
-                          since=_day(since, "From"), until=_day(until, "To"))
+        filters = Filters(
+            source=None if source in (None, "", ALL_SOURCES) else source,
+            since=_day(since, "From"),
+            until=_day(until, "To"),
+        )
         as_of_day = _day(as_of, "As of")
         number = len(turns) + 1
         history = [(t.question, t.answer) for t in turns]
@@ -200,8 +215,9 @@ class Page:
         yield shown + [{"role": "assistant", "content": "…"}], gr.skip(), gr.skip(), gr.skip(), ""
         answer: Answer | None = None
         try:
-            for part in self.engine.stream(question, history=history, as_of=as_of_day, filters=filters,
-                                           k=int(passages), llm=llm or None):
+            for part in self.engine.stream(
+                question, history=history, as_of=as_of_day, filters=filters, k=int(passages), llm=llm or None
+            ):
                 if isinstance(part, Answer):
                     answer = part
                 else:
@@ -214,21 +230,40 @@ class Page:
             return
         if answer is None:
             return
-        turn = Turn(question, answer.answer, render.chat_markdown(answer, number) + render.inline_sources(answer),
-                    render.sources_block(answer, number))
+        turn = Turn(
+            question,
+            answer.answer,
+            render.chat_markdown(answer, number) + render.inline_sources(answer),
+            render.sources_block(answer, number),
+        )
         turns = [*turns, turn]
-        yield (_messages(turns), _saved(turns), render.sources_panel([t.sources for t in turns]),
-               render.status_line(answer.backend, len(self.engine.articles())), "")
+        yield (
+            _messages(turns),
+            _saved(turns),
+            render.sources_panel([t.sources for t in turns]),
+            render.status_line(answer.backend, len(self.engine.articles())),
+            "",
+        )
 
-    def regenerate(self, saved: list[dict] | None, source: str, since: str | None, until: str | None,
-                   as_of: str | None, passages: float, llm: str | None, offered: dict[str, list]) -> Iterator[tuple]:
+    def regenerate(
+        self,
+        saved: list[dict] | None,
+        source: str,
+        since: str | None,
+        until: str | None,
+        as_of: str | None,
+        passages: float,
+        llm: str | None,
+        offered: dict[str, list],
+    ) -> Iterator[tuple]:
         """Answer the last question again (with the model and filters chosen now), in place of its answer."""
         turns = _turns(saved)
         if not turns:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        yield from self.respond(turns[-1].question, _saved(turns[:-1]), source, since, until, as_of, passages, llm,
-                                offered)
+        yield from self.respond(
+            turns[-1].question, _saved(turns[:-1]), source, since, until, as_of, passages, llm, offered
+        )
 
     @staticmethod
     def stopped(chat: list[dict] | None) -> list[dict]:
@@ -333,15 +368,27 @@ def build_page(engine: Engine) -> gr.Blocks:
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, feedback_options=None,
-                                      buttons=["copy", "copy_all"],
-                                      placeholder="Ask about the indexed articles; answers cite their sources.")
+                    chat = gr.Chatbot(
+                        label="Conversation",
+                        elem_id="chat",
+                        height=520,
+                        feedback_options=None,
+                        buttons=["copy", "copy_all"],
+                        placeholder="Ask about the indexed articles; answers cite their sources.",
+                    )
                     with gr.Row():
-                        question = gr.Textbox(show_label=False, placeholder="Your question", elem_id="question",
-                                              scale=5, submit_btn=False, autofocus=True)
+                        question = gr.Textbox(
+                            show_label=False,
+                            placeholder="Your question",
+                            elem_id="question",
+                            scale=5,
+                            submit_btn=False,
+                            autofocus=True,
+                        )
                         ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
-                        stop_button = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80,
-                                                visible=False)
+                        stop_button = gr.Button(
+                            "Stop", variant="stop", elem_id="stop", scale=1, min_width=80, visible=False
+                        )
                     examples = gr.Dataset(components=[question], label="Try asking", elem_id="examples", samples=[])
                     with gr.Row():
                         new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
@@ -352,35 +399,67 @@ def build_page(engine: Engine) -> gr.Blocks:
                             model = gr.Dropdown(label="Model", elem_id="model", choices=[], scale=2)
                         gr.Markdown(render.MODELS_HINT, elem_id="models-hint")
                         source = gr.Dropdown([ALL_SOURCES], value=ALL_SOURCES, label="Source", elem_id="source-filter")
-                        since = gr.DateTime(label="From", include_time=False, type="string", elem_id="since",
-                                            info="Only articles published on or after this day.")
-                        until = gr.DateTime(label="To", include_time=False, type="string", elem_id="until",
-                                            info="Only articles published on or before this day.")
-                        as_of = gr.DateTime(label="As of", include_time=False, type="string", elem_id="as-of",
-                                            info="Answer as if on this day: later articles are left out.")
-                        passages = gr.Slider(1, 20, value=engine.settings.top_k, step=1, elem_id="passages",
-                                             label="Passages", info="How many passages the answer may draw on.")
+                        since = gr.DateTime(
+                            label="From",
+                            include_time=False,
+                            type="string",
+                            elem_id="since",
+                            info="Only articles published on or after this day.",
+                        )
+                        until = gr.DateTime(
+                            label="To",
+                            include_time=False,
+                            type="string",
+                            elem_id="until",
+                            info="Only articles published on or before this day.",
+                        )
+                        as_of = gr.DateTime(
+                            label="As of",
+                            include_time=False,
+                            type="string",
+                            elem_id="as-of",
+                            info="Answer as if on this day: later articles are left out.",
+                        )
+                        passages = gr.Slider(
+                            1,
+                            20,
+                            value=engine.settings.top_k,
+                            step=1,
+                            elem_id="passages",
+                            label="Passages",
+                            info="How many passages the answer may draw on.",
+                        )
                 with gr.Column(scale=2, elem_id="sources-column"):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(render.sources_panel([]), elem_id="sources")
         with gr.Tab("Library", elem_id="library-tab") as library_tab:
             search = gr.Textbox(label="Search", placeholder="words in title, source, file or id", elem_id="search")
-            table = gr.Dataframe(headers=library.COLUMNS, interactive=False,
-                                 elem_id="articles", wrap=True, max_height=400)
+            table = gr.Dataframe(
+                headers=library.COLUMNS, interactive=False, elem_id="articles", wrap=True, max_height=400
+            )
             with gr.Row():
                 # Custom values let /delete take any id, not only those listed when the page was built.
-                to_delete = gr.Dropdown([], value=None, scale=4,
-                                        label="Article to delete", elem_id="delete-choice", allow_custom_value=True)
+                to_delete = gr.Dropdown(
+                    [], value=None, scale=4, label="Article to delete", elem_id="delete-choice", allow_custom_value=True
+                )
                 delete_button = gr.Button("Delete", variant="stop", elem_id="delete", scale=1)
             gr.Markdown("### Add articles")
             with gr.Tab("Upload files"):
-                files = gr.File(file_count="multiple", file_types=list(library.UPLOAD_SUFFIXES), elem_id="upload",
-                                label=f"Files: {', '.join(library.UPLOAD_SUFFIXES)} "
-                                      f"(up to {engine.settings.max_file_mb:g} MB each)")
+                files = gr.File(
+                    file_count="multiple",
+                    file_types=list(library.UPLOAD_SUFFIXES),
+                    elem_id="upload",
+                    label=f"Files: {', '.join(library.UPLOAD_SUFFIXES)} "
+                    f"(up to {engine.settings.max_file_mb:g} MB each)",
+                )
                 add_files_button = gr.Button("Add files", elem_id="add-files")
             with gr.Tab("From URL or feed"):
-                urls = gr.Textbox(label="URLs", lines=3, placeholder="https://... (one a line; article pages or feeds)",
-                                  elem_id="urls")
+                urls = gr.Textbox(
+                    label="URLs",
+                    lines=3,
+                    placeholder="https://... (one a line; article pages or feeds)",
+                    elem_id="urls",
+                )
                 add_urls_button = gr.Button("Add URLs", elem_id="add-urls")
             with gr.Tab("Paste text"):
                 title = gr.Textbox(label="Title", elem_id="paste-title")
@@ -388,15 +467,25 @@ def build_page(engine: Engine) -> gr.Blocks:
                 add_pasted_button = gr.Button("Add text", elem_id="add-text")
             report = gr.Textbox(label="Result", lines=3, interactive=False, elem_id="report")
             gr.Markdown("### Followed feeds")
-            feeds = gr.Dataframe(library.feed_rows(engine.settings), headers=library.FEED_COLUMNS, interactive=False,
-                                 elem_id="feeds", wrap=True)
+            feeds = gr.Dataframe(
+                library.feed_rows(engine.settings),
+                headers=library.FEED_COLUMNS,
+                interactive=False,
+                elem_id="feeds",
+                wrap=True,
+            )
             refresh_feeds_button = gr.Button("Refresh now", elem_id="refresh-feeds", size="sm")
 
-        blocks.load(page.load, [saved, chosen], [chat, sources, status, examples, source, backend, model, offered],
-                    api_visibility="private")
+        blocks.load(
+            page.load,
+            [saved, chosen],
+            [chat, sources, status, examples, source, backend, model, offered],
+            api_visibility="private",
+        )
         # The model chosen is kept in the browser with the conversation.
         backend.input(page.models_of, [backend, offered], model, api_visibility="private").then(
-            lambda value: value, model, chosen, api_visibility="private")
+            lambda value: value, model, chosen, api_visibility="private"
+        )
         model.input(lambda value: value, model, chosen, api_visibility="private")
 
         # While an answer is written, Stop takes the place of Ask; Stop cancels the answering event.
@@ -410,18 +499,27 @@ def build_page(engine: Engine) -> gr.Blocks:
         choices = [source, since, until, as_of, passages, model, offered]
         answering = []
         for trigger in (question.submit, ask_button.click):
-            answering.append(trigger(busy, None, [ask_button, stop_button], queue=False).then(
-                page.respond, [question, saved, *choices], chat_outputs, api_visibility="private"))
-        answering.append(examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
-            busy, None, [ask_button, stop_button], queue=False).then(
-            page.respond, [question, saved, *choices], chat_outputs, api_visibility="private"))
+            answering.append(
+                trigger(busy, None, [ask_button, stop_button], queue=False).then(
+                    page.respond, [question, saved, *choices], chat_outputs, api_visibility="private"
+                )
+            )
+        answering.append(
+            examples.click(lambda sample: sample[0], examples, question, api_visibility="private")
+            .then(busy, None, [ask_button, stop_button], queue=False)
+            .then(page.respond, [question, saved, *choices], chat_outputs, api_visibility="private")
+        )
         for trigger in (regenerate_button.click, chat.retry):
-            answering.append(trigger(busy, None, [ask_button, stop_button], queue=False).then(
-                page.regenerate, [saved, *choices], chat_outputs, api_visibility="private"))
+            answering.append(
+                trigger(busy, None, [ask_button, stop_button], queue=False).then(
+                    page.regenerate, [saved, *choices], chat_outputs, api_visibility="private"
+                )
+            )
         for event in answering:
             event.then(idle, None, [ask_button, stop_button], queue=False)
         stop_button.click(page.stopped, chat, chat, cancels=answering, queue=False, api_visibility="private").then(
-            idle, None, [ask_button, stop_button], queue=False)
+            idle, None, [ask_button, stop_button], queue=False
+        )
         for trigger in (new_button.click, chat.clear):
             trigger(page.new_conversation, None, [chat, saved, sources, question], api_visibility="private")
 
@@ -429,15 +527,18 @@ def build_page(engine: Engine) -> gr.Blocks:
         search.change(page.library_view, search, view_outputs, api_visibility="private")
         library_tab.select(page.library_view, search, view_outputs, api_visibility="private")
         table.select(page.select_row, None, to_delete, api_visibility="private")
-        for button, action, inputs, name in ((add_files_button, page.add_files, files, "upload"),
-                                             (add_urls_button, page.add_urls, urls, "add_urls"),
-                                             (add_pasted_button, page.add_pasted, [title, body], "add_text"),
-                                             (delete_button, page.delete, to_delete, "delete")):
+        for button, action, inputs, name in (
+            (add_files_button, page.add_files, files, "upload"),
+            (add_urls_button, page.add_urls, urls, "add_urls"),
+            (add_pasted_button, page.add_pasted, [title, body], "add_text"),
+            (delete_button, page.delete, to_delete, "delete"),
+        ):
             button.click(action, inputs, report, api_name=name).then(
-                page.library_view, search, view_outputs, api_visibility="private")
+                page.library_view, search, view_outputs, api_visibility="private"
+            )
         library_tab.select(lambda: library.feed_rows(engine.settings), None, feeds, api_visibility="private")
         refresh_feeds_button.click(lambda: library.refresh_feeds(engine), None, report, api_name="refresh_feeds").then(
-            lambda: library.feed_rows(engine.settings), None, feeds, api_visibility="private").then(
-            page.library_view, search, view_outputs, api_visibility="private")
+            lambda: library.feed_rows(engine.settings), None, feeds, api_visibility="private"
+        ).then(page.library_view, search, view_outputs, api_visibility="private")
         gr.api(page.ask, api_name="ask")
     return blocks

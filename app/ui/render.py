@@ -14,9 +14,11 @@ from app.citations import MARKER
 from app.documents import Answer, Citation
 from ingest.sources import is_url
 
-MODELS_HINT = ("Extractive answers are sentences quoted from the articles. For written answers, run Ollama "
-               "(its installed models are listed here), put a .gguf file in NEWSQA_MODELS_FOLDER, or set "
-               "NEWSQA_OPENAI_BASE_URL to an OpenAI-compatible endpoint; the lists are read at every page load.")
+MODELS_HINT = (
+    "Extractive answers are sentences quoted from the articles. For written answers, run Ollama "
+    "(its installed models are listed here), put a .gguf file in NEWSQA_MODELS_FOLDER, or set "
+    "NEWSQA_OPENAI_BASE_URL to an OpenAI-compatible endpoint; the lists are read at every page load."
+)
 # Characters of passage shown either side of the supporting sentence.
 PASSAGE_CONTEXT = 300
 
@@ -52,8 +54,14 @@ def phrase_spans(answer: Answer) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
-def mark_phrases(text: str, spans: Sequence[tuple[int, int]], opening: str, closing: str,
-                 piece: Callable[[str], str] = str, since: int = 0) -> str:
+def mark_phrases(
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    opening: str,
+    closing: str,
+    piece: Callable[[str], str] = str,
+    since: int = 0,
+) -> str:
     """`text[since:]` with each span (sorted) between `opening` and `closing`, and every piece of the
     text passed through `piece` (e.g. `escape`). A span that starts before `since` or inside an
     earlier one is left plain."""
@@ -120,20 +128,24 @@ def _meta(published: str | None, source: str, file: str) -> str:
 def _source_card(citation: Citation, turn: int | None) -> str:
     published = citation.published.isoformat() if citation.published else None
     anchor = f' id="{source_anchor(turn, citation.number)}"' if turn is not None else ""
-    return (f'<div class="nq-source"{anchor}>'
-            f'<div class="nq-source-title"><span class="nq-number">[{citation.number}]</span> '
-            f'{_title(citation.title or citation.file, citation.article_id, citation.url)}</div>'
-            f'{_meta(published, citation.source, citation.file)}'
-            f'<blockquote class="nq-passage">{highlighted_passage(citation)}</blockquote></div>')
+    return (
+        f'<div class="nq-source"{anchor}>'
+        f'<div class="nq-source-title"><span class="nq-number">[{citation.number}]</span> '
+        f"{_title(citation.title or citation.file, citation.article_id, citation.url)}</div>"
+        f"{_meta(published, citation.source, citation.file)}"
+        f'<blockquote class="nq-passage">{highlighted_passage(citation)}</blockquote></div>'
+    )
 
 
 def _closest_card(passage: dict) -> str:
     """A passage near a refused question (an entry of `Answer.as_dict()["closest"]`)."""
-    return (f'<div class="nq-source nq-closest">'
-            f'<div class="nq-source-title">'
-            f'{_title(passage["title"] or passage["file"], passage["article_id"], passage["url"])}</div>'
-            f'{_meta(passage["published"], passage["source"], passage["file"])}'
-            f'<blockquote class="nq-passage">{escape(passage["text"])}</blockquote></div>')
+    return (
+        f'<div class="nq-source nq-closest">'
+        f'<div class="nq-source-title">'
+        f"{_title(passage['title'] or passage['file'], passage['article_id'], passage['url'])}</div>"
+        f"{_meta(passage['published'], passage['source'], passage['file'])}"
+        f'<blockquote class="nq-passage">{escape(passage["text"])}</blockquote></div>'
+    )
 
 
 def _cards(answer: Answer, turn: int | None) -> str:
@@ -142,15 +154,18 @@ def _cards(answer: Answer, turn: int | None) -> str:
     if answer.citations:
         return "".join(_source_card(c, turn) for c in answer.citations)
     if closest := answer.as_dict()["closest"]:
-        return ('<p class="nq-closest-heading">Closest articles (not an answer)</p>'
-                + "".join(_closest_card(p) for p in closest))
+        return '<p class="nq-closest-heading">Closest articles (not an answer)</p>' + "".join(
+            _closest_card(p) for p in closest
+        )
     return '<p class="nq-none">No source cited.</p>'
 
 
 def sources_block(answer: Answer, turn: int) -> str:
     """One answer's sources for the panel beside the chat, headed by its question."""
-    return (f'<section class="nq-answer-sources" id="sources-{turn}">'
-            f'<h4>Answer {turn}: {escape(answer.question)}</h4>{_cards(answer, turn)}</section>')
+    return (
+        f'<section class="nq-answer-sources" id="sources-{turn}">'
+        f"<h4>Answer {turn}: {escape(answer.question)}</h4>{_cards(answer, turn)}</section>"
+    )
 
 
 def inline_sources(answer: Answer) -> str:
@@ -158,8 +173,10 @@ def inline_sources(answer: Answer) -> str:
     beside the chat (the page's style shows one or the other)."""
     count = len(answer.citations)
     label = f"Sources ({count})" if count else "Sources"
-    return (f'\n\n<details class="nq-inline-sources"><summary>{label}</summary>'
-            f'<div class="nq-sources-inline">{_cards(answer, None)}</div></details>')
+    return (
+        f'\n\n<details class="nq-inline-sources"><summary>{label}</summary>'
+        f'<div class="nq-sources-inline">{_cards(answer, None)}</div></details>'
+    )
 
 
 def sources_panel(blocks: Sequence[str]) -> str:
@@ -187,6 +204,9 @@ def status_line(backend: str, articles: int) -> str:
     backend = backend.split(" (fallback:")[0] + " (fallback)" if " (fallback:" in backend else backend
     if backend.startswith("llamacpp:"):  # the file, not its whole path
         backend = f"llamacpp:{PurePath(backend.partition(':')[2]).name}"
-    held = f"{articles} article{'s' if articles != 1 else ''} indexed" if articles else \
-        "no articles yet: add some in the Library tab"
+    held = (
+        f"{articles} article{'s' if articles != 1 else ''} indexed"
+        if articles
+        else "no articles yet: add some in the Library tab"
+    )
     return f"{escape(backend)} · {held}"

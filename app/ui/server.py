@@ -26,22 +26,48 @@ def check_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            reason = "the port is in use (choose another with --port)" if error.errno == errno.EADDRINUSE \
+            reason = (
+                "the port is in use (choose another with --port)"
+                if error.errno == errno.EADDRINUSE
                 else error.strerror or str(error)
+            )
             raise OSError(error.errno, reason) from None
 
 
-def launch(blocks: gr.Blocks, host: str, port: int, credentials: tuple[str, str] | None,
-           max_file_bytes: int, css: str | None = None, theme: gr.Theme | None = None) -> str:
+def launch(
+    blocks: gr.Blocks,
+    host: str,
+    port: int,
+    credentials: tuple[str, str] | None,
+    max_file_bytes: int,
+    css: str | None = None,
+    theme: gr.Theme | None = None,
+) -> str:
     """Start serving `blocks` in the background, behind the login and its throttle; the page's URL."""
     from starlette.middleware import Middleware
 
-    login = {"auth": login_check(credentials), "auth_message": "newsqa: sign in",
-             "app_kwargs": {"middleware": [Middleware(LoginThrottle)]}} if credentials else {}
+    login = (
+        {
+            "auth": login_check(credentials),
+            "auth_message": "newsqa: sign in",
+            "app_kwargs": {"middleware": [Middleware(LoginThrottle)]},
+        }
+        if credentials
+        else {}
+    )
     blocks.queue(default_concurrency_limit=2)
-    _, url, _ = blocks.launch(server_name=host, server_port=port, max_file_size=max_file_bytes, show_error=False,
-                              quiet=True, footer_links=["api"], css=css, theme=theme, prevent_thread_lock=True,
-                              **login)
+    _, url, _ = blocks.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=max_file_bytes,
+        show_error=False,
+        quiet=True,
+        footer_links=["api"],
+        css=css,
+        theme=theme,
+        prevent_thread_lock=True,
+        **login,
+    )
     return url
 
 

