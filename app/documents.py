@@ -86,6 +86,18 @@ class Passage:
     score: float  # fused retrieval score; higher is better
     rank: int  # 1-based position in the retrieved list
 
+    def where_from(self) -> dict:
+        """Its article and rank as JSON values: what a reader needs to find the passage again."""
+        return {
+            "rank": self.rank,
+            "article_id": self.article_id,
+            "title": self.title,
+            "published": self.published.isoformat() if self.published else None,
+            "source": self.source,
+            "url": self.url,
+            "file": self.file,
+        }
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -130,16 +142,7 @@ class Answer:
             text = " ".join(passage.text.split())
             if len(text) > 300:
                 text = text[:300].rsplit(" ", 1)[0] + "…"
-            return {
-                "rank": passage.rank,
-                "article_id": passage.article_id,
-                "title": passage.title,
-                "published": passage.published.isoformat() if passage.published else None,
-                "source": passage.source,
-                "url": passage.url,
-                "file": passage.file,
-                "text": text,
-            }
+            return {**passage.where_from(), "text": text}
 
         return {
             "question": self.question,

@@ -115,7 +115,7 @@ class Engine:
         from app.answering import Library
 
         return Library(
-            retrieve=lambda question, as_of, filters, k: self.retrieve(question, as_of, filters, k),
+            retrieve=self.retrieve,
             embedder=self.embedder,
             idf=lambda terms: self.index.lexical().idf(terms),
             article_count=self.index.count,

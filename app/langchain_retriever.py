@@ -26,18 +26,7 @@ def passage_document(passage: Passage) -> Document:
     return Document(
         id=f"{passage.article_id}:{passage.start}",
         page_content=passage.text,
-        metadata={
-            "article_id": passage.article_id,
-            "title": passage.title,
-            "published": passage.published.isoformat() if passage.published else None,
-            "source": passage.source,
-            "url": passage.url,
-            "file": passage.file,
-            "start": passage.start,
-            "end": passage.end,
-            "score": passage.score,
-            "rank": passage.rank,
-        },
+        metadata={**passage.where_from(), "start": passage.start, "end": passage.end, "score": passage.score},
     )
 
 

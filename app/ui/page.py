@@ -353,6 +353,11 @@ class Page:
         return row[library.COLUMNS.index("Id")] if len(row) == len(library.COLUMNS) else None
 
 
+def _day_picker(label: str, elem_id: str, info: str) -> gr.DateTime:
+    """A date without a time, as the ISO text the filters parse."""
+    return gr.DateTime(label=label, include_time=False, type="string", elem_id=elem_id, info=info)
+
+
 def build_page(engine: Engine) -> gr.Blocks:
     """The page. What depends on the index or on the models reachable (counts, examples, menus) is
     filled in by `Page.load` on every load, so a reload shows what another process changed."""
@@ -399,27 +404,9 @@ def build_page(engine: Engine) -> gr.Blocks:
                             model = gr.Dropdown(label="Model", elem_id="model", choices=[], scale=2)
                         gr.Markdown(render.MODELS_HINT, elem_id="models-hint")
                         source = gr.Dropdown([ALL_SOURCES], value=ALL_SOURCES, label="Source", elem_id="source-filter")
-                        since = gr.DateTime(
-                            label="From",
-                            include_time=False,
-                            type="string",
-                            elem_id="since",
-                            info="Only articles published on or after this day.",
-                        )
-                        until = gr.DateTime(
-                            label="To",
-                            include_time=False,
-                            type="string",
-                            elem_id="until",
-                            info="Only articles published on or before this day.",
-                        )
-                        as_of = gr.DateTime(
-                            label="As of",
-                            include_time=False,
-                            type="string",
-                            elem_id="as-of",
-                            info="Answer as if on this day: later articles are left out.",
-                        )
+                        since = _day_picker("From", "since", "Only articles published on or after this day.")
+                        until = _day_picker("To", "until", "Only articles published on or before this day.")
+                        as_of = _day_picker("As of", "as-of", "Answer as if on this day: later articles are left out.")
                         passages = gr.Slider(
                             1,
                             20,
