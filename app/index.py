@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlparse
@@ -169,19 +169,22 @@ def open_client(settings: Settings):
         return chromadb.HttpClient(
             host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
         )
-    settings.index.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.index / "chroma"), settings=chroma_settings)
 
 
 class Index:
     def __init__(self, settings: Settings, embedding_model: str):
-        self._client = open_client(settings)
-        self._collection = self._client.get_or_create_collection(
-            settings.collection,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedding_model": embedding_model},
-            embedding_function=None,
-        )
+        settings.index.mkdir(parents=True, exist_ok=True)
+        # Processes opening a new local store at once race through Chroma's creation of its tables
+        # ("table collections already exists"): they take turns, which costs nothing once it exists.
+        with FileLock(settings.index / "open.lock") if not settings.chroma_url else nullcontext():
+            self._client = open_client(settings)
+            self._collection = self._client.get_or_create_collection(
+                settings.collection,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedding_model": embedding_model},
+                embedding_function=None,
+            )
         # Older indexes name the backend too ("MODEL (onnx-int8)"): its vectors suit every backend.
         stored_model = BACKEND_SUFFIX.sub("", (self._collection.metadata or {}).get("embedding_model") or "")
         if stored_model and stored_model != embedding_model:
