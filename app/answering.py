@@ -21,7 +21,6 @@ The same steps serve the CLI, the chat page, the API and the eval suite (through
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -33,13 +32,10 @@ from app.extractive import REFUSAL as NOT_ANSWERED
 from app.extractive import extract_answer
 from app.followup import rewrite
 from app.llm import REFUSAL, LLMBackend, LLMError
+from app.timing import timed
 
 EMPTY_INDEX = "No articles are indexed yet: add some with `newsqa ingest PATH_OR_URL`."
 EXTRACTIVE = "extractive"
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 1)
 
 
 def _words(text: str) -> str:
@@ -75,49 +71,50 @@ def stream(
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {}  # milliseconds
     failure = None  # why the LLM could not answer, when it could not
-    try:
-        backend = library.backend()
-    except LLMError as error:
-        backend, failure = None, str(error)
-
-    standalone = question
-    if history:
-        step = time.perf_counter()
-        if backend is not None and failure is None:
-            try:
-                standalone = backend.condense(question, history).strip() or question
-            except LLMError as error:
-                failure = str(error)
-        if backend is None or failure:
-            standalone = rewrite(question, history)
-        timings["condense"] = _ms(step)
-
-    step = time.perf_counter()
-    passages = library.retrieve(standalone, as_of, filters, k)
-    timings["retrieve"] = _ms(step)
-
-    step = time.perf_counter()
-    answer = None
-    if backend is not None and failure is None and passages:
-        text = ""
+    with timed() as total:
         try:
-            for delta in backend.stream(standalone, passages, as_of):
-                text += delta
-                yield text
-            if not text.strip():
-                raise LLMError(f"{backend.name} returned an empty answer")
+            backend = library.backend()
         except LLMError as error:
-            failure = str(error)
-        else:
-            answer = _llm_answer(question, standalone, text, passages, backend.name)
-    if answer is None:
-        answer = _extractive_answer(library, question, standalone, passages, failure)
-        yield answer.answer
-    timings["generate"] = _ms(step)
-    timings["total"] = _ms(started)
+            backend, failure = None, str(error)
+
+        standalone = question
+        if history:
+            with timed() as step:
+                if backend is not None and failure is None:
+                    try:
+                        standalone = backend.condense(question, history).strip() or question
+                    except LLMError as error:
+                        failure = str(error)
+                if backend is None or failure:
+                    standalone = rewrite(question, history)
+            timings["condense"] = step.ms
+
+        with timed() as step:
+            passages = library.retrieve(standalone, as_of, filters, k)
+        timings["retrieve"] = step.ms
+
+        with timed() as step:
+            answer = None
+            if backend is not None and failure is None and passages:
+                text = ""
+                try:
+                    for delta in backend.stream(standalone, passages, as_of):
+                        text += delta
+                        yield text
+                    if not text.strip():
+                        raise LLMError(f"{backend.name} returned an empty answer")
+                except LLMError as error:
+                    failure = str(error)
+                else:
+                    answer = _llm_answer(question, standalone, text, passages, backend.name)
+            if answer is None:
+                answer = _extractive_answer(library, question, standalone, passages, failure)
+                yield answer.answer
+        timings["generate"] = step.ms
+    timings["total"] = total.ms
+    timings = {name: round(ms, 1) for name, ms in timings.items()}
     yield replace(answer, backend=_backend_label(backend, failure), timings=timings)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import string
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from app.citations import MARKER
+from app.timing import timed
 
 RETRIEVAL = ("hit@1", "hit@5", "recall@5", "mrr@10")
 ANSWER = ("answer_contains", "token_f1", "citation_precision")
@@ -152,9 +152,9 @@ def ranking_quality(ranked_files: Callable, questions: Sequence) -> dict:
     passage within ten (None: not within ten)."""
     hits, ranks, times, misses = [], [], [], []
     for question in questions:
-        started = time.perf_counter()
-        files = ranked_files(question)
-        times.append((time.perf_counter() - started) * 1000)
+        with timed() as spent:
+            files = ranked_files(question)
+        times.append(spent.ms)
         hits.append(hit_at(files, question.evidence, 5))
         ranks.append(mrr_at(files, question.evidence, RANKING_DEPTH))
         if hits[-1] is False:  # None: no evidence to find

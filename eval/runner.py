@@ -8,7 +8,6 @@ standalone question the engine rewrote them into, which is what it searched for.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from app.documents import Answer, Passage
+from app.timing import timed
 from eval import metrics
 from eval.dataset import Conversation, Dataset, Problem, Question
 
@@ -110,7 +110,19 @@ def run(
 ) -> DatasetResult:
     """Ask every question of `dataset` with `k` passages (None: the engine's default); `progress`:
     None shows a bar on a terminal only."""
-    started = time.perf_counter()
+    with timed() as spent:
+        results = _ask_all(engine, dataset, k, judge, progress)
+    aggregate = metrics.aggregate(
+        [r.scores for r in results],
+        [r.retrieve_ms for r in results if r.retrieve_ms is not None],
+        [r.ask_ms for r in results if r.ask_ms is not None],
+    )
+    return DatasetResult(dataset.name, results, aggregate, dataset.problems, spent.wall)
+
+
+def _ask_all(
+    engine, dataset: Dataset, k: int | None, judge: Judge | None, progress: bool | None
+) -> list[QuestionResult]:
     if dataset.questions:
         _warm_up(engine, dataset.questions[0], k)
     results: list[QuestionResult] = []
@@ -132,12 +144,7 @@ def run(
                 results.append(result)
                 history.append((question.question, result.answer))
                 bar.update()
-    aggregate = metrics.aggregate(
-        [r.scores for r in results],
-        [r.retrieve_ms for r in results if r.retrieve_ms is not None],
-        [r.ask_ms for r in results if r.ask_ms is not None],
-    )
-    return DatasetResult(dataset.name, results, aggregate, dataset.problems, time.perf_counter() - started)
+    return results
 
 
 def ask(
@@ -154,13 +161,19 @@ def ask(
     as_of, depth = question.question_date, max(k or 0, metrics.RANKING_DEPTH)
     try:
         if not history:
-            result.retrieved, result.retrieve_ms = _timed(engine.retrieve, question.question, as_of=as_of, k=depth)
-        answer, result.ask_ms = _timed(engine.ask, question.question, history=tuple(history), as_of=as_of, k=k)
+            with timed() as spent:
+                result.retrieved = engine.retrieve(question.question, as_of=as_of, k=depth)
+            result.retrieve_ms = spent.ms
+        with timed() as spent:
+            answer = engine.ask(question.question, history=tuple(history), as_of=as_of, k=k)
+        result.ask_ms = spent.ms
         _take_answer(result, answer)
         if history:
-            result.retrieved, result.retrieve_ms = _timed(
-                engine.retrieve, result.standalone_question or question.question, as_of=as_of, k=depth
-            )
+            with timed() as spent:
+                result.retrieved = engine.retrieve(
+                    result.standalone_question or question.question, as_of=as_of, k=depth
+                )
+            result.retrieve_ms = spent.ms
     except Exception as error:  # noqa: BLE001 - recorded in the result and the report
         result.error = f"{type(error).__name__}: {error}"
     result.scores = metrics.score_question(
@@ -205,9 +218,3 @@ def _take_answer(result: QuestionResult, answer: Answer) -> None:
     result.backend = answer.backend
     result.standalone_question = answer.standalone_question
     result.cited = [{"number": c.number, "title": c.title, "file": c.file} for c in answer.citations]
-
-
-def _timed(call, *args, **kwargs):
-    started = time.perf_counter()
-    value = call(*args, **kwargs)
-    return value, (time.perf_counter() - started) * 1000

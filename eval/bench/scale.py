@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from app.documents import Filters
 from app.embedders import embedding_label
 from app.index import Index
 from app.settings import Settings
+from app.timing import timed
 from eval.bench.corpus import DAYS, FIRST_DAY, SyntheticChunks
 
 ARTICLES_PER_WRITE = 1000
@@ -43,11 +43,11 @@ def folder_mb(folder: Path) -> float:
 
 def grow(index: Index, source: SyntheticChunks, target: int) -> float:
     """Write synthetic articles until the collection holds `target` chunks; the seconds it took."""
-    started = time.perf_counter()
-    while (have := index.count()) < target:
-        articles = min(ARTICLES_PER_WRITE, -(-(target - have) // source.per_article))
-        index.write(*source.batch(have // source.per_article, articles))
-    return time.perf_counter() - started
+    with timed() as spent:
+        while (have := index.count()) < target:
+            articles = min(ARTICLES_PER_WRITE, -(-(target - have) // source.per_article))
+            index.write(*source.batch(have // source.per_article, articles))
+    return spent.wall
 
 
 def sweep(
@@ -68,12 +68,11 @@ def sweep(
         log(f"scale: building {size:,} chunks")
         build = grow(index, source, size)
         rate = todo / build if build else rate
-        started = time.perf_counter()
-        index.lexical()
-        lexical = time.perf_counter() - started
-        log(f"scale: {size:,} chunks built in {build:.0f} s (BM25 {lexical:.0f} s); querying")
+        with timed() as lexical:
+            index.lexical()
+        log(f"scale: {size:,} chunks built in {build:.0f} s (BM25 {lexical.wall:.0f} s); querying")
         query = run_query_process(settings, questions_file)
-        points.append(SizePoint(index.count(), build, lexical, folder_mb(settings.index), query))
+        points.append(SizePoint(index.count(), build, lexical.wall, folder_mb(settings.index), query))
     return points, ""
 
 
@@ -112,10 +111,9 @@ def measure_queries(questions: list[str]) -> dict:
     index), then time `retrieve` and an extractive `ask` on every question."""
     from app.engine import Engine
 
-    started = time.perf_counter()
-    engine = Engine(Settings())
-    engine.ask(questions[0])
-    first_answer = time.perf_counter() - started
+    with timed() as first_answer:
+        engine = Engine(Settings())
+        engine.ask(questions[0])
     # A date filter that admits about half of the synthetic articles.
     since_midway = Filters(since=FIRST_DAY + timedelta(days=DAYS // 2))
     timings: dict[str, list[float]] = {"retrieve_ms": [], "filtered_retrieve_ms": [], "ask_ms": []}
@@ -125,11 +123,11 @@ def measure_queries(questions: list[str]) -> dict:
             ("filtered_retrieve_ms", lambda: engine.retrieve(question, filters=since_midway)),
             ("ask_ms", lambda: engine.ask(question)),
         ):
-            t = time.perf_counter()
-            run()
-            timings[key].append((time.perf_counter() - t) * 1000)
+            with timed() as spent:
+                run()
+            timings[key].append(spent.ms)
     return {
-        "open_and_first_answer_s": first_answer,
+        "open_and_first_answer_s": first_answer.wall,
         **{k: percentiles(v) for k, v in timings.items()},
         "questions": len(questions),
         "peak_rss_mb": peak_rss_mb(),
