@@ -2,9 +2,9 @@
 
     python -m eval.halves RUN.json [RUN.json ...]
 
-RUN.json is what `newsqa eval --json` writes. The halves are eval.fit_extractive's: a fixed split of
-each dataset by a hash of the question id, half A being the one the extractive answerer's weights
-were fitted on. Prints each metric for the whole set and for each half (latency left out).
+RUN.json is what `newsqa eval --json --out RUN.json` writes. The halves are eval.fit_extractive's: a
+fixed split of each dataset by a hash of the question id, half A being the one the extractive
+answerer's weights were fitted on. Prints each metric for the whole set and for each half (latency left out).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def by_half(questions: list[dict]) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.halves", description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="files written by `newsqa eval --json`")
+    parser.add_argument("runs", nargs="+", type=Path, help="files written by `newsqa eval --json --out FILE`")
     args = parser.parse_args(argv)
     for run in args.runs:
         try:

@@ -98,5 +98,5 @@ def write(path: Path, text: str) -> None:
     staging.replace(path)
 
 
-def write_json(path: Path, results: Sequence[DatasetResult]) -> None:
-    write(path, json.dumps(to_json(results), indent=2, ensure_ascii=False) + "\n")
+def json_text(results: Sequence[DatasetResult]) -> str:
+    return json.dumps(to_json(results), indent=2, ensure_ascii=False) + "\n"

@@ -21,7 +21,8 @@ class Options:
     datasets: Sequence[Path] = ()  # none: the project's own sets, each over its own articles
     articles: Path | None = None  # index this folder for the run; None: the current index
     k: int | None = None  # passages the answerer is given; None: Settings.top_k
-    json: Path | None = None
+    json: bool = False  # the results as JSON: into `out`, or on stdout (the table then on stderr)
+    out: Path | None = None
     report: Path | None = None
     baseline: Path = baseline.DEFAULT_FILE
     update_baseline: bool = False
@@ -71,17 +72,20 @@ def run(settings: Settings, options: Options) -> int:
         if options.update_baseline
         else [r for result in results for r in baseline.compare(saved, result.name, result.metrics)]
     )
-    print(output.table(results, {(r.dataset, r.metric) for r in regressions}))
+    human = sys.stderr if options.json and options.out is None else sys.stdout  # stdout is then the JSON's
+    print(output.table(results, {(r.dataset, r.metric) for r in regressions}), file=human)
     _notes(saved, results, options)
-    if options.json:
-        output.write_json(options.json, results)
+    if options.json and options.out is not None:
+        output.write(options.out, output.json_text(results))
+    elif options.json:
+        print(output.json_text(results), end="")
     if options.report:
         output.write(options.report, output.report(results, [str(r) for r in regressions]))
     if options.update_baseline:
         for result in results:
             saved = baseline.updated(saved, result.name, result.metrics, result.backend)
         baseline.write(options.baseline, saved)
-        print(f"baseline written: {options.baseline} ({', '.join(r.name for r in results)})")
+        print(f"baseline written: {options.baseline} ({', '.join(r.name for r in results)})", file=human)
         return OK
     for regression in regressions:
         print(f"regression: {regression}", file=sys.stderr)

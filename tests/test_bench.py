@@ -223,6 +223,7 @@ def test_each_part_replaces_its_own_section_and_hand_written_text_stays(tmp_path
             "--e2e-articles '150,none': give positive numbers or 'all'",
         ),
         (["bench", str(QUAIL), "--only", "ingest,speed"], "unknown bench part(s): speed"),
+        (["bench", str(QUAIL), "--out", "B.md"], "bench: --out FILE is where --json writes: add --json"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path: Path, monkeypatch):
@@ -280,11 +281,12 @@ def test_bench_command_end_to_end(tmp_path: Path):
             "2",
             "--sizes",
             "300,600",
-            "--out",
+            "--report",
             str(out),
             "--plot",
             str(plot),
             "--json",
+            "--out",
             str(data),
             "--only",
             "ingest,e2e,scale,chat",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from app.cli import asking
 from app.documents import Answer, Citation, Filters, Passage
 from app.engine import Engine
 from tests.conftest import SEED_FILE
@@ -134,17 +134,17 @@ class OneAnswer:
 
 
 def test_ask_json_gives_the_highlight_of_each_citation(capsys):
-    cli._ask_one(OneAnswer(ANSWERED), argparse.Namespace(json=True, as_of=None), Filters(), "Where?", ())
+    asking._ask_one(OneAnswer(ANSWERED), argparse.Namespace(json=True, as_of=None), Filters(), "Where?", ())
     [citation] = json.loads(capsys.readouterr().out)["citations"]
     assert citation["highlight"] == [26, 32] and citation["sentence"][26:32] == "Geneva"
 
 
 def test_a_terminal_shows_the_asked_for_phrase_bold_and_a_pipe_plain_text(capsys):
-    cli._print_streamed([ANSWERED.answer, ANSWERED], bold=True)
+    asking._print_streamed([ANSWERED.answer, ANSWERED], bold=True)
     out = capsys.readouterr().out
     assert out.startswith("The talks will be held in \033[1mGeneva\033[0m. [1]\n")
     assert '      "The talks will be held in \033[1mGeneva\033[0m."' in out
-    cli._print_streamed(["The talks", ANSWERED.answer, ANSWERED])
+    asking._print_streamed(["The talks", ANSWERED.answer, ANSWERED])
     assert "\033[" not in capsys.readouterr().out
 
 
@@ -154,12 +154,12 @@ def test_a_cited_sentence_that_opens_a_quotation_is_printed_with_it_closed(capsy
     end = passage.index(" We")
     citation = Citation(1, "a1", "Talks", None, "Wire", "", "a.txt", passage, passage[start:end], start, end)
     quoted = Answer("What did he say?", f'{passage[start:end]}" [1]', False, (citation,), "extractive", {})
-    cli._print_streamed([quoted.answer, quoted])
+    asking._print_streamed([quoted.answer, quoted])
     assert '      ""It is you who must act.""' in capsys.readouterr().out.splitlines()
 
 
 def test_a_refusal_lists_the_closest_articles(capsys):
-    cli._print_streamed([REFUSED.answer, REFUSED])
+    asking._print_streamed([REFUSED.answer, REFUSED])
     assert capsys.readouterr().out.splitlines() == [
         "The indexed articles do not answer this question.",
         "Closest articles:",

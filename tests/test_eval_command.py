@@ -66,6 +66,7 @@ def test_eval_command_end_to_end(tmp_path, monkeypatch, capsys):
         "--llm",
         "extractive",
         "--json",
+        "--out",
         str(tmp_path / "out.json"),
         "--report",
         str(tmp_path / "out.md"),
@@ -90,7 +91,12 @@ def test_eval_command_end_to_end(tmp_path, monkeypatch, capsys):
     written = json.loads(saved.read_text())["datasets"]["small"]["metrics"]
     assert written["answer_contains"]["tolerance"] == 0.5  # kept
     assert written["answer_contains"]["value"] == result["metrics"]["answer_contains"]
-    assert main(args) == 0
+    capsys.readouterr()
+    to_stdout = [arg for arg in args if arg not in ("--out", str(tmp_path / "out.json"))]
+    assert main(to_stdout) == 0  # --json without --out: the JSON on stdout, the table on stderr
+    out, err = capsys.readouterr()
+    assert json.loads(out)["datasets"]["small"]["metrics"]["hit@1"] == 1.0
+    assert "hit@1" in err
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [cached.name]  # the index was reused
 
 
@@ -99,3 +105,6 @@ def test_eval_command_bad_input(tmp_path, capsys):
     assert "dataset not found" in capsys.readouterr().err
     assert main(["eval", "--articles", str(tmp_path)]) == 2
     assert "--articles needs a dataset" in capsys.readouterr().err
+    assert main(["eval", "--out", str(tmp_path / "out.json")]) == 2  # --out is for --json
+    assert "eval: --out FILE is where --json writes: add --json" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()

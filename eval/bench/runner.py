@@ -34,9 +34,10 @@ PARTS = ("ingest", "e2e", "levers", "scale", "chat")
 @dataclass
 class Options:
     dataset: Path  # a folder with articles/ and questions.jsonl (the eval format)
-    out: Path = Path("BENCHMARKS.md")
+    report: Path = Path("BENCHMARKS.md")
     plot: Path = Path("eval/results/benchmarks-latency.png")
-    json: Path | None = None
+    json: bool = False  # every figure as JSON: into `out`, or on stdout
+    out: Path | None = None
     work: Path | None = None  # None: a temporary folder, removed at the end
     synthetic_articles: int = 500
     lever_articles: int = 200
@@ -70,10 +71,12 @@ def _run(settings: Settings, options: Options, work: Path, articles_folder: Path
     with timed() as spent:
         results = _measure(settings, options, work, articles_folder, questions_file)
     results["seconds"] = spent.wall
-    if options.json:
-        options.json.write_text(json.dumps(results, indent=2, default=str))
-    report.write(results, options.out, options.plot)
-    log(f"wrote {options.out}" + (f" and {options.plot}" if "scale" in results else ""))
+    if options.json and options.out is not None:
+        options.out.write_text(json.dumps(results, indent=2, default=str))
+    report.write(results, options.report, options.plot)
+    log(f"wrote {options.report}" + (f" and {options.plot}" if "scale" in results else ""))
+    if options.json and options.out is None:
+        print(json.dumps(results, indent=2, default=str))
     return 0
 
 
