@@ -43,8 +43,9 @@ class Article:
 class Chunk:
     """A passage of an article, sized to fit the embedding model's window.
 
-    `embed_text` is what is embedded and searched (the title and date head it); `text` is the slice
-    `body[start:end]` of the article, what a reader is shown.
+    `text` is the slice `body[start:end]` of the article: what is searched by words and shown to a
+    reader. `embed_text` is the part of it that the chunk's vector is made from, with its article's
+    title and date (ingest/chunk_vectors.py); `embed_tokens` counts its word pieces.
     """
 
     article: Article
@@ -54,6 +55,7 @@ class Chunk:
     start: int
     end: int
     embed_text: str = field(repr=False)
+    embed_tokens: int = field(repr=False)
 
     @property
     def id(self) -> str:

@@ -23,13 +23,16 @@ if TYPE_CHECKING:
 class Engine:
     """Cheap to construct: the index opens and the embedding model loads when first needed."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
+        """`embedder`: a model already loaded (the benchmarks share one among engines); by default the
+        settings' model, loaded when first needed."""
         self.settings = settings or Settings()
+        self._embedder = embedder
         self._backends: dict[str, object] = {}  # backend_for's choices, by NEWSQA_LLM value
 
     @cached_property
     def embedder(self) -> Embedder:
-        return make_embedder(self.settings)
+        return self._embedder or make_embedder(self.settings)
 
     @cached_property
     def index(self) -> Index:

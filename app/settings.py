@@ -149,7 +149,7 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Reciprocal rank fusion constant: higher flattens the advantage of the very first ranks."
     )
     lexical_weight: float = Field(
-        2.0,
+        3.0,
         ge=0,
         description="Weight of the BM25 ranking in the fusion; the "
         "embedding ranking weighs 1 (both times their confidence).",

@@ -2,10 +2,12 @@
 
 Passages are whole sentences packed up to a token budget counted with the model's own tokenizer
 (all-MiniLM-L6-v2 silently drops everything past 256 word pieces), with the last sentences of one
-passage repeated at the head of the next, and the article's title and date at the top of the
-embedded text so that a passage about "he" still knows which story it belongs to. The repeated
-sentences are read with both passages (BM25, the answer's context) but embedded with the first
-only: on realtimeqa_2022 that embeds 16% fewer word pieces for the same retrieval and answers.
+passage repeated at the head of the next. The repeated sentences are read with both passages (BM25,
+the answer's context) but embedded with the first only: on realtimeqa_2022 that embeds 16% fewer
+word pieces for the same retrieval and answers. Each passage's vector also holds its article's
+title and date (ingest/chunk_vectors.py), so that a passage about "he" still knows which story it
+belongs to; the header's word pieces count against the passage's budget, as if it were embedded
+with every passage.
 
 Passages are capped in characters as well (CHARS_PER_TOKEN a token of the budget): the tokenizer
 reads a word over 100 characters as one unknown piece, so without the cap a text with no spaces
@@ -71,7 +73,7 @@ def chunk_article(
         start, end = sentences[first].start, sentences[last].end
         # The sentences carried over from the chunk before are read with this one (BM25, passages)
         # but embedded only with the chunk they first appeared in: a fifth fewer word pieces to embed.
-        fresh = sentences[max(first, embedded + 1)].start
+        fresh = max(first, embedded + 1)
         embedded = last
         chunks.append(
             Chunk(
@@ -81,7 +83,8 @@ def chunk_article(
                 text=body[start:end],
                 start=start,
                 end=end,
-                embed_text=header + body[fresh:end],
+                embed_text=body[sentences[fresh].start : end],
+                embed_tokens=sum(sizes[fresh : last + 1]),
             )
         )
     return chunks

@@ -36,6 +36,8 @@ from app.documents import Article, Chunk
 from app.embedding import Embedder
 from app.index import Index
 from app.settings import Settings
+from app.timing import Timing, timed
+from ingest.chunk_vectors import ChunkVectors
 from ingest.chunking import chunk_article
 from ingest.embedding_workers import EmbeddingWorkers, Vectors
 from ingest.sources import Failure, Limits, Loader, expand
@@ -61,6 +63,8 @@ class Outcome:
 @dataclass
 class IngestReport:
     outcomes: list[Outcome] = field(default_factory=list)
+    # Time this process spent embedding (when the children do not) and writing to the index.
+    spent: dict[str, Timing] = field(default_factory=lambda: {"embed": Timing(), "write": Timing()})
 
     def counts(self) -> dict[str, int]:
         return {s: sum(o.status == s for o in self.outcomes) for s in STATUSES}
@@ -88,7 +92,8 @@ class _Run:
 
     seen_content: dict[str, str] = field(default_factory=dict)  # content hash -> source
     sent: dict[str, str] = field(default_factory=dict)  # article id -> content hash, embedded or being embedded
-    in_flight: deque[tuple[list[Chunk], Vectors]] = field(default_factory=deque)  # written in this order
+    in_flight: deque[tuple[list[Chunk], ChunkVectors, Vectors]] = field(default_factory=deque)  # written in order
+    spent: dict[str, Timing] = field(default_factory=lambda: {"embed": Timing(), "write": Timing()})
 
 
 class Ingestor:
@@ -136,6 +141,7 @@ class Ingestor:
         finally:
             if workers:
                 workers.close()
+        report.spent = run.spent
         report.outcomes = self._verified(report.outcomes, run)
         self.index.lexical()  # brought up to date now, not on the first question
         return report
@@ -152,10 +158,14 @@ class Ingestor:
             # Loading the model and embedding are the slow part: say so, or the bar would sit still.
             bar.set_postfix_str(f"embedding {len(to_write)} articles")
             chunks: list[Chunk] = [c for article in to_write for c in self.chunk(article)]
-            texts = [c.embed_text for c in chunks]
-            run.in_flight.append(
-                (chunks, workers.submit(texts) if workers else Vectors.at_hand(self.embedder.encode(texts)))
-            )
+            plan = ChunkVectors(chunks, self.embedder.count_tokens)
+            if workers:
+                embedded = workers.submit(plan.texts)
+            else:
+                with timed() as spent:
+                    embedded = Vectors.at_hand(self.embedder.encode(plan.texts))
+                run.spent["embed"] += spent
+            run.in_flight.append((chunks, plan, embedded))
             run.sent.update((a.id, a.content_hash) for a in to_write)
         self._write(run, keep=IN_FLIGHT if workers else 0)
         return outcomes
@@ -181,8 +191,11 @@ class Ingestor:
 
     def _write(self, run: _Run, keep: int) -> None:
         while len(run.in_flight) > keep:
-            chunks, vectors = run.in_flight.popleft()
-            self.index.write(chunks, vectors.result())
+            chunks, plan, embedded = run.in_flight.popleft()
+            vectors = plan.vectors(embedded.result())
+            with timed() as spent:
+                self.index.write(chunks, vectors)
+            run.spent["write"] += spent
 
     def _classify(self, articles: list[Article], run: _Run) -> tuple[list[Outcome], list[Article]]:
         """Each article's outcome, and the articles to embed and write."""

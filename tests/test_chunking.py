@@ -35,11 +35,11 @@ def assert_well_formed(chunks, art: Article):
     embedded_until = chunks[0].start
     for chunk in chunks:
         assert art.body[chunk.start : chunk.end] == chunk.text
-        # Embedded: the header and the sentences no earlier chunk embedded, so that each sentence is
-        # embedded once, and every chunk embeds at least one.
-        header, fresh = chunk.embed_text[: len(chunk_header(art))], chunk.embed_text[len(chunk_header(art)) :]
+        # Embedded: the sentences no earlier chunk embedded, so that each sentence is embedded once,
+        # and every chunk embeds at least one.
+        fresh = chunk.embed_text
         fresh_start = chunk.end - len(fresh)
-        assert header == chunk_header(art) and fresh and chunk.text.endswith(fresh)
+        assert fresh and chunk.text.endswith(fresh)
         assert fresh_start >= embedded_until and not art.body[embedded_until:fresh_start].strip()
         embedded_until = chunk.end
     # The chunks run in order and together cover the body: between them, white space at most.
@@ -106,8 +106,16 @@ def test_empty_body_gives_no_chunks():
 
 def test_header_carries_title_and_date():
     art = article("Body text here.", title="Storm", published=date(2024, 1, 31))
+    assert chunk_header(art) == "Storm (2024-01-31)\n"
     [chunk] = chunk_article(art, word_count, 50, 10)
-    assert chunk.embed_text == "Storm (2024-01-31)\nBody text here."
+    assert (chunk.embed_text, chunk.embed_tokens) == ("Body text here.", 3)
+
+
+def test_embed_tokens_count_the_sentences_embedded():
+    body = " ".join(f"Sentence number {n} has exactly seven words." for n in range(20))
+    chunks = chunk_article(article(body), word_count, 30, 8)
+    assert len(chunks) > 2
+    assert [c.embed_tokens for c in chunks] == [len(c.embed_text.split()) for c in chunks]
 
 
 # -- the character cap: the model's tokenizer reads a word over 100 characters as one unknown piece,
@@ -181,7 +189,10 @@ def test_no_embedded_text_is_cut_off_by_the_model(embedder, model_tokenizer, max
         chunks = chunk_article(art, embedder.count_tokens, budget, overlap)
         assert chunks, art.title
         assert_well_formed(chunks, art)
-        with_specials = model_tokenizer([c.embed_text for c in chunks], truncation=False)["input_ids"]
+        # The header counts against each chunk's budget, as if it were embedded with every chunk.
+        with_specials = model_tokenizer([chunk_header(art) + c.embed_text for c in chunks], truncation=False)[
+            "input_ids"
+        ]
         assert max(len(ids) for ids in with_specials) <= min(budget + 2, embedder.window), art.title
         if overlap:
             assert all(b.start < a.end for a, b in zip(chunks, chunks[1:])), art.title
@@ -194,7 +205,7 @@ def test_run_on_text_without_sentence_ends_fits_the_window(embedder, model_token
     chunks = chunk_article(art, embedder.count_tokens, embedder.window - 2, 40)
     assert len(chunks) > 1
     assert_well_formed(chunks, art)
-    sizes = [len(ids) for ids in model_tokenizer([c.embed_text for c in chunks])["input_ids"]]
+    sizes = [len(ids) for ids in model_tokenizer([chunk_header(art) + c.embed_text for c in chunks])["input_ids"]]
     assert max(sizes) <= embedder.window
 
 
@@ -220,7 +231,7 @@ def test_text_without_spaces_fits_the_window_and_the_cap(embedder, model_tokeniz
     chunks = chunk_article(art, embedder.count_tokens, budget, 40)
     assert_well_formed(chunks, art)
     assert max(len(c.text) for c in chunks) <= budget * CHARS_PER_TOKEN
-    sizes = [len(ids) for ids in model_tokenizer([c.embed_text for c in chunks])["input_ids"]]
+    sizes = [len(ids) for ids in model_tokenizer([chunk_header(art) + c.embed_text for c in chunks])["input_ids"]]
     assert max(sizes) <= embedder.window
 
 

@@ -13,6 +13,7 @@ PACKAGES = ("app", "ingest", "eval")
 # What ingest/ may use of app/: the records, the settings, the index and the embedding model.
 INGEST_MAY_USE = {
     "app.documents",
+    "app.timing",
     "app.settings",
     "app.index",
     "app.lexical",

@@ -33,7 +33,14 @@ def day(number: int) -> date:
 
 def one_chunk(article: Article) -> Chunk:
     return Chunk(
-        article=article, index=0, count=1, text=article.body, start=0, end=len(article.body), embed_text=article.body
+        article=article,
+        index=0,
+        count=1,
+        text=article.body,
+        start=0,
+        end=len(article.body),
+        embed_text=article.body,
+        embed_tokens=len(article.body.split()),
     )
 
 

@@ -115,6 +115,7 @@ class SyntheticChunks:
                     start=start,
                     end=start + len(piece),
                     embed_text=piece,
+                    embed_tokens=len(piece.split()),  # unused: these chunks' vectors are made above, not embedded
                 )
             )
             start += len(piece) + 1

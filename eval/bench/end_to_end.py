@@ -21,8 +21,9 @@ from pathlib import Path
 from app.embedders import cuda_available, make_embedder
 from app.engine import Engine
 from app.settings import Settings
+from app.timing import Timing, timed
 from eval.bench import corpus, ingestion
-from eval.bench.ingestion import Timing, children_cpu, timed
+from eval.bench.ingestion import children_cpu
 from eval.dataset import Question
 
 ROOT = Path(__file__).resolve().parent.parent

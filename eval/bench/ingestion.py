@@ -9,9 +9,7 @@ CPU time is the steadier of the two when other work competes for the cores.
 from __future__ import annotations
 
 import resource
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,26 +19,11 @@ from app.documents import Article
 from app.embedding import Embedder, resolve_model_path
 from app.engine import Engine
 from app.settings import Settings
+from app.timing import Timing, timed
 from eval import metrics
 from eval.dataset import Question
+from ingest.chunk_vectors import ChunkVectors
 from ingest.pipeline import Ingestor
-
-
-@dataclass
-class Timing:
-    wall: float = 0.0
-    cpu: float = 0.0
-
-    def __add__(self, other: Timing) -> Timing:
-        return Timing(self.wall + other.wall, self.cpu + other.cpu)
-
-
-@contextmanager
-def timed() -> Iterator[Timing]:
-    timing = Timing()
-    wall, cpu = time.perf_counter(), time.process_time()
-    yield timing
-    timing.wall, timing.cpu = time.perf_counter() - wall, time.process_time() - cpu
 
 
 @dataclass
@@ -61,53 +44,33 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timing_calls(owner: object, method: str, total: Timing) -> None:
-    """Wrap one method of one object so that every call adds its duration to `total`."""
-    original = getattr(owner, method)
-
-    def wrapper(*args, **kwargs):
-        with timed() as spent:
-            result = original(*args, **kwargs)
-        total.wall += spent.wall
-        total.cpu += spent.cpu
-        return result
-
-    setattr(owner, method, wrapper)
-
-
 def ingest_ours(folder: Path, settings: Settings, embedder: Embedder, name: str = "newsqa") -> tuple[IngestRun, Engine]:
     """`newsqa ingest FOLDER` into a fresh index, with the CPU time spent embedding (here or in the
     embedding child processes, their start-up included) and writing told apart."""
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder  # the loaded model, shared by every run
-    index = engine.index
-    encode, write = Timing(), Timing()
-    _timing_calls(embedder, "encode", encode)
-    _timing_calls(index, "write", write)
+    engine = Engine(settings, embedder)  # the loaded model, shared by every run
     children = children_cpu()
-    try:
-        with timed() as total:
-            report = engine.add([str(folder)], progress=False)
-    finally:
-        del embedder.encode  # the instance attribute set by _timing_calls; the class method shows again
+    with timed() as total:
+        report = engine.add([str(folder)], progress=False)
     children = children_cpu() - children
     if not report.ok:
         raise RuntimeError(f"ingest of {folder} failed: {report.summary()}")
+    embed, write = report.spent["embed"].cpu, report.spent["write"].cpu
     here = total.cpu
     total.cpu += children
     return IngestRun(
         name,
         report.counts()["added"],
-        index.count(),
+        engine.index.count(),
         total,
-        {"embed": encode.cpu + children, "write": write.cpu, "read, chunk, BM25": here - encode.cpu - write.cpu},
+        {"embed": embed + children, "write": write, "read, chunk, BM25": here - embed - write},
     ), engine
 
 
 def chunk_texts(articles: list[Article], settings: Settings, embedder: Embedder) -> list[str]:
-    """The texts newsqa embeds for these articles (title header and passage), chunked as it chunks them."""
+    """The texts newsqa embeds for these articles (each title header once, each passage's new
+    sentences), chunked as it chunks them."""
     ingestor = Ingestor(settings, None, embedder)  # chunking needs no index
-    return [c.embed_text for a in articles for c in ingestor.chunk(a)]
+    return ChunkVectors([c for a in articles for c in ingestor.chunk(a)], embedder.count_tokens).texts
 
 
 def encode_raw(texts: list[str], embedder: Embedder, sort_by_length: bool = True) -> Timing:
