@@ -32,6 +32,10 @@ class ChunkVectors:
         self._headers = len(headers)
         self.texts = headers + [c.embed_text for c in chunks]
 
+    def __len__(self) -> int:
+        """The number of chunks."""
+        return len(self._header_of)
+
     def vectors(self, embedded: np.ndarray) -> np.ndarray:
         """The chunks' unit vectors, from the vectors of `texts` in order."""
         headers, chunks = embedded[: self._headers], embedded[self._headers :]

@@ -66,11 +66,11 @@ def ingest_ours(folder: Path, settings: Settings, embedder: Embedder, name: str 
     ), engine
 
 
-def chunk_texts(articles: list[Article], settings: Settings, embedder: Embedder) -> list[str]:
-    """The texts newsqa embeds for these articles (each title header once, each passage's new
-    sentences), chunked as it chunks them."""
+def embedding_plan(articles: list[Article], settings: Settings, embedder: Embedder) -> ChunkVectors:
+    """What newsqa embeds for these articles, chunked as it chunks them: each title header once, then
+    each chunk's new sentences (`.texts`); `len()` is the number of chunks."""
     ingestor = Ingestor(settings, None, embedder)  # chunking needs no index
-    return ChunkVectors([c for a in articles for c in ingestor.chunk(a)], embedder.count_tokens).texts
+    return ChunkVectors([c for a in articles for c in ingestor.chunk(a)], embedder.count_tokens)
 
 
 def encode_raw(texts: list[str], embedder: Embedder, sort_by_length: bool = True) -> Timing:

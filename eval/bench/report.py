@@ -81,7 +81,8 @@ def _e2e(e2e: dict, targets: list[list]) -> list[str]:
         "the first N articles of the folder by file name. CPU time includes each program's children "
         "(newsqa's embedding processes) and threads (the tutorial's torch); CPU / wall above 1 means more "
         "than one core worked. The raw model row is newsqa's embedding model alone in one process on "
-        "newsqa's chunk texts, models loaded.",
+        "what newsqa embeds for those chunks (each article's title header once, each chunk's new "
+        "sentences), models loaded.",
         "",
     ]
     rows, quality_rows = [], []

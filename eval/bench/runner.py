@@ -116,7 +116,7 @@ def _measure(settings: Settings, options: Options, work: Path, articles_folder: 
         )
     if "scale" in options.parts:
         log("scale: encoding the real chunks the synthetic vectors are mixed from")
-        vectors = embedder.encode(ingestion.chunk_texts(real, settings, embedder))
+        vectors = embedder.encode(ingestion.embedding_plan(real, settings, embedder).texts)
         questions_json = work / "questions.json"
         step = max(1, len(questions) // options.scale_questions)
         questions_json.write_text(json.dumps([q.question for q in questions[::step][: options.scale_questions]]))
@@ -177,10 +177,10 @@ def ingest_part(
     quality: dict = {}
     for number, (name, folder) in enumerate(corpora.items()):
         articles = corpus.read_articles(folder)
-        texts = ingestion.chunk_texts(articles, settings, embedder)
-        log(f"ingest {name}: raw embedding of {len(texts)} chunk texts")
-        raw = ingestion.encode_raw(texts, embedder)
-        raw_run = IngestRun("raw embedding (same chunk texts, one encode loop)", len(articles), len(texts), raw)
+        plan = ingestion.embedding_plan(articles, settings, embedder)
+        log(f"ingest {name}: raw embedding of {len(plan.texts)} texts of {len(plan)} chunks")
+        raw = ingestion.encode_raw(plan.texts, embedder)
+        raw_run = IngestRun("raw embedding (what newsqa embeds, one encode loop)", len(articles), len(plan), raw)
         log(f"ingest {name}: newsqa")
         ours, engine = ingestion.ingest_ours(
             folder, settings.model_copy(update={"index": work / f"ours-{number}"}), embedder
@@ -214,7 +214,7 @@ def levers(
 ) -> list[dict]:
     """Each lever's before and after: speed on `count` synthetic articles, quality on the real ones."""
     sample = corpus.read_articles(synthetic)[:count]
-    texts = ingestion.chunk_texts(sample, settings, embedder)
+    texts = ingestion.embedding_plan(sample, settings, embedder).texts
     rows = []
 
     def variant(**changes) -> tuple[Settings, Embedder]:
@@ -259,7 +259,7 @@ def levers(
 
     log("levers: no overlap between chunks")
     no_overlap = settings.model_copy(update={"chunk_overlap_tokens": 0})
-    fewer = ingestion.chunk_texts(sample, no_overlap, embedder)
+    fewer = ingestion.embedding_plan(sample, no_overlap, embedder).texts
     rows.append(
         {
             "lever": "no overlap (chunk_overlap_tokens 40 -> 0)",
