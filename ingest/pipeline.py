@@ -48,6 +48,11 @@ STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
 IN_FLIGHT = 2
 
 
+def _nothing_spent() -> dict[str, Timing]:
+    """Time this process spent embedding (when the children do not) and writing to the index."""
+    return {"embed": Timing(), "write": Timing()}
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str
@@ -63,8 +68,7 @@ class Outcome:
 @dataclass
 class IngestReport:
     outcomes: list[Outcome] = field(default_factory=list)
-    # Time this process spent embedding (when the children do not) and writing to the index.
-    spent: dict[str, Timing] = field(default_factory=lambda: {"embed": Timing(), "write": Timing()})
+    spent: dict[str, Timing] = field(default_factory=_nothing_spent)
 
     def counts(self) -> dict[str, int]:
         return {s: sum(o.status == s for o in self.outcomes) for s in STATUSES}
@@ -93,7 +97,7 @@ class _Run:
     seen_content: dict[str, str] = field(default_factory=dict)  # content hash -> source
     sent: dict[str, str] = field(default_factory=dict)  # article id -> content hash, embedded or being embedded
     in_flight: deque[tuple[list[Chunk], ChunkVectors, Vectors]] = field(default_factory=deque)  # written in order
-    spent: dict[str, Timing] = field(default_factory=lambda: {"embed": Timing(), "write": Timing()})
+    spent: dict[str, Timing] = field(default_factory=_nothing_spent)
 
 
 class Ingestor:

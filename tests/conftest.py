@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.documents import Passage
 from app.engine import Engine
 from app.settings import Settings
 
@@ -36,6 +37,26 @@ def send_body(handler, data: bytes, content_type: str = "application/json") -> N
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def make_passage(text: str = "text", rank: int = 1, **fields) -> Passage:
+    """A passage of `text` whole, ranked `rank`, with the ids, title and score its rank gives; `fields`
+    override any of them."""
+    values = {
+        "chunk_ids": (f"c{rank}",),
+        "article_id": f"a{rank}",
+        "title": f"Title {rank}",
+        "published": None,
+        "source": "",
+        "url": "",
+        "file": "",
+        "text": text,
+        "start": 0,
+        "end": len(text),
+        "score": 1.0 / rank,
+        "rank": rank,
+    }
+    return Passage(**{**values, **fields})
 
 
 def make_settings(index: Path, **overrides) -> Settings:

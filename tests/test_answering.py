@@ -13,25 +13,13 @@ from app import answering
 from app.documents import Answer, Passage
 from app.extractive import REFUSAL as NOT_ANSWERED
 from app.llm import REFUSAL, LLMError
+from conftest import make_passage
 
 TEXT = (
     "Putin spoke at his annual news conference on Thursday. Talks with the U.S. are set to start in Geneva "
     "next month. He warned that Moscow expects the discussion to produce quick results."
 )
-PASSAGE = Passage(
-    chunk_ids=("seed-0",),
-    article_id="seed",
-    title="Russia urges West",
-    published=None,
-    source="",
-    url="",
-    file="seed.txt",
-    text=TEXT,
-    start=0,
-    end=len(TEXT),
-    score=1.0,
-    rank=1,
-)
+PASSAGE = make_passage(TEXT, chunk_ids=("seed-0",), article_id="seed", title="Russia urges West", file="seed.txt")
 
 
 class BagOfWords:

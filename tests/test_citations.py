@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from app.citations import make_citation, resolve_markers, supporting_sentence, unsupported_quotes
 from app.documents import Passage
+from conftest import make_passage
 
 
 def passage(text: str, rank: int = 1, article: str = "a") -> Passage:
-    return Passage(
+    return make_passage(
+        text,
+        rank,
         chunk_ids=(f"{article}-0",),
         article_id=article,
         title=f"Title {article}",
-        published=None,
         source="VOA",
         url=f"https://example.org/{article}",
         file=f"{article}.txt",
-        text=text,
-        start=0,
-        end=len(text),
-        score=1.0 / rank,
-        rank=rank,
     )
 
 

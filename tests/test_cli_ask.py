@@ -17,6 +17,7 @@ import pytest
 from app.cli import asking
 from app.documents import Answer, Citation, Filters, Passage
 from app.engine import Engine
+from conftest import make_passage
 from tests.conftest import SEED_FILE
 
 _SCRIPT = shutil.which("newsqa", path=str(Path(sys.executable).parent))
@@ -105,9 +106,7 @@ def answer(text: str, citations=(), refused: bool = False, passages=()) -> Answe
 
 
 def passage(rank: int, published: date | None, source: str) -> Passage:
-    return Passage(
-        (f"c{rank}",), f"a{rank}", f"Story {rank}", published, source, "", f"s{rank}.txt", "Text.", 0, 5, 1 / rank, rank
-    )
+    return make_passage("Text.", rank, title=f"Story {rank}", published=published, source=source, file=f"s{rank}.txt")
 
 
 ANSWERED = answer(f"{SENTENCE} [1]", [GENEVA])

@@ -7,25 +7,13 @@ import json
 from datetime import date
 
 from app.documents import Answer, Citation, Passage
+from conftest import make_passage
 from eval import metrics, output, runner
 from eval.dataset import Conversation, Dataset, Problem, Question
 
 
 def passage(file: str, rank: int) -> Passage:
-    return Passage(
-        chunk_ids=(f"{file}-0",),
-        article_id=file,
-        title=f"Title of {file}",
-        published=None,
-        source="",
-        url="",
-        file=file,
-        text="text",
-        start=0,
-        end=4,
-        score=1.0 / rank,
-        rank=rank,
-    )
+    return make_passage("text", rank, chunk_ids=(f"{file}-0",), article_id=file, title=f"Title of {file}", file=file)
 
 
 def citation(file: str) -> Citation:

@@ -21,6 +21,7 @@ from tiny_gguf import WORDS
 from app.documents import Passage
 from app.llm import LLMError, select_backend
 from app.settings import Settings
+from conftest import make_passage
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,20 +42,7 @@ ARTICLE = (
 
 def passages(count: int, repeat: int = 3) -> list[Passage]:
     return [
-        Passage(
-            chunk_ids=(f"c{n}",),
-            article_id=f"a{n}",
-            title=f"Report {n}",
-            published=date(2024, 3, n),
-            source="VOA",
-            url="",
-            file="",
-            text=ARTICLE * repeat,
-            start=0,
-            end=len(ARTICLE) * repeat,
-            score=1.0 / n,
-            rank=n,
-        )
+        make_passage(ARTICLE * repeat, n, title=f"Report {n}", published=date(2024, 3, n), source="VOA")
         for n in range(1, count + 1)
     ]
 

@@ -21,24 +21,11 @@ from langchain_core.messages import AIMessage
 from app.documents import Passage
 from app.llm import REFUSAL, LLMBackend, LLMError, ollama_has_model, select_backend, unusable
 from app.settings import Settings
-from conftest import send_body
+from conftest import make_passage, send_body
 
 
 def passage(text: str, rank: int) -> Passage:
-    return Passage(
-        chunk_ids=(f"c{rank}",),
-        article_id=f"a{rank}",
-        title=f"Title {rank}",
-        published=date(2024, 10, rank),
-        url="",
-        file="",
-        source="VOA",
-        text=text,
-        start=0,
-        end=len(text),
-        score=1.0 / rank,
-        rank=rank,
-    )
+    return make_passage(text, rank, published=date(2024, 10, rank), source="VOA")
 
 
 def word_count(text: str) -> int:

@@ -19,25 +19,13 @@ from app.prompting import (
     parse_template,
     passage_block,
 )
+from conftest import make_passage
 
 
 def passage(
     text: str, rank: int = 1, title: str = "Talks set", published: date | None = date(2024, 10, 3), source: str = "VOA"
 ) -> Passage:
-    return Passage(
-        chunk_ids=(f"c{rank}",),
-        article_id=f"a{rank}",
-        title=title,
-        published=published,
-        source=source,
-        url="",
-        file="",
-        text=text,
-        start=0,
-        end=len(text),
-        score=1.0 / rank,
-        rank=rank,
-    )
+    return make_passage(text, rank, title=title, published=published, source=source)
 
 
 def test_template_sections_become_messages_and_braces_escape():

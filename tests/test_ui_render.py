@@ -16,6 +16,7 @@ from app.settings import Settings
 from app.ui import library, render
 from app.ui.auth import parse_auth
 from app.ui.server import check_free, wants_browser
+from conftest import make_passage
 
 
 def citation(
@@ -69,20 +70,7 @@ def passage(
     url: str = "https://example.org/a?x=1&y=2",
     published: date | None = date(2024, 3, 5),
 ) -> Passage:
-    return Passage(
-        chunk_ids=(f"c{rank}",),
-        article_id=f"a{rank}",
-        title=title,
-        published=published,
-        source="Wire",
-        url=url,
-        file=f"a{rank}.txt",
-        text=text,
-        start=0,
-        end=len(text),
-        score=1 / rank,
-        rank=rank,
-    )
+    return make_passage(text, rank, title=title, published=published, source="Wire", url=url, file=f"a{rank}.txt")
 
 
 def refusal(*passages: Passage) -> Answer:
