@@ -126,6 +126,19 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class SentenceSupport:
+    """One sentence of an answer, checked against the passages it cites."""
+
+    text: str  # the sentence as the answer says it, [n] markers removed
+    citations: tuple[int, ...]  # the [n] of the passages it rests on
+    supported: bool  # a cited passage says it, its numbers, dates and names included
+    support: str  # the passage sentence that says it; "" when none does
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "citations": list(self.citations), "supported": self.supported, "support": self.support}
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str
@@ -136,6 +149,7 @@ class Answer:
     standalone_question: str = ""  # the follow-up rewritten with its history, when it was
     passages: tuple[Passage, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. a quotation not found in the passages
+    sentences: tuple[SentenceSupport, ...] = ()  # the answer's sentences, each checked (none when refused)
 
     def as_dict(self) -> dict:
         def closest(passage: Passage) -> dict:
@@ -155,5 +169,6 @@ class Answer:
             "backend": self.backend,
             "timings": self.timings,
             "warnings": list(self.warnings),
+            "sentences": [s.as_dict() for s in self.sentences],
             "closest": [closest(p) for p in self.passages[:3]] if self.refused else [],
         }
