@@ -18,6 +18,7 @@ import yaml
 from charset_normalizer import from_bytes
 
 from app.documents import Article
+from ingest.markdown_text import markdown_text
 
 
 class BadInput(ValueError):
@@ -176,9 +177,20 @@ def _article(
     )
 
 
+# A line of white space only: between paragraphs of a text that marks them so.
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
+
+
 def _clean_body(text: str) -> str:
-    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    """One paragraph a line, white space made single spaces, whatever format the text came in.
+
+    A text that separates its paragraphs by blank lines (JSON records, hard-wrapped plain text) has
+    its single line breaks joined as wrapped lines; without blank lines (the .txt convention, the web
+    page's text), every line is a paragraph. Either way no sentence is cut by a line break, and the
+    same story has the same body, lines and offsets, from any format."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    paragraphs = _BLANK_LINE.split(text) if _BLANK_LINE.search(text) else text.split("\n")
+    return "\n".join(filter(None, (" ".join(paragraph.split()) for paragraph in paragraphs)))
 
 
 def parse_text(data: bytes, origin: Origin) -> list[Article]:
@@ -191,7 +203,6 @@ def parse_text(data: bytes, origin: Origin) -> list[Article]:
 
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
-_MARKDOWN_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 # libyaml's safe loader where the PyYAML wheel has it: 6x faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Front matter is a handful of fields; a cap keeps what YAML builds from it small.
@@ -217,23 +228,20 @@ def _front_matter(text: str) -> dict:
 
 
 def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
-    """Markdown with optional YAML front matter (title, date, source, url, authors)."""
+    """Markdown with optional YAML front matter (title, date, source, url, authors); the text as plain
+    text, headings left out (ingest/markdown_text.py), the first `# heading` the title if the front
+    matter names none."""
     text = decode(data, origin.charset)
     meta: dict = {}
     match = _FRONT_MATTER.match(text)
     if match:
         meta = _front_matter(match.group(1))
         text = text[match.end() :]
-    title = meta.get("title")
-    if not title:
-        heading = _MARKDOWN_HEADING.search(text)
-        if heading:
-            title = heading.group(1)
-            text = text[: heading.start()] + text[heading.end() :]
+    heading, text = markdown_text(text)
     return [
         _article(
             origin,
-            title,
+            meta.get("title") or heading,
             text,
             published=meta.get("date") or meta.get("published"),
             source=meta.get("source"),
@@ -241,6 +249,19 @@ def parse_markdown(data: bytes, origin: Origin) -> list[Article]:
             authors=meta.get("authors") or meta.get("author"),
         )
     ]
+
+
+def _page_text(extracted: object) -> str:
+    """The main text trafilatura found (a `bare_extraction`, None when it found nothing), one block a
+    line, without the page's headings: left out as a Markdown file's are (ingest/markdown_text.py says
+    why), so that the story reads the same from a page as from its .txt or .md."""
+    from lxml import etree
+    from trafilatura.xml import xmltotxt
+
+    if extracted is None or extracted.body is None:
+        return ""
+    etree.strip_elements(extracted.body, "head", with_tail=False)  # trafilatura's tag of <h1>...<h6>
+    return xmltotxt(extracted.body, include_formatting=False)
 
 
 def parse_html(data: bytes, origin: Origin) -> list[Article]:
@@ -255,7 +276,8 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
         include_comments=False,
         favor_precision=True,
     )
-    if extracted is None or not (extracted.text or "").strip():
+    text = _page_text(extracted)
+    if not text.strip():
         raise BadInput("no article text found in the page")
     # trafilatura reads the page's own address from og:url, else <link rel=canonical>. A saved page
     # takes it as its URL (a web address only), while its id stays that of its file.
@@ -265,7 +287,7 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
         _article(
             origin,
             extracted.title,
-            extracted.text,
+            text,
             key="" if origin.is_url else origin.location,
             published=extracted.date,
             source=extracted.sitename or extracted.hostname,
@@ -386,7 +408,7 @@ def article_from_entry(entry: dict, origin: Origin, feed_title: str = "") -> Art
     if "<" in body:
         import trafilatura
 
-        body = trafilatura.extract(f"<html><body><article>{body}</article></body></html>") or ""
+        body = _page_text(trafilatura.bare_extraction(f"<html><body><article>{body}</article></body></html>"))
     author = entry.get("author", "")
     named = _EMAIL_AUTHOR.fullmatch(author)
     on_its_page = origin.location == entry.get("link")

@@ -122,7 +122,7 @@ def test_json_list_of_records_with_text_or_body():
     strike, statue = articles
     assert strike.published == date(2024, 2, 21) and strike.source == "Wire Service"
     assert strike.url == strike.origin == "https://wire.example/rail-strike"
-    assert strike.body.startswith("Train drivers") and "\n\nThe union said" in strike.body
+    assert strike.body.startswith("Train drivers") and "services.\nThe union said" in strike.body  # a paragraph a line
     assert statue.body.startswith("A bronze statue")  # from "body", not "text"
     assert {a.file for a in articles} == {"wire_records.json"}
 
