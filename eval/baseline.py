@@ -3,8 +3,9 @@
     {"datasets": {"seed": {"backend": "extractive", "updated": "2026-11-28",
                            "metrics": {"hit@1": {"value": 0.97, "tolerance": 0.03}, ...}}}}
 
-Latency is left out (it depends on the machine and its load); false_refusal_rate regresses when
-it rises, every other metric when it falls.
+Latency is left out (it depends on the machine and its load); false_refusal_rate and answer_words
+(a median count of words, with a tolerance in words) regress when they rise, every other metric when
+it falls.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ DEFAULT_FILE = Path(__file__).resolve().parent / "baseline.json"
 # About one question in thirty: the own sets are small, and their results are deterministic with
 # the extractive answerer, so a change that loses a question or two on them shows.
 DEFAULT_TOLERANCE = 0.03
+# A metric counted in words gets a tolerance in words: 0.03 of a word would fail on any change.
+DEFAULT_TOLERANCES = {"answer_words": 3.0}
+
+
+def default_tolerance(metric: str) -> float:
+    return DEFAULT_TOLERANCES.get(metric, DEFAULT_TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,8 @@ class Regression:
 
     def __str__(self) -> str:
         worse = "rose above" if self.metric in LOWER_IS_BETTER else "fell below"
-        return (
-            f"{self.dataset}: {self.metric} {worse} its baseline: {self.value:.3f} vs "
-            f"{self.baseline:.3f} (tolerance {self.tolerance:.3f})"
-        )
+        value, floor, tolerance = (output.figure(self.metric, v) for v in (self.value, self.baseline, self.tolerance))
+        return f"{self.dataset}: {self.metric} {worse} its baseline: {value} vs {floor} (tolerance {tolerance})"
 
 
 def read(path: Path) -> dict:
@@ -60,7 +65,7 @@ def compare(baseline: dict, dataset: str, metrics: dict) -> list[Regression]:
         value = metrics.get(metric)
         if value is None or metric not in QUALITY:
             continue
-        floor, tolerance = float(entry["value"]), float(entry.get("tolerance", DEFAULT_TOLERANCE))
+        floor, tolerance = float(entry["value"]), float(entry.get("tolerance", default_tolerance(metric)))
         worse = value > floor + tolerance if metric in LOWER_IS_BETTER else value < floor - tolerance
         if worse:
             regressions.append(Regression(dataset, metric, value, floor, tolerance))
@@ -74,7 +79,10 @@ def updated(baseline: dict, dataset: str, metrics: dict, backend: str, today: da
         "backend": backend,
         "updated": (today or date.today()).isoformat(),
         "metrics": {
-            metric: {"value": round(value, 4), "tolerance": old.get(metric, {}).get("tolerance", DEFAULT_TOLERANCE)}
+            metric: {
+                "value": round(value, 4),
+                "tolerance": old.get(metric, {}).get("tolerance", default_tolerance(metric)),
+            }
             for metric, value in metrics.items()
             if metric in QUALITY and value is not None
         },

@@ -4,7 +4,8 @@
 
 RUN.json is what `newsqa eval --json --out RUN.json` writes. The halves are eval.fit_extractive's: a
 fixed split of each dataset by a hash of the question id, half A being the one the extractive
-answerer's weights were fitted on. Prints each metric for the whole set and for each half (latency left out).
+answerer's weights were fitted on. Prints each metric for the whole set and for each half, with
+each part's ask latency at the 95th percentile (its own questions' times).
 """
 
 from __future__ import annotations
@@ -16,18 +17,29 @@ from pathlib import Path
 
 from eval import metrics
 from eval.fit_extractive import half
+from eval.output import figure
 
-SHOWN = metrics.RETRIEVAL + metrics.ANSWER + metrics.REFUSAL
+SHOWN = metrics.RETRIEVAL + metrics.ANSWER + metrics.REFUSAL + ("ask_ms_p50", "ask_ms_p95")
 
 
-def by_half(questions: list[dict]) -> dict[str, dict]:
-    """Metric means over all the questions and over each half."""
-    parts = {
+def _parts(questions: list[dict]) -> dict[str, list[dict]]:
+    return {
         "all": questions,
         "A": [q for q in questions if half(q["id"]) == "A"],
         "B": [q for q in questions if half(q["id"]) == "B"],
     }
-    return {name: metrics.aggregate([q["scores"] for q in part], [], []) for name, part in parts.items()}
+
+
+def by_half(questions: list[dict]) -> dict[str, dict]:
+    """The dataset metrics (metrics.aggregate) over all the questions and over each half."""
+    return {
+        name: metrics.aggregate(
+            [q["scores"] for q in part],
+            [q["retrieve_ms"] for q in part if q.get("retrieve_ms") is not None],
+            [q["ask_ms"] for q in part if q.get("ask_ms") is not None],
+        )
+        for name, part in _parts(questions).items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, result in datasets.items():
             figures = by_half(result["questions"])
             print(f"{run.name}: {name}")
-            print(f"  {'metric':<20} {'all':>6} {'A':>6} {'B':>6}")
+            counts = [len(part) for part in _parts(result["questions"]).values()]
+            print(f"  {'metric':<24} {'all':>7} {'A':>7} {'B':>7}")
+            print(f"  {'questions':<24} " + " ".join(f"{n:>7}" for n in counts))
             for metric in SHOWN:
-                values = [figures[part].get(metric) for part in ("all", "A", "B")]
-                print(f"  {metric:<20} " + " ".join("     -" if v is None else f"{v:6.3f}" for v in values))
+                values = [figure(metric, figures[part].get(metric)) for part in ("all", "A", "B")]
+                print(f"  {metric:<24} " + " ".join(f"{v:>7}" for v in values))
     return 0
 
 

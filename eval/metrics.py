@@ -2,7 +2,9 @@
 
 Every per-question metric returns None when it does not apply (no evidence, no gold answer, no
 citation); aggregates are means over the questions where it applies, so a dataset without
-unanswerable questions reports no refusal_rate rather than a misleading 0.
+unanswerable questions reports no refusal_rate rather than a misleading 0. answer_words alone is
+aggregated by its median: a few long answers (a refusal's explanation, a quoted paragraph) would
+pull a mean far from what a typical answer is.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from app.citations import MARKER
+from app.sentences import split_sentences
 from app.timing import timed
 
 RETRIEVAL = ("hit@1", "hit@5", "recall@5", "mrr@10")
-ANSWER = ("answer_contains", "token_f1", "citation_precision")
+ANSWER = (
+    "answer_contains",
+    "first_sentence_contains",
+    "phrase_contains",
+    "token_f1",
+    "citation_precision",
+    "faithfulness",
+    "answer_words",
+)
 REFUSAL = ("refusal_rate", "false_refusal_rate")
 JUDGE = ("judge_correct", "judge_agreement")
 # Reported, never compared with a baseline: they depend on the machine and its load.
@@ -26,7 +37,9 @@ LATENCY = ("retrieve_ms_p50", "retrieve_ms_p95", "ask_ms_p50", "ask_ms_p95")
 ALL = RETRIEVAL + ANSWER + REFUSAL + JUDGE + LATENCY
 # What the baseline compares; every one is better higher except these.
 QUALITY = RETRIEVAL + ANSWER + REFUSAL + ("judge_correct",)
-LOWER_IS_BETTER = ("false_refusal_rate",)
+LOWER_IS_BETTER = ("false_refusal_rate", "answer_words")
+# Counted in words, not a share: shown, compared and given a tolerance as such.
+WORDS = ("answer_words",)
 RANKING_DEPTH = 10  # passages retrieved for the retrieval metrics, at least: mrr@10 needs ten
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -46,6 +59,43 @@ def answer_contains(answer: str, golds: Sequence[str]) -> bool | None:
         return None
     given = f" {normalize(answer)} "
     return any(f" {gold} " in given for gold in wanted)
+
+
+def without_markers(answer: str) -> str:
+    """The answer as a reader reads it: the [n] markers out."""
+    return MARKER.sub("", answer).strip()
+
+
+def first_sentence(answer: str) -> str:
+    """The answer's first sentence, [n] markers out; "" for an empty answer."""
+    text = without_markers(answer)
+    spans = split_sentences(text)
+    return text[spans[0].start : spans[0].end] if spans else ""
+
+
+def phrase_contains(phrase: str | None, golds: Sequence[str]) -> bool | None:
+    """Whether the marked phrase and a gold answer hold one another, as whole words after
+    normalisation: the gold in the phrase ("Geneva" in "Geneva, Switzerland") or the phrase in the
+    gold ("Biden" of "Joe Biden"), since a phrase cut a word short or long of the gold still points
+    the reader at it. No phrase (or one of no words): False. None without gold answers."""
+    wanted = [g for g in map(normalize, golds) if g]
+    if not wanted:
+        return None
+    marked = normalize(phrase or "")
+    if not marked:
+        return False
+    return any(f" {gold} " in f" {marked} " or f" {marked} " in f" {gold} " for gold in wanted)
+
+
+def answer_words(answer: str) -> int | None:
+    """How many words the answer has, [n] markers out; None for an empty one (an engine error gave
+    no answer to measure)."""
+    return len(without_markers(answer).split()) or None
+
+
+def faithfulness(supported: Sequence[bool]) -> float | None:
+    """The share of the answer's sentences that a cited passage supports; None without sentences."""
+    return sum(map(bool, supported)) / len(supported) if supported else None
 
 
 def token_f1(answer: str, golds: Sequence[str]) -> float | None:
@@ -110,6 +160,15 @@ def mean(values: Iterable[float | bool | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of the values that apply (not None); None when none do."""
+    return percentile([float(v) for v in values if v is not None], 50)
+
+
+# How a per-question metric becomes a dataset's figure, when not by its mean.
+AGGREGATES: dict[str, Callable[[Iterable], float | None]] = {"answer_words": median}
+
+
 def score_question(
     *,
     answer: str,
@@ -119,8 +178,14 @@ def score_question(
     answerable: bool,
     ranked_files: Sequence[str],
     cited_files: Sequence[str],
+    phrase: str | None,
+    supported: Sequence[bool],
 ) -> dict:
-    """The per-question metrics (None where one does not apply). A refusal scores as an empty answer."""
+    """The per-question metrics (None where one does not apply). A refusal scores as an empty answer
+    for the containment metrics, except phrase_contains, which measures the phrase of the answers
+    given (a refusal is false_refusal_rate's to count); answer_words and faithfulness measure
+    answers given, to any question. `phrase`: the first citation's highlighted phrase, None when it
+    has none; `supported`: per sentence of the answer, whether a cited passage supports it."""
     given = "" if refused else answer
     return {
         "hit@1": hit_at(ranked_files, evidence, 1),
@@ -128,17 +193,22 @@ def score_question(
         "recall@5": recall_at(ranked_files, evidence, 5),
         "mrr@10": mrr_at(ranked_files, evidence, 10),
         "answer_contains": answer_contains(given, golds) if answerable else None,
+        "first_sentence_contains": answer_contains(first_sentence(given), golds) if answerable else None,
+        "phrase_contains": phrase_contains(phrase, golds) if answerable and not refused else None,
         "token_f1": token_f1(given, golds) if answerable else None,
         "citation_precision": None if refused else citation_precision(cited_files, evidence),
+        "faithfulness": None if refused else faithfulness(supported),
+        "answer_words": None if refused else answer_words(answer),
         "refusal_rate": None if answerable else refused,
         "false_refusal_rate": refused if answerable else None,
     }
 
 
 def aggregate(scores: Sequence[dict], retrieve_ms: Sequence[float], ask_ms: Sequence[float]) -> dict:
-    """Dataset metrics: the mean of each per-question metric where it applies, latency percentiles."""
+    """Dataset metrics: the mean of each per-question metric where it applies (its AGGREGATES entry
+    instead, where it has one), latency percentiles."""
     keys = dict.fromkeys(k for s in scores for k in s)
-    metrics = {k: mean(s.get(k) for s in scores) for k in keys}
+    metrics = {k: AGGREGATES.get(k, mean)(s.get(k) for s in scores) for k in keys}
     for name, values in (("retrieve_ms", retrieve_ms), ("ask_ms", ask_ms)):
         metrics[f"{name}_p50"] = percentile(values, 50)
         metrics[f"{name}_p95"] = percentile(values, 95)

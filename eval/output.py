@@ -6,14 +6,18 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval.metrics import ALL, LATENCY
+from eval.metrics import ALL, LATENCY, WORDS, first_sentence
 from eval.runner import DatasetResult, QuestionResult
 
 
-def _figure(metric: str, value: float | None) -> str:
+def figure(metric: str, value: float | None) -> str:
+    """A metric's value as shown: milliseconds whole, words to a tenth (a median of an even count
+    can fall between two), shares to three places."""
     if value is None:
         return "-"
-    return f"{value:.0f}" if metric in LATENCY else f"{value:.3f}"
+    if metric in LATENCY:
+        return f"{value:.0f}"
+    return f"{value:.1f}" if metric in WORDS else f"{value:.3f}"
 
 
 def table(results: Sequence[DatasetResult], flagged: set[tuple[str, str]] = frozenset()) -> str:
@@ -27,7 +31,7 @@ def table(results: Sequence[DatasetResult], flagged: set[tuple[str, str]] = froz
             [
                 metric,
                 *(
-                    _figure(metric, r.metrics.get(metric)) + ("!" if (r.name, metric) in flagged else "")
+                    figure(metric, r.metrics.get(metric)) + ("!" if (r.name, metric) in flagged else "")
                     for r in results
                 ),
             ]
@@ -77,6 +81,9 @@ def _failure(result: QuestionResult) -> list[str]:
     lines += [f"**Gold:** {gold}", "", f"**Given:** {given}" + (" (refused)" if result.refused else ""), ""]
     if result.error:
         lines += [f"**Error:** {result.error}", ""]
+    if result.answer and not result.refused:
+        lines += [f"**First sentence:** {first_sentence(result.answer) or '(none)'}", ""]
+        lines += [f"**Phrase:** {result.phrase or '(none marked)'}", ""]
     if result.cited:
         lines += ["**Cited:** " + "; ".join(f"[{c['number']}] {c['title']}" for c in result.cited), ""]
     if q.evidence:

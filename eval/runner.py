@@ -33,6 +33,8 @@ class QuestionResult:
     standalone_question: str = ""
     retrieved: list[Passage] = field(default_factory=list)
     cited: list[dict] = field(default_factory=list)  # number, title, file of each citation
+    phrase: str | None = None  # the first citation's highlighted phrase, None when it has none
+    sentences: list[dict] = field(default_factory=list)  # SentenceSupport.as_dict() of each answer sentence
     retrieve_ms: float | None = None
     ask_ms: float | None = None
     error: str = ""
@@ -60,6 +62,9 @@ class QuestionResult:
             "gold": list(q.answers),
             "evidence": list(q.evidence),
             "answer": self.answer,
+            "first_sentence": metrics.first_sentence(self.answer),
+            "phrase": self.phrase,
+            "sentences": self.sentences,
             "refused": self.refused,
             "backend": self.backend,
             "retrieved": [
@@ -184,6 +189,8 @@ def ask(
         answerable=question.answerable,
         ranked_files=[p.file for p in result.retrieved],
         cited_files=[c["file"] for c in result.cited],
+        phrase=result.phrase,
+        supported=[s["supported"] for s in result.sentences],
     )
     if judge and question.answerable and not result.error:
         _judge(result, judge)
@@ -218,3 +225,7 @@ def _take_answer(result: QuestionResult, answer: Answer) -> None:
     result.backend = answer.backend
     result.standalone_question = answer.standalone_question
     result.cited = [{"number": c.number, "title": c.title, "file": c.file} for c in answer.citations]
+    first = answer.citations[0] if answer.citations else None
+    if first and first.highlight:
+        result.phrase = first.sentence[first.highlight[0] : first.highlight[1]]
+    result.sentences = [s.as_dict() for s in answer.sentences]

@@ -50,6 +50,28 @@ def test_false_refusal_rate_regresses_when_it_rises():
     assert "false_refusal_rate rose above" in str(regression)
 
 
+def test_answer_words_regresses_when_it_rises_by_more_words_than_its_tolerance():
+    saved = {"datasets": {"seed": {"metrics": {"answer_words": {"value": 20.0}}}}}  # the default: 3 words
+    assert baseline.compare(saved, "seed", {"answer_words": 23.0}) == []
+    assert baseline.compare(saved, "seed", {"answer_words": 8.0}) == []  # shorter is better
+    (regression,) = baseline.compare(saved, "seed", {"answer_words": 23.5})
+    assert str(regression) == "seed: answer_words rose above its baseline: 23.5 vs 20.0 (tolerance 3.0)"
+
+
+def test_new_answer_metrics_are_compared():
+    saved = {
+        "datasets": {
+            "seed": {
+                "metrics": {
+                    name: {"value": 0.8} for name in ("first_sentence_contains", "phrase_contains", "faithfulness")
+                }
+            }
+        }
+    }
+    figures = {"first_sentence_contains": 0.7, "phrase_contains": 0.79, "faithfulness": None}
+    assert [r.metric for r in baseline.compare(saved, "seed", figures)] == ["first_sentence_contains"]
+
+
 def test_unknown_dataset_and_missing_metrics_are_not_regressions():
     assert baseline.compare(SAVED, "other", {"hit@1": 0.0}) == []
     assert baseline.compare(SAVED, "seed", {"hit@1": None}) == []
@@ -60,7 +82,14 @@ def test_update_keeps_tolerances_and_other_datasets_and_skips_latency():
     new = baseline.updated(
         saved,
         "seed",
-        {"hit@1": 0.912345, "recall@5": 1.0, "retrieve_ms_p50": 12.0, "refusal_rate": None},
+        {
+            "hit@1": 0.912345,
+            "recall@5": 1.0,
+            "answer_words": 21.5,
+            "retrieve_ms_p50": 12.0,
+            "refusal_rate": None,
+            "faithfulness": None,
+        },
         "extractive",
         today=date(2026, 1, 2),
     )
@@ -68,6 +97,7 @@ def test_update_keeps_tolerances_and_other_datasets_and_skips_latency():
     assert seed["metrics"] == {
         "hit@1": {"value": 0.9123, "tolerance": 0.05},
         "recall@5": {"value": 1.0, "tolerance": baseline.DEFAULT_TOLERANCE},
+        "answer_words": {"value": 21.5, "tolerance": 3.0},  # a new entry's tolerance is in words
     }
     assert (seed["backend"], seed["updated"]) == ("extractive", "2026-01-02")
     assert new["datasets"]["dated"] == saved["datasets"]["dated"]

@@ -82,6 +82,8 @@ def test_eval_command_end_to_end(tmp_path, monkeypatch, capsys):
     result = json.loads((tmp_path / "out.json").read_text())["datasets"]["small"]
     assert [q["id"] for q in result["questions"]] == ["wing", "too-early"]
     assert result["metrics"]["hit@1"] == 1.0
+    assert result["metrics"]["answer_words"] >= 1  # the new answer metrics reach the JSON
+    assert {"first_sentence", "phrase", "sentences"} <= set(result["questions"][0])
     assert "answer_contains fell below" in (tmp_path / "out.md").read_text()
     (cached,) = (tmp_path / "cache").iterdir()
     assert (cached / "complete").exists()

@@ -48,6 +48,55 @@ def test_token_f1_edge_cases():
     assert metrics.token_f1("Geneva", []) is None
 
 
+def test_first_sentence_drops_markers_before_splitting():
+    assert metrics.first_sentence("Talks start in Geneva [1]. Paris hosts the next round [2].") == (
+        "Talks start in Geneva."
+    )
+    assert metrics.first_sentence("Biden warned Putin [1, 2]") == "Biden warned Putin"
+    assert metrics.first_sentence("") == ""
+
+
+def test_first_sentence_contains_only_looks_at_the_first_sentence():
+    first = score(answer="The talks were long [1]. They take place in Geneva [1].")
+    assert first["answer_contains"] is True
+    assert first["first_sentence_contains"] is False
+    assert score(answer="In Geneva [1]. It was long.")["first_sentence_contains"] is True
+
+
+@pytest.mark.parametrize(
+    "phrase, golds, expected",
+    [
+        ("Geneva", ["Geneva"], True),
+        ("Geneva, Switzerland", ["Geneva"], True),  # the gold in the phrase
+        ("Biden", ["Joe Biden"], True),  # the phrase in the gold
+        ("the Biden", ["Joe Biden"], True),  # normalised: articles and case do not count
+        ("Genevan", ["Geneva"], False),  # whole words only, either way round
+        ("Bid", ["Joe Biden"], False),
+        ("Paris", ["Geneva", "Paris"], True),  # any gold answer
+        (None, ["Geneva"], False),  # no phrase marked
+        ("the", ["Geneva"], False),  # nothing left of the phrase
+        ("Geneva", [], None),  # no gold answer: does not apply
+    ],
+)
+def test_phrase_contains_either_way_round(phrase, golds, expected):
+    assert metrics.phrase_contains(phrase, golds) is expected
+
+
+def test_phrase_contains_of_answered_questions_without_a_phrase_is_false():
+    assert score(phrase=None)["phrase_contains"] is False
+    assert score(phrase="Lausanne")["phrase_contains"] is False
+
+
+def test_answer_words_counts_words_without_markers():
+    assert metrics.answer_words("Talks start in Geneva [1]. Paris next [1, 2].") == 6
+    assert metrics.answer_words("") is None  # an engine error gave no answer
+
+
+def test_faithfulness_is_the_share_of_supported_sentences():
+    assert metrics.faithfulness([True, False, True, True]) == 0.75
+    assert metrics.faithfulness([]) is None
+
+
 RANKED = ["b.md", "a.md", "b.md", "c.md", "d.md", "e.md", "f.md", "g.md", "h.md", "i.md", "j.md"]
 
 
@@ -87,6 +136,8 @@ def score(**overrides):
         answerable=True,
         ranked_files=["a.md"],
         cited_files=["a.md"],
+        phrase="Geneva",
+        supported=[True],
     )
     return metrics.score_question(**{**case, **overrides})
 
@@ -98,8 +149,12 @@ def test_score_of_a_right_answer():
         "recall@5": 1.0,
         "mrr@10": 1.0,
         "answer_contains": True,
+        "first_sentence_contains": True,
+        "phrase_contains": True,
         "token_f1": pytest.approx(0.5),
         "citation_precision": 1.0,
+        "faithfulness": 1.0,
+        "answer_words": 3,
         "refusal_rate": None,
         "false_refusal_rate": False,
     }
@@ -112,6 +167,10 @@ def test_a_refused_answerable_question_scores_as_an_empty_answer_and_a_false_ref
     assert scores["false_refusal_rate"] is True
     assert scores["citation_precision"] is None
     assert scores["refusal_rate"] is None
+    assert scores["first_sentence_contains"] is False
+    # the answers given are what these measure; the refusal is false_refusal_rate's
+    assert scores["phrase_contains"] is None
+    assert scores["answer_words"] is None and scores["faithfulness"] is None
 
 
 def test_unanswerable_question_scores_refusal_only():
@@ -121,9 +180,12 @@ def test_unanswerable_question_scores_refusal_only():
     assert refused["refusal_rate"] is True
     assert refused["false_refusal_rate"] is None
     assert {k for k, v in refused.items() if v is not None} == {"refusal_rate"}
-    answered = score(golds=[], evidence=[], answerable=False)
+    answered = score(golds=[], evidence=[], answerable=False, supported=[True, False])
     assert answered["refusal_rate"] is False
     assert answered["citation_precision"] is None
+    assert answered["first_sentence_contains"] is None and answered["phrase_contains"] is None
+    # an answer given to an unanswerable question still has a length and sentences to check
+    assert answered["answer_words"] == 3 and answered["faithfulness"] == 0.5
 
 
 def test_aggregate_means_only_where_a_metric_applies():
@@ -141,6 +203,27 @@ def test_aggregate_means_only_where_a_metric_applies():
     assert result["retrieve_ms_p50"] == 20.0
     assert result["retrieve_ms_p95"] == pytest.approx(29.0)
     assert result["ask_ms_p50"] is None
+
+
+def test_aggregate_takes_the_median_of_answer_words():
+    scores = [
+        score(answer="One two three."),
+        score(answer="One two three four five six seven eight nine ten [1]."),
+        score(answer="One two [1]."),
+        score(answer="Not in the articles at all, sorry.", refused=True),  # not an answer given
+    ]
+    result = metrics.aggregate(scores, [], [])
+    assert result["answer_words"] == 3.0  # the mean of 2, 3 and 10 would be 5
+    assert (
+        metrics.aggregate([score(answer="One two."), score(answer="One two three four.")], [], [])["answer_words"]
+        == 3.0
+    )
+
+
+def test_aggregate_reports_no_faithfulness_without_sentences():
+    assert metrics.aggregate([score(supported=[])], [], [])["faithfulness"] is None
+    both = metrics.aggregate([score(supported=[True, False]), score(supported=[True])], [], [])
+    assert both["faithfulness"] == 0.75  # a mean over questions, not over sentences (2 / 3)
 
 
 def test_aggregate_without_unanswerable_questions_reports_no_refusal_rate():

@@ -25,3 +25,10 @@ def test_own_set_holds_its_baseline(name, tmp_path):
     assert not [q.error for q in result.questions if q.error]
     regressions = baseline.compare(baseline.read(baseline.DEFAULT_FILE), name, result.metrics)
     assert not regressions, "\n".join(map(str, regressions))
+
+
+def test_word_counts_have_tolerances_in_words():
+    """answer_words is a median count of words: a share's tolerance (0.03) would fail on one word more."""
+    for name, entry in baseline.read(baseline.DEFAULT_FILE)["datasets"].items():
+        if "answer_words" in entry["metrics"]:
+            assert entry["metrics"]["answer_words"]["tolerance"] >= 1, name

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from app.documents import Answer, Citation, Passage
+from app.documents import Answer, Citation, Passage, SentenceSupport
 from conftest import make_passage
 from eval import metrics, output, runner
 from eval.dataset import Conversation, Dataset, Problem, Question
@@ -16,7 +16,7 @@ def passage(file: str, rank: int) -> Passage:
     return make_passage("text", rank, chunk_ids=(f"{file}-0",), article_id=file, title=f"Title of {file}", file=file)
 
 
-def citation(file: str) -> Citation:
+def citation(file: str, highlight: tuple[int, int] | None = None) -> Citation:
     return Citation(
         number=1,
         article_id=file,
@@ -26,9 +26,10 @@ def citation(file: str) -> Citation:
         url="",
         file=file,
         passage="text",
-        sentence="text",
+        sentence="Talks in Geneva",
         sentence_start=0,
-        sentence_end=4,
+        sentence_end=15,
+        highlight=highlight,
     )
 
 
@@ -43,6 +44,9 @@ class ScriptedEngine:
         failing: set[str] = frozenset(),
     ):
         self.answers, self.ranked, self.rewrites, self.failing = answers, ranked, rewrites or {}, failing
+        # question -> the first citation's highlight in "Talks in Geneva", and the answer's sentences
+        self.highlights: dict[str, tuple[int, int]] = {}
+        self.sentences: dict[str, tuple[SentenceSupport, ...]] = {}
         self.calls: list[tuple] = []
 
     def retrieve(self, question, as_of=None, filters=None, k=None):
@@ -54,11 +58,13 @@ class ScriptedEngine:
         if question in self.failing:
             raise TimeoutError("the server did not answer")
         text, refused, cited = self.answers[question]
+        highlights = [self.highlights.get(question)] + [None] * (len(cited) - 1)
         return Answer(
             question=question,
             answer=text,
             refused=refused,
-            citations=tuple(map(citation, cited)),
+            citations=tuple(map(citation, cited, highlights)),
+            sentences=self.sentences.get(question, ()),
             backend="scripted",
             timings={},
             standalone_question=self.rewrites.get(question, ""),
@@ -185,3 +191,33 @@ def test_outputs_name_the_failures():
     assert "**Asked as:** How did Biden warn Putin?" in failure
     assert "1. Title of a.md (a.md, evidence)" in failure
     assert "line 7: not JSON" in report
+
+
+def test_the_marked_phrase_and_the_sentences_are_scored_and_kept():
+    engine = scripted()
+    engine.highlights["Where are the talks?"] = (9, 15)  # "Geneva" of "Talks in Geneva"
+    engine.sentences["Where are the talks?"] = (
+        SentenceSupport("In Geneva.", (1,), True, "Talks in Geneva"),
+        SentenceSupport("Soon.", (1,), False, ""),
+    )
+    result = runner.run(engine, Dataset("set", None, items=[WHERE, WHO, CONVERSATION]), progress=False)
+    where, who, first, second = result.questions
+    assert where.phrase == "Geneva" and where.scores["phrase_contains"] is True
+    assert where.scores["faithfulness"] == 0.5
+    assert first.phrase is None and first.scores["phrase_contains"] is False  # answered, nothing marked
+    assert who.scores["phrase_contains"] is None  # unanswerable
+    assert result.metrics["phrase_contains"] == 1 / 3
+    assert result.metrics["faithfulness"] == 0.5  # the other answers have no sentences to count
+    # "In Geneva [1]." 2 words, "Joe Biden [1]." 2, "By letter [1]." 2; the refusal not counted
+    assert result.metrics["answer_words"] == 2.0
+    entry = json.loads(json.dumps(output.to_json([result])))["datasets"]["set"]
+    saved = entry["questions"][0]
+    assert (saved["first_sentence"], saved["phrase"]) == ("In Geneva.", "Geneva")
+    assert saved["sentences"][1] == {"text": "Soon.", "citations": [1], "supported": False, "support": ""}
+    assert saved["scores"]["answer_words"] == 2
+    assert entry["metrics"]["first_sentence_contains"] == 2 / 3
+    table = output.table([result])
+    assert "answer_words" in table and " 2.0" in table  # words, not a share
+    failure = output.report([result])[output.report([result]).index("### c#2") :]
+    assert "**First sentence:** By letter." in failure
+    assert "**Phrase:** (none marked)" in failure
