@@ -8,8 +8,12 @@ The same steps serve the CLI, the chat page, the API and the eval suite (through
 3. The answer: an LLM backend's text is streamed (cumulative), then its [n] markers are tied to the
    passages (app/citations.py). Markers naming no passage are removed and the others keep their
    numbers, so the final text is the text streamed. The prompt's refusal sentence, uncited, is a
-   refusal; any other answer citing nothing is flagged in its warnings. Without a backend, the
-   extractive answerer (app/extractive.py) answers.
+   refusal; any other answer citing nothing is flagged in its warnings. Then each sentence is
+   checked against the passages (app/support.py): a marker on the wrong passage is moved to the one
+   that says the sentence (so the final text may differ from the streamed one there), and sentences
+   no passage says are flagged in `Answer.sentences` and counted in the warnings. Without a
+   backend, the extractive answerer (app/extractive.py) answers; its sentences are quoted from the
+   passages, so each is supported by construction.
 4. Failures are answers, never tracebacks: an LLM that cannot be set up, is down, times out, returns
    nothing or fails half-way (condense included) is replaced by the extractive answer, labelled
    `extractive (fallback: REASON)` with the reason among the warnings. No passage at all is a
@@ -25,13 +29,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from app.citations import MARKER, resolve_markers
-from app.documents import Answer, Filters, Passage
+from app.citations import MARKER, claim_sentences, resolve_markers
+from app.documents import Answer, Citation, Filters, Passage, SentenceSupport
 from app.embedding import Embedder
 from app.extractive import REFUSAL as NOT_ANSWERED
 from app.extractive import extract_answer
 from app.followup import rewrite
 from app.llm import REFUSAL, LLMBackend, LLMError
+from app.support import check
 from app.timing import timed
 
 EMPTY_INDEX = "No articles are indexed yet: add some with `newsqa ingest PATH_OR_URL`."
@@ -52,7 +57,7 @@ class Library:
     """What answering needs of the index and the models, and nothing else of the engine."""
 
     retrieve: Callable[[str, date | None, Filters | None, int | None], list[Passage]]  # question, as_of, filters, k
-    embedder: Embedder  # the extractive answer compares sentences with the question
+    embedder: Embedder  # the extractive answer and the support check compare sentences
     idf: Callable[[list[str]], dict]  # BM25's weight of each question word, for the extractive answer
     article_count: Callable[[], int]  # no passages from an empty index is said differently
     backend: Callable[[], LLMBackend | None]  # the LLM (None: extractive); LLMError when it cannot be set up
@@ -108,7 +113,7 @@ def stream(
                 except LLMError as error:
                     failure = str(error)
                 else:
-                    answer = _llm_answer(question, standalone, text, passages, backend.name)
+                    answer = _llm_answer(question, standalone, text, passages, backend.name, library.embedder)
             if answer is None:
                 answer = _extractive_answer(library, question, standalone, passages, failure)
                 yield answer.answer
@@ -136,9 +141,19 @@ def _backend_label(backend: LLMBackend | None, failure: str | None) -> str:
     return backend.name if backend is not None else EXTRACTIVE
 
 
-def _llm_answer(question: str, standalone: str, text: str, passages: Sequence[Passage], backend: str) -> Answer:
+def _llm_answer(
+    question: str, standalone: str, text: str, passages: Sequence[Passage], backend: str, embedder: Embedder
+) -> Answer:
     cleaned, citations, warnings = resolve_markers(text, passages)
     refused = not citations and is_refusal(cleaned)
+    sentences: tuple[SentenceSupport, ...] = ()
+    if not refused:
+        checked, sentences = check(cleaned, passages, embedder)
+        sentences = tuple(s for s in sentences if not is_refusal(s.text))
+        if checked != cleaned:  # a marker moved to the passage that says its sentence
+            cleaned, citations, warnings = resolve_markers(checked, passages)
+        if unsupported := sum(not s.supported for s in sentences):
+            warnings = (*warnings, f"{unsupported} sentence{'s' if unsupported > 1 else ''} not found in the articles")
     if not citations and not refused:
         warnings = (*warnings, "the answer cites none of the articles")
     return Answer(
@@ -151,7 +166,21 @@ def _llm_answer(question: str, standalone: str, text: str, passages: Sequence[Pa
         standalone_question=standalone,
         passages=tuple(passages),
         warnings=warnings,
+        sentences=sentences,
     )
+
+
+def _quoted_sentences(answer: str, citations: Sequence[Citation]) -> tuple[SentenceSupport, ...]:
+    """The extractive answer's sentences: each quotes a passage and is cited to it, so it is
+    supported by construction; its support is its citation's sentence where it quotes that one (a
+    passage's first sentence in the answer), else itself (a second sentence of the same passage)."""
+    sentences = []
+    for claim in claim_sentences(answer):
+        if claim.text:
+            cited = (c.sentence.strip() for c in citations if c.number in claim.numbers)
+            support = next((s for s in cited if s and s in claim.text), claim.text)
+            sentences.append(SentenceSupport(claim.text, claim.numbers, True, support))
+    return tuple(sentences)
 
 
 def _extractive_answer(
@@ -181,4 +210,5 @@ def _extractive_answer(
         standalone_question=standalone,
         passages=tuple(passages),
         warnings=warnings,
+        sentences=() if extract.refused else _quoted_sentences(extract.answer, extract.citations),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from app.documents import Citation, Passage
 from app.lexical import tokenize
@@ -79,17 +80,36 @@ def unsupported_quotes(answer: str, passages: Sequence[Passage]) -> tuple[str, .
     return tuple(warnings)
 
 
-def _claim_sentences(answer: str) -> list[tuple[int, int, str]]:
-    """The answer's sentences as (start, end, text without markers); a sentence that is only
-    markers ("... Geneva. [1]") is folded into the one before it, which it cites."""
-    claims: list[tuple[int, int, str]] = []
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer: its span in the answer (markers included), its text without
+    markers, and the passage numbers its markers name."""
+
+    start: int
+    end: int
+    text: str
+    numbers: tuple[int, ...]
+
+
+def marker_numbers(text: str) -> tuple[int, ...]:
+    """The passage numbers the [n] markers of `text` name, each once, in order."""
+    return tuple(dict.fromkeys(int(n) for match in MARKER.finditer(text) for n in re.findall(r"\d+", match.group(1))))
+
+
+def claim_sentences(answer: str) -> list[Claim]:
+    """The answer's sentences. Markers that open a sentence ("... Geneva. [1] Putin ...") cite the
+    one before it, so they are folded into that one, as is a sentence that is only markers."""
+    claims: list[Claim] = []
     for span in split_sentences(answer):
-        text = MARKER.sub("", answer[span.start : span.end]).strip()
-        if not text and claims:
-            start, _, previous = claims[-1]
-            claims[-1] = (start, span.end, previous)
-        else:
-            claims.append((span.start, span.end, text))
+        start = span.start
+        leading = re.match(rf"(?:{MARKER.pattern})+", answer[start : span.end])
+        if leading and claims:
+            last, start = claims[-1], start + leading.end()
+            claims[-1] = Claim(last.start, start, last.text, marker_numbers(answer[last.start : start]))
+        piece = answer[start : span.end]
+        text = MARKER.sub("", piece).strip()
+        if text or not claims:
+            claims.append(Claim(start, span.end, text, marker_numbers(piece)))
     return claims
 
 
@@ -101,13 +121,13 @@ def resolve_markers(answer: str, passages: Sequence[Passage]) -> tuple[str, tupl
     the passage sentence closest to the answer sentences carrying its marker. Returns the cleaned
     text, the citations in number order, and warnings for quotations no passage contains.
     """
-    claims = _claim_sentences(answer)
+    claims = claim_sentences(answer)
     carried: dict[int, list[str]] = {}  # passage number -> answer sentences citing it
 
     def claim_at(position: int) -> str:
-        for start, end, text in claims:
-            if start <= position < end:
-                return text
+        for claim in claims:
+            if claim.start <= position < claim.end:
+                return claim.text
         return MARKER.sub("", answer).strip()
 
     def keep_valid(match: re.Match) -> str:

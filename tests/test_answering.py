@@ -128,12 +128,64 @@ def test_markers_to_missing_passages_are_removed_and_an_uncited_answer_is_flagge
     _, answer = run(FakeEngine(FakeBackend(["Geneva [4]."])))
     assert answer.answer == "Geneva."
     assert answer.citations == ()
-    assert answer.warnings == ("the answer cites none of the articles",)
+    assert answer.warnings == ("1 sentence not found in the articles", "the answer cites none of the articles")
 
 
 def test_the_refusal_sentence_is_a_refusal():
     _, answer = run(FakeEngine(FakeBackend([REFUSAL])))
     assert answer.refused and answer.citations == () and answer.backend == "fake:model"
+    assert answer.sentences == ()
+
+
+MEETING = make_passage("Officials said the delegations would meet for two days in January.", 2, file="meeting.txt")
+
+
+def test_a_marker_on_the_wrong_passage_is_moved_to_the_one_that_says_the_sentence():
+    backend = FakeBackend(
+        [
+            "Talks with the U.S. are set to start in Geneva next month [1]. ",
+            "The delegations would meet for two days [1].",
+        ]
+    )
+    texts, answer = run(FakeEngine(backend, passages=(PASSAGE, MEETING)))
+    assert texts[-1].endswith("two days [1].")  # as streamed
+    assert answer.answer == (
+        "Talks with the U.S. are set to start in Geneva next month [1]. The delegations would meet for two days [2]."
+    )
+    assert [(c.number, c.file) for c in answer.citations] == [(1, "seed.txt"), (2, "meeting.txt")]
+    assert [(s.citations, s.supported, s.support) for s in answer.sentences] == [
+        ((1,), True, "Talks with the U.S. are set to start in Geneva next month."),
+        ((2,), True, MEETING.text),
+    ]
+    assert answer.warnings == ()
+
+
+def test_a_sentence_with_a_number_no_passage_says_is_flagged():
+    backend = FakeBackend(
+        ["Talks are set to start in Geneva next month [1]. The delegations would meet for three days [1]."]
+    )
+    _, answer = run(FakeEngine(backend, passages=(PASSAGE, MEETING)))
+    assert [(s.text, s.supported) for s in answer.sentences] == [
+        ("Talks are set to start in Geneva next month.", True),
+        ("The delegations would meet for three days.", False),
+    ]
+    assert answer.sentences[1].support == "" and answer.sentences[1].citations == (1,)
+    assert answer.warnings == ("1 sentence not found in the articles",)
+    assert answer.as_dict()["sentences"][1] == {
+        "text": "The delegations would meet for three days.",
+        "citations": [1],
+        "supported": False,
+        "support": "",
+    }
+
+
+def test_extractive_sentences_are_quoted_so_each_is_supported_by_its_citation():
+    _, answer = run(FakeEngine(passages=(PASSAGE, MEETING)))
+    assert answer.backend == "extractive" and answer.sentences
+    for sentence in answer.sentences:
+        assert sentence.supported and sentence.text in TEXT + MEETING.text
+        assert sentence.support == sentence.text and sentence.citations
+        assert f"{sentence.text} [{sentence.citations[0]}]" in answer.answer
 
 
 def test_an_llm_down_before_answering_gives_the_extractive_answer_marked_as_fallback():
