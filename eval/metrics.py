@@ -3,7 +3,7 @@
 Every per-question metric returns None when it does not apply (no evidence, no gold answer, no
 citation); aggregates are means over the questions where it applies, so a dataset without
 unanswerable questions reports no refusal_rate rather than a misleading 0. answer_words alone is
-aggregated by its median: a few long answers (a refusal's explanation, a quoted paragraph) would
+aggregated by its median: a few long answers (a quoted paragraph, a summary of several articles) would
 pull a mean far from what a typical answer is.
 """
 
