@@ -267,6 +267,7 @@ def _page_text(extracted: object) -> str:
 def parse_html(data: bytes, origin: Origin) -> list[Article]:
     """HTML: the main text by trafilatura, title, date and author from the page's metadata."""
     import trafilatura
+    from trafilatura.settings import set_date_params
 
     html = decode(data, origin.charset)
     extracted = trafilatura.bare_extraction(
@@ -275,6 +276,10 @@ def parse_html(data: bytes, origin: Origin) -> list[Article]:
         with_metadata=True,
         include_comments=False,
         favor_precision=True,
+        # The date the page declares (meta tags, JSON-LD, <time>, a dated byline), not htmldate's
+        # extensive guesses: they dated a page with no date by its footer's "Copyright 2021" as
+        # 2021-01-01, a day the same article in any other format would not have.
+        date_extraction_params=set_date_params(extensive=False),
     )
     text = _page_text(extracted)
     if not text.strip():

@@ -78,6 +78,66 @@ def test_markdown_without_front_matter_takes_its_heading():
     assert article.body == "The new dam opened on Friday. It holds a lake of water."
 
 
+def test_markdown_reaches_the_body_as_plain_text_without_its_headings():
+    source = (
+        b"---\ntitle: Dam opens\n---\n\n# Dam opens\n\n*The new dam* opened on Friday, [officials](https://x.example/)\n"
+        b"said. It holds **a lake** of `water`.\n\n## What comes next\n\n- The road reopens in May.\n"
+        b"- Boats follow &amp; fish return.\n\n> It is a great day, the mayor said.\n\n![a dam](dam.jpg)\n"
+        b"<div class='ad'>Advert</div>\n\n| Lake | Depth |\n|---|---|\n| North | 12 m |\n"
+    )
+    [article] = parse_markdown(source, Origin("/x/dam.md"))
+    assert article.title == "Dam opens"
+    assert article.body.split("\n") == [
+        "The new dam opened on Friday, officials said. It holds a lake of water.",  # wrapped lines joined
+        "The road reopens in May.",
+        "Boats follow & fish return.",
+        "It is a great day, the mayor said.",
+        "Lake; Depth",
+        "North; 12 m",
+    ]
+
+
+def test_a_setext_heading_is_a_title_too():
+    [article] = parse_markdown(b"Dam opens\n=========\n\nThe new dam opened on Friday.\n", Origin("/x/dam.md"))
+    assert (article.title, article.body) == ("Dam opens", "The new dam opened on Friday.")
+
+
+def test_html_headings_are_left_out_of_the_body():
+    page = (
+        b"<html><head><title>Dam opens</title></head><body><article><h1>Dam opens</h1><p>The new dam opened on "
+        b"Friday after four years of building, officials said.</p><h2>What comes next</h2><p>The road over it "
+        b"reopens in May, and boats follow in June.</p></article></body></html>"
+    )
+    [article] = parse_html(page, Origin("/x/dam.html"))
+    assert "What comes next" not in article.body
+    assert article.body.split("\n") == [
+        "The new dam opened on Friday after four years of building, officials said.",
+        "The road over it reopens in May, and boats follow in June.",
+    ]
+
+
+def test_a_page_without_a_date_is_not_dated_by_its_copyright_line():
+    page = (
+        b"<html><head><title>Dam opens</title></head><body><article><p>The new dam opened on Friday after four "
+        b"years of building, officials said.</p></article><footer>Copyright 2021 Gazette</footer></body></html>"
+    )
+    [article] = parse_html(page, Origin("/x/dam.html"))
+    assert article.published is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The dam opened on Friday,\nofficials said.\n\nBoats follow\nin June.",  # hard-wrapped, blank-line paragraphs
+        "The dam opened on Friday, officials said.\nBoats follow in June.",  # a paragraph a line
+        "The dam opened on Friday, officials said.\r\n\r\n\r\nBoats  follow in June.\n",
+    ],
+)
+def test_every_body_is_one_paragraph_a_line(text: str):
+    [article] = parse_json(json.dumps({"title": "Dam opens", "text": text}).encode(), Origin("/x/dam.json"))
+    assert article.body == "The dam opened on Friday, officials said.\nBoats follow in June."
+
+
 def test_html_main_text_and_page_metadata():
     article = load_one(ARTICLES / "library_page.html")
     assert article.title == "City library reopens after two-year renovation"
