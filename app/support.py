@@ -71,23 +71,18 @@ _WORD = re.compile(r"\d[\d,.]*\d|\d|[^\W\d_][\w'’.]*")
 
 @dataclass(frozen=True)
 class Facts:
-    """The numbers, dates and names of a text, lower case and canonical ("Dec." is "december",
+    """The numbers, dates and names a text states, lower case and canonical ("Dec." is "december",
     "1,000" is "1000", "two" is "2", "U.S." is "us", "Putin's" is "putin"), each with the words
     beside it where it stands: a fact swapped for another keeps its neighbours ("in Geneva next")."""
 
-    numbers: frozenset[str]
-    dates: frozenset[str]
-    names: frozenset[str]
+    stated: frozenset[str]
     beside: dict[str, frozenset[str]]  # fact -> "<word" before it and ">word" after it, wherever it stands
-
-    def kinds(self) -> tuple[frozenset[str], ...]:
-        return self.numbers, self.dates, self.names
 
     def __or__(self, other: Facts) -> Facts:
         beside = dict(self.beside)
         for fact, words in other.beside.items():
             beside[fact] = beside.get(fact, frozenset()) | words
-        return Facts(self.numbers | other.numbers, self.dates | other.dates, self.names | other.names, beside)
+        return Facts(self.stated | other.stated, beside)
 
 
 def _canonical(word: str) -> str:
@@ -120,27 +115,20 @@ def facts(text: str, known_names: frozenset[str] = frozenset()) -> Facts:
     """The facts `text` states. A capitalised word is a name, unless it opens a sentence or a
     quotation: then it is one only when `known_names` (names the passages use mid-sentence) holds it.
     Months and weekdays are dates only when capitalised ("may", "march")."""
-    numbers, dates, names = set(), set(), set()
     matches = list(_WORD.finditer(text))
     words = ["", *(_canonical(m.group(0)) for m in matches), ""]
     beside: dict[str, frozenset[str]] = {}
     for n, match in enumerate(matches, start=1):
         written, word = match.group(0), words[n]
-        capitalised = written[0].isupper()
-        if word[0].isdigit() or word in _SCALES:
-            kind = numbers
-        elif capitalised and (word in _MONTHS.values() or word in _WEEKDAYS):
-            kind = dates
-        elif capitalised and written != "I":
-            opens = text[: match.start()].rstrip()[-1:] in _OPENING
-            if opens and word not in known_names:
+        if not (word[0].isdigit() or word in _SCALES):  # a number, else a date or a name when capitalised
+            if not written[0].isupper() or written == "I":
                 continue
-            kind = names
-        else:
-            continue
-        kind.add(word)
+            is_date = word in _MONTHS.values() or word in _WEEKDAYS
+            opens = text[: match.start()].rstrip()[-1:] in _OPENING
+            if not is_date and opens and word not in known_names:
+                continue
         beside[word] = beside.get(word, frozenset()) | {f"<{words[n - 1]}", f">{words[n + 1]}"}
-    return Facts(frozenset(numbers), frozenset(dates), frozenset(names), beside)
+    return Facts(frozenset(beside), beside)
 
 
 @dataclass(frozen=True)
@@ -168,18 +156,14 @@ class _Read:
     @cached_property
     def words(self) -> frozenset[str]:
         """Its words, for a fact the supporting sentence leaves to its context ("he" for "Putin")."""
-        return _word_set(self.passage.text) | self.title_words
-
-    @cached_property
-    def title_words(self) -> frozenset[str]:
-        return _word_set(self.passage.title)
+        return _word_set(f"{self.passage.title}\n{self.passage.text}")
 
 
 def _read(passages: Sequence[Passage]) -> tuple[list[_Read], frozenset[str]]:
     """The passages split into sentences, and the names they use mid-sentence."""
     texts = [[p.text[s.start : s.end].strip() for s in split_sentences(p.text)] for p in passages]
     flat = [t for sentences in texts for t in sentences]
-    known = frozenset(name for t in flat for name in facts(t).names)
+    known = frozenset(name for t in flat for name in facts(t).stated if not name[0].isdigit())
     terms = iter(tokenize(flat, as_ids=False) if flat else [])
     read = [
         _Read(p, [_Span(t, frozenset(next(terms)), _word_set(t), facts(t, known)) for t in sentences])
@@ -203,19 +187,16 @@ class Candidate:
 
 
 def facts_agree(claim: Facts, span: _Span, read: _Read) -> bool:
-    """Every fact of the sentence is in the span or the passage's title; or else elsewhere in the
-    passage, unless the span holds a fact of the same kind the sentence lacks, beside the same word
-    (then one was swapped for the other)."""
-    for said, held in zip(claim.kinds(), span.facts.kinds(), strict=True):
-        missing = said - span.words - read.title_words
-        if not missing:
-            continue
-        if not missing <= read.words:
-            return False
-        others = set().union(*(span.facts.beside[f] for f in held - said))
-        if any(claim.beside[f] & others for f in missing):
-            return False
-    return True
+    """Every fact of the sentence is in the span; or else in the passage or its title, unless the
+    span holds a fact the sentence lacks beside the same word (then one was swapped for the other,
+    of whatever kind: "the Group of Seven" is not "the Group of American")."""
+    missing = claim.stated - span.words
+    if not missing:
+        return True
+    if not missing <= read.words:
+        return False
+    others = set().union(*(span.facts.beside[f] for f in span.facts.stated - claim.stated))
+    return not any(claim.beside[f] & others for f in missing)
 
 
 def _pair(spans: list[_Span], order: list[int], wanted: frozenset[str]) -> _Span | None:

@@ -9,13 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from app.cli import asking
-from app.documents import Answer, Citation, Filters, Passage
+from app.documents import Answer, Citation, Filters, Passage, SentenceSupport
 from app.engine import Engine
 from conftest import make_passage
 from tests.conftest import SEED_FILE
@@ -167,6 +168,30 @@ def test_a_refusal_lists_the_closest_articles(capsys):
         "  - Story 3 (2024-01-03)  s3.txt",
         "(extractive, 0.0 s)",
     ]
+
+
+def checked(text: str, *supported: bool) -> Answer:
+    """An LLM-like answer of three sentences, `supported` saying which a passage says."""
+    texts = ("Talks will be held in Geneva.", "They last ten days.", "Both sides agreed.")
+    sentences = tuple(SentenceSupport(t, (1,), ok, t if ok else "") for t, ok in zip(texts, supported))
+    unsupported = supported.count(False)
+    return replace(
+        answer(text, [GENEVA]), sentences=sentences, warnings=(f"{unsupported} sentence not found in the articles",)
+    )
+
+
+def test_a_sentence_not_found_in_the_articles_is_marked_and_a_shown_one_shown_again_with_its_mark(capsys):
+    text = "Talks will be held in Geneva [1]. They last ten days [1]. Both sides agreed [1]."
+    asking._print_streamed([text[:40], text[:70], text, checked(text, True, False, True)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        text[:70],  # as streamed, the second sentence on screen
+        "Talks will be held in Geneva [1]. They last ten days [1]. (not found in the articles) Both sides agreed [1].",
+        "warning: 1 sentence not found in the articles",
+    ]
+    # The last sentence not found: its mark follows what was streamed, and nothing is shown twice.
+    asking._print_streamed([text[:70], text, checked(text, True, True, False)])
+    assert capsys.readouterr().out.splitlines()[0] == f"{text} (not found in the articles)"
 
 
 def test_a_bad_date_is_a_one_line_error(tmp_path: Path):

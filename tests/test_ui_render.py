@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.documents import Answer, Citation, Passage
+from app.documents import Answer, Citation, Passage, SentenceSupport
 from app.index import StoredArticle
 from app.settings import Settings
 from app.ui import library, render
@@ -257,6 +257,47 @@ def test_api_markdown_keeps_the_warnings():
     )
     assert text.startswith("Talks start [1].\n\n> ⚠ Quotation not found in the passages: &quot;ten days&quot;\n\n")
     assert text.endswith("(2024-03-05, Wire)")
+
+
+def checked_answer() -> Answer:
+    text = "Talks start in **spring** [1]. They last ten days [1]. Both sides agreed. [1]"
+    return Answer(
+        question="When do talks start?",
+        answer=text,
+        refused=False,
+        citations=(citation(),),
+        backend="openai:model",
+        timings={},
+        warnings=("1 sentence not found in the articles",),
+        sentences=(
+            SentenceSupport("Talks start in **spring**.", (1,), True, "Talks may start in spring."),
+            SentenceSupport("They last ten days.", (1,), False, ""),
+            SentenceSupport("Both sides agreed.", (1,), True, "Both sides agreed."),
+        ),
+    )
+
+
+def test_chat_markdown_badges_the_sentence_no_passage_says_after_its_marker():
+    text = render.chat_markdown(checked_answer(), turn=3)
+    badge = '<span class="nq-unsupported">not found in the articles</span>'
+    assert text.startswith(
+        f"Talks start in **spring** [[1]](#source-3-1). They last ten days [[1]](#source-3-1). {badge} Both sides"
+    )
+    assert text.count(badge) == 1
+    assert "⚠ 1 sentence not found in the articles" in text
+
+
+def test_api_markdown_marks_the_sentence_no_passage_says_in_plain_text():
+    text = render.api_markdown(checked_answer())
+    assert text.startswith(
+        "Talks start in **spring** [1]. They last ten days [1]. (not found in the articles) Both sides agreed. [1]\n\n"
+    )
+    assert render.api_markdown(answer()).startswith("Talks start [1].\n\n")  # nothing checked, nothing marked
+
+
+def test_notes_go_in_at_their_positions_after_a_closing_and_before_an_opening():
+    assert render.mark_phrases("ab cd ef", [(3, 5)], "<", ">", notes=[(5, "!"), (3, "?"), (8, ".")]) == "ab ?<cd>! ef."
+    assert render.mark_phrases("ab cd ef", [], "<", ">", since=4, notes=[(2, "?"), (6, "!")]) == "d !ef"
 
 
 def test_status_line_is_one_short_line():

@@ -36,8 +36,8 @@ def add_ask(commands: argparse._SubParsersAction) -> None:
     add_json(
         parser,
         "print the answer as one JSON document (question, "
-        "answer, refused, citations, backend, timings, warnings; for a refusal, the closest "
-        "passages)",
+        "answer, refused, citations, backend, timings, warnings, sentences with whether the articles "
+        "say each; for a refusal, the closest passages)",
     )
     parser.set_defaults(run=cmd_ask)
 
@@ -180,9 +180,10 @@ def _continued(shown: str, text: str) -> str:
 def _print_streamed(parts, bold: bool = False):
     """Print the answer as it is written, then where it comes from; the Answer. Each text is printed
     when the next part comes, so the last one is printed from the Answer: its markers resolved and,
-    with `bold`, its asked-for phrases bold. When the LLM fails mid-answer the text starts again with
-    the fallback answer, on a new line."""
-    from app.ui.render import mark_phrases, phrase_spans
+    with `bold`, its asked-for phrases bold, and each sentence no passage says followed by "(not found
+    in the articles)". When the LLM fails mid-answer the text starts again with the fallback answer,
+    on a new line."""
+    from app.ui.render import NOT_FOUND_NOTE, mark_phrases, phrase_spans, unsupported_notes
 
     shown = latest = ""
     for part in parts:
@@ -192,10 +193,13 @@ def _print_streamed(parts, bold: bool = False):
             shown, latest = latest, part
             continue
         shown = _continued(shown, latest)
-        if not part.answer.startswith(shown):  # resolving the markers cleaned what was shown
+        notes = unsupported_notes(part, NOT_FOUND_NOTE)
+        # Resolving the markers cleaned what was shown, or a sentence shown is not in the articles:
+        # the answer again, whole.
+        if not part.answer.startswith(shown) or any(at < len(shown) for at, _ in notes):
             print()
             shown = ""
-        print(mark_phrases(part.answer, phrase_spans(part) if bold else [], *BOLD, since=len(shown)))
+        print(mark_phrases(part.answer, phrase_spans(part) if bold else [], *BOLD, since=len(shown), notes=notes))
         for warning in part.warnings:
             print(f"warning: {warning}")
         if part.citations:

@@ -10,7 +10,7 @@ from html import escape
 from pathlib import PurePath
 from urllib.parse import quote
 
-from app.citations import MARKER
+from app.citations import MARKER, claim_sentences
 from app.documents import Answer, Citation
 from ingest.sources import is_url
 
@@ -21,6 +21,10 @@ MODELS_HINT = (
 )
 # Characters of passage shown either side of the supporting sentence.
 PASSAGE_CONTEXT = 300
+# What follows an answer sentence that no passage says (app/support.py), in plain text and in the chat.
+NOT_FOUND = "not found in the articles"
+NOT_FOUND_NOTE = f" ({NOT_FOUND})"
+NOT_FOUND_BADGE = f' <span class="nq-unsupported">{NOT_FOUND}</span>'
 
 
 def source_anchor(turn: int, number: int) -> str:
@@ -61,16 +65,30 @@ def mark_phrases(
     closing: str,
     piece: Callable[[str], str] = str,
     since: int = 0,
+    notes: Sequence[tuple[int, str]] = (),
 ) -> str:
-    """`text[since:]` with each span (sorted) between `opening` and `closing`, and every piece of the
-    text passed through `piece` (e.g. `escape`). A span that starts before `since` or inside an
-    earlier one is left plain."""
-    parts, at = [], since
+    """`text[since:]` with each span (sorted) between `opening` and `closing`, each note (position,
+    text) put in at its position, and every piece of the text passed through `piece` (e.g.
+    `escape`). A span that starts before `since` or inside an earlier one is left plain, as is a note
+    before `since`."""
+    inserts, at = [], since
     for start, end in spans:
         if start >= at:
-            parts += [piece(text[at:start]), opening, piece(text[start:end]), closing]
+            inserts += [(start, 2, opening), (end, 0, closing)]
             at = end
+    inserts += [(position, 1, note) for position, note in notes if position >= since]
+    parts, at = [], since
+    for position, _, insert in sorted(inserts, key=lambda i: i[:2]):
+        parts += [piece(text[at:position]), insert]
+        at = position
     return "".join(parts) + piece(text[at:])
+
+
+def unsupported_notes(answer: Answer, mark: str) -> list[tuple[int, str]]:
+    """`mark` after each sentence of the answer that no passage says (after its markers), as notes
+    for mark_phrases."""
+    flagged = {s.text for s in answer.sentences if not s.supported}
+    return [(claim.end, mark) for claim in claim_sentences(answer.answer) if claim.text in flagged]
 
 
 def warning_notes(answer: Answer) -> str:
@@ -87,9 +105,11 @@ def read_as_note(answer: Answer) -> str:
 
 
 def chat_markdown(answer: Answer, turn: int) -> str:
-    """The finished answer for the chat: the asked-for phrases bold, linked markers, then what a
-    follow-up was read as and the warnings."""
-    bold = mark_phrases(answer.answer, phrase_spans(answer), "**", "**")
+    """The finished answer for the chat: the asked-for phrases bold, a badge after each sentence no
+    passage says, linked markers, then what a follow-up was read as and the warnings."""
+    bold = mark_phrases(
+        answer.answer, phrase_spans(answer), "**", "**", notes=unsupported_notes(answer, NOT_FOUND_BADGE)
+    )
     return link_markers(bold, turn) + read_as_note(answer) + warning_notes(answer)
 
 
@@ -187,8 +207,10 @@ def sources_panel(blocks: Sequence[str]) -> str:
 
 
 def api_markdown(answer: Answer) -> str:
-    """The `/ask` result: the answer and its warnings, then its sources by title."""
-    lines = [answer.answer + warning_notes(answer)]
+    """The `/ask` and API result: the answer (each sentence no passage says marked) and its
+    warnings, then its sources by title."""
+    marked = mark_phrases(answer.answer, [], "", "", notes=unsupported_notes(answer, NOT_FOUND_NOTE))
+    lines = [marked + warning_notes(answer)]
     if answer.citations:
         lines += ["", "**Sources**", ""]
         for c in answer.citations:
