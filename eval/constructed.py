@@ -110,6 +110,11 @@ def _holding(question: Question, articles: list[Article]) -> str | None:
     )
 
 
+def source_id(question_id: str) -> str:
+    """The id of the question an off-period one was made from; any other id as it is."""
+    return question_id.removesuffix(SUFFIX)
+
+
 def _off_period(question: Question) -> dict:
     return {
         "id": question.id + SUFFIX,

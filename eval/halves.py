@@ -4,7 +4,8 @@
 
 RUN.json is what `newsqa eval --json --out RUN.json` writes. The halves are eval.fit_extractive's: a
 fixed split of each dataset by a hash of the question id, half A being the one the extractive
-answerer's weights were fitted on. Prints each metric for the whole set and for each half, with
+answerer's weights were fitted on; an off-period question (eval.constructed) falls in the half of the
+question it was made from, whose wording the weights may have been fitted on. Prints each metric for the whole set and for each half, with
 each part's ask latency at the 95th percentile (its own questions' times).
 """
 
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from eval import metrics
+from eval.constructed import source_id
 from eval.fit_extractive import half
 from eval.output import figure
 
@@ -25,8 +27,8 @@ SHOWN = metrics.RETRIEVAL + metrics.ANSWER + metrics.REFUSAL + ("ask_ms_p50", "a
 def _parts(questions: list[dict]) -> dict[str, list[dict]]:
     return {
         "all": questions,
-        "A": [q for q in questions if half(q["id"]) == "A"],
-        "B": [q for q in questions if half(q["id"]) == "B"],
+        "A": [q for q in questions if half(source_id(q["id"])) == "A"],
+        "B": [q for q in questions if half(source_id(q["id"])) == "B"],
     }
 
 

@@ -35,6 +35,12 @@ def test_each_half_gets_its_own_figures():
     assert figures["B"]["ask_ms_p95"] == 19.5
 
 
+def test_an_off_period_question_falls_in_the_half_of_its_source():
+    made = [question("q4-offperiod", 10, 100.0, True), question("q1-offperiod", 5, 10.0, True)]
+    figures = halves.by_half(made)
+    assert (figures["A"]["answer_words"], figures["B"]["answer_words"]) == (10.0, 5.0)
+
+
 def test_the_table_shows_the_answer_form_and_latency(tmp_path, capsys):
     run = tmp_path / "run.json"
     run.write_text(json.dumps(RUN))
