@@ -16,6 +16,14 @@ It carries the subject of the conversation into the new question, so that retrie
   Geneva next month. [1]" becomes "Who said that? (the Russian leader welcomed talks with the U.S.,
   which are set to start in Geneva next month)": the words that find the passage again, and the
   sentence that answers;
+- "it", "this", "that" in a question about someone of the previous turn (a pronoun read as the
+  person, or a name the previous question or answer holds) stand for what that person did there, and
+  so does a definite noun that is another form of a word of the previous question (warned -> "the
+  warning", announced -> "the announcement", attacked -> "the attack", by their stems): the previous
+  question's content, less its question word, is added. "How did he deliver it?" after "Who warned
+  Putin about severe consequences?" answered with a sentence naming U.S. President Joe Biden becomes
+  "How did U.S. President Joe Biden deliver it? (warned Putin about severe consequences)": "it" is
+  the warning, not Biden, and retrieval finds the sentence of the warning again;
 - "it", "they", "there"... in any other question that names nothing itself get the previous subject
   added.
 Earlier follow-ups are rewritten first, so the subject carries over several turns.
@@ -44,6 +52,10 @@ SHORT_FOLLOW_UP_WORDS = 4
 # question: a whole long answer would outweigh the follow-up's own words in retrieval.
 LONG_ANSWER_WORDS = 20
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+# A definite noun: "the warning", "that attack".
+_DEFINITE_NOUN = re.compile(r"\b(?:the|this|that)\s+([a-z][\w-]*)", re.IGNORECASE)
+# "it", "this", "that" and the word after: "that demand", "that Russia..." say what they mean.
+_THING_REFERENCE = re.compile(r"\b(it|this|that)\b(?:\s+([\w'’-]+))?", re.IGNORECASE)
 _OTHER_REFERENCE = re.compile(r"\b(it|its|they|them|their|theirs|there|this|that|these|those)\b", re.IGNORECASE)
 _WH = r"(who|whom|whose|what|when|where|why|how(?: many| much| long| old)?|which)"
 _BARE_WH = re.compile(rf"^\s*(?:and|but|so)?\s*,?\s*{_WH}\s*\??\s*$", re.IGNORECASE)
@@ -235,6 +247,40 @@ def _content_words(texts: Sequence[str]) -> list[set[str]]:
     return [set(words) - QUESTION_WORDS for words in tokenize(list(texts), as_ids=False)]
 
 
+def _names_what_was_asked(question: str, previous: str) -> bool:
+    """Whether `question` has a definite noun that is another form of a word of `previous` (the same
+    stem, not the same word): "the warning" after "Who warned Putin?" names the warning asked about."""
+    asked_words = {word.lower() for word in re.findall(r"[\w'’-]+", previous)}
+    nouns = [m.group(1) for m in _DEFINITE_NOUN.finditer(question) if m.group(1).lower() not in asked_words]
+    asked = _content_words([previous])[0]
+    return any(stems & asked for stems in _content_words(nouns))
+
+
+def _points_to_a_thing(question: str) -> bool:
+    """Whether `question` has "it", or a "this" or "that" standing for a thing: not before a word of
+    content ("that demand" names its thing, "that Russia will..." opens a clause)."""
+    return any(
+        match.group(1).lower() == "it" or not match.group(2) or not _content_words([match.group(2)])[0]
+        for match in _THING_REFERENCE.finditer(question)
+    )
+
+
+def _about_someone_of(question: str, turn: Sequence[str]) -> bool:
+    """Whether `question` names someone the texts of `turn` name (a word of a name in common:
+    "Biden" and "U.S. President Joe Biden")."""
+    named = {word for text in turn for name in names(text) for word in name.split()}
+    return any(word in named for name in names(question) for word in name.split())
+
+
+def _with_subject(question: str, previous: str) -> str:
+    """`question` with the subject of `previous` added, when it has one that `question` does not hold
+    already."""
+    subject = _subject(previous)
+    if not subject or _content_words([subject])[0] <= _content_words([question])[0]:
+        return question
+    return f"{question.rstrip()} ({subject})"
+
+
 def _leans_on_answer(question: str) -> bool:
     """A short question that names nothing and points back with "it", "this" or "that"."""
     return (
@@ -288,23 +334,28 @@ def _rewrite_one(question: str, previous: str, previous_answer: str, earlier: Se
         if previous_names:
             return previous.replace(previous_names[0], target, 1)
         return f"{previous.rstrip(' ?')} ({target})?"
-    if _PERSON_PRONOUN.search(question):
-        person = _last_person([*earlier, previous_answer, previous])
-        if person:
+    person = _last_person([*earlier, previous_answer, previous]) if _PERSON_PRONOUN.search(question) else None
+    about_the_same = person or _about_someone_of(question, (previous, previous_answer))
+    # "it" in a question about someone of the previous turn, or "the warning" after "Who warned...":
+    # what the previous question asked about, which the person's name alone would not find again.
+    carries_subject = _names_what_was_asked(question, previous) or (about_the_same and _points_to_a_thing(question))
+    if person:
 
-            def name_for(match: re.Match) -> str:
-                pronoun = match.group(1).lower()
-                return f"{person}'s" if pronoun in {"his", "hers"} else person
+        def name_for(match: re.Match) -> str:
+            pronoun = match.group(1).lower()
+            return f"{person}'s" if pronoun in {"his", "hers"} else person
 
-            # Only the first: in "How did he warn him?" the second pronoun is someone else.
-            return _PERSON_PRONOUN.sub(name_for, question, count=1)
+        # Only the first: in "How did he warn him?" the second pronoun is someone else.
+        question = _PERSON_PRONOUN.sub(name_for, question, count=1)
+    if carries_subject:
+        return _with_subject(question, previous)
+    if person:
+        return question
     statement = _statement(previous, previous_answer) if _leans_on_answer(question) else ""
     if statement:
         return f"{question.rstrip()} ({statement})"
     if _OTHER_REFERENCE.search(question) and not names(question):
-        subject = _subject(previous)
-        if subject:
-            return f"{question.rstrip()} ({subject})"
+        return _with_subject(question, previous)
     return question
 
 

@@ -117,6 +117,62 @@ def test_a_refusal_is_not_carried():
     assert rewrite("Where is it?", history) == "Where is it? (the talks with the U.S. take place)"
 
 
+WARNED = "Who warned Putin about severe consequences?"
+WARNING_SUBJECT = "(warned Putin about severe consequences)"
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "rewritten"),
+    [
+        ("How did he deliver it?", f"How did U.S. President Joe Biden deliver it? {WARNING_SUBJECT}"),
+        ("How did he deliver that?", f"How did U.S. President Joe Biden deliver that? {WARNING_SUBJECT}"),
+        ("How did he deliver the warning?", f"How did U.S. President Joe Biden deliver the warning? {WARNING_SUBJECT}"),
+        ("How did Biden deliver it?", f"How did Biden deliver it? {WARNING_SUBJECT}"),  # named, not a pronoun
+        ("How did Putin react to it?", f"How did Putin react to it? {WARNING_SUBJECT}"),  # named in the question
+    ],
+)
+def test_it_beside_someone_of_the_previous_turn_is_what_the_previous_question_asked_about(follow_up, rewritten):
+    assert rewrite(follow_up, [(WARNED, BIDEN_ANSWER)]) == rewritten
+
+
+def test_a_noun_made_from_the_previous_questions_verb_carries_its_subject():
+    history = [("Who announced the talks in Geneva?", "The Kremlin announced them on Thursday. [1]")]
+    assert rewrite("When was the announcement made?", history) == (
+        "When was the announcement made? (announced the talks in Geneva)"
+    )
+
+
+def test_a_definite_noun_the_previous_question_did_not_ask_about_carries_nothing():
+    assert rewrite("When was the attack planned?", [(WARNED, BIDEN_ANSWER)]) == "When was the attack planned?"
+    history = [("What kind of guarantee does Russia want about NATO?", "A written guarantee. [1]")]
+    assert rewrite("Has NATO accepted that demand?", history) == "Has NATO accepted that demand?"
+    # The same word, not another form of it: the question says what it is about itself.
+    assert rewrite("Where do the talks end?", [(TALKS, "In Geneva. [1]")]) == "Where do the talks end?"
+
+
+def test_a_subject_the_follow_up_already_holds_is_not_added_again():
+    follow_up = "How did he deliver the warning to Putin about severe consequences?"
+    assert rewrite(follow_up, [(WARNED, BIDEN_ANSWER)]) == (
+        "How did U.S. President Joe Biden deliver the warning to Putin about severe consequences?"
+    )
+
+
+@pytest.mark.slow
+def test_how_did_he_deliver_it_is_answered_with_the_seeds_conference_call(seed_engine):
+    """Extractive, over the seed index: "it" read as the warning, not as Biden, finds the sentence of the
+    warning, which says how it was given."""
+    from app.engine import Engine
+
+    engine = Engine(seed_engine.settings.model_copy(update={"llm": "extractive"}))
+    first = engine.ask(WARNED)
+    assert "Biden" in first.answer
+    answer = engine.ask("How did he deliver it?", history=[(WARNED, first.answer)])
+    assert answer.standalone_question.endswith(WARNING_SUBJECT)
+    assert not answer.refused, answer.standalone_question
+    assert "conference call" in answer.answer
+    assert answer.citations and all(c.file == "000_416442306511e572.txt" for c in answer.citations)
+
+
 @pytest.mark.slow
 def test_who_said_that_finds_the_sentence_of_the_previous_answer_again(seed_engine):
     """Extractive, over the seed index: the follow-up is read with the previous answer and answered,
