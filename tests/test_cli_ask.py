@@ -18,16 +18,20 @@ import pytest
 from app.cli import asking
 from app.documents import Answer, Citation, Filters, Passage, SentenceSupport
 from app.engine import Engine
-from conftest import make_passage
+from conftest import make_passage, make_settings
 from tests.conftest import SEED_FILE
+from tests.test_ui_look import CHECKED, FALSE_SENTENCE, models  # noqa: F401 (models: the stand-in LLM server)
 
 _SCRIPT = shutil.which("newsqa", path=str(Path(sys.executable).parent))
 NEWSQA = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "app.cli"]
 
 
-def newsqa(tmp_path: Path, *args: str, index: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess:
+def newsqa(
+    tmp_path: Path, *args: str, index: Path | None = None, stdin: str = "", **settings: str
+) -> subprocess.CompletedProcess:
+    """`newsqa ask ARGS` with only the NEWSQA_* `settings` given (NEWSQA_OPENAI_BASE_URL=...)."""
     # The user's own config file and backend settings stay out of the test.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")} | settings
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     index_args = ["--index", str(index or tmp_path / "index")]
     return subprocess.run(
@@ -56,6 +60,38 @@ def test_ask_json_answers_geneva_citing_the_seed_article(seed_engine: Engine, tm
     assert "highlight" in citation
     assert citation["passage"][citation["sentence_start"] : citation["sentence_end"]] == citation["sentence"]
     assert set(answer["timings"]) >= {"retrieve", "generate", "total"}
+
+
+@pytest.mark.slow
+def test_an_llm_answer_with_a_false_sentence_has_exactly_that_one_flagged(seed_engine: Engine, models, tmp_path: Path):
+    """Through the openai: backend, against a stand-in server that writes three sentences about the
+    seed article, one of which it does not say: the Answer, `--json` and the printed answer."""
+    llm = {"NEWSQA_OPENAI_BASE_URL": f"{models}/v1", "NEWSQA_OPENAI_API_KEY": "unused"}
+    engine = Engine(
+        make_settings(
+            seed_engine.settings.index, llm="openai:checked-model", openai_base_url=llm["NEWSQA_OPENAI_BASE_URL"]
+        )
+    )
+    answer = engine.ask("Where will the talks with the U.S. take place?")
+    assert answer.backend == "openai:checked-model" and answer.answer == CHECKED
+    assert [s.supported for s in answer.sentences] == [True, False, True]
+    assert answer.sentences[1].text == FALSE_SENTENCE and answer.sentences[1].support == ""
+    for sentence in (answer.sentences[0], answer.sentences[2]):
+        assert sentence.support and any(sentence.support in p.text for p in answer.passages)
+    assert "1 sentence not found in the articles" in answer.warnings
+
+    args = ("--llm", "openai:checked-model", "Where will the talks with the U.S. take place?")
+    done = newsqa(tmp_path, "--json", *args, index=seed_engine.settings.index, **llm)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert [s["text"] for s in printed["sentences"] if not s["supported"]] == [FALSE_SENTENCE]
+    assert printed["sentences"] == [s.as_dict() for s in answer.sentences]
+
+    done = newsqa(tmp_path, *args, index=seed_engine.settings.index, **llm)
+    assert done.returncode == 0, done.stderr
+    assert f"{FALSE_SENTENCE.removesuffix('.')} [1]. (not found in the articles) He warned" in done.stdout
+    assert done.stdout.count("(not found in the articles)") == 1
+    assert "warning: 1 sentence not found in the articles" in done.stdout
 
 
 @pytest.mark.slow

@@ -1,8 +1,8 @@
 """The chat page as people use it, in headless Chromium: light and dark themes at desktop (1280 px)
 and phone (390 px) widths, the contrast of every highlight measured from computed styles, citation
-links, backend and model pickers fed by stand-in Ollama and OpenAI-compatible servers on 127.0.0.1,
-Stop while an answer streams, Regenerate, a conversation kept across reloads, and a reload after a
-command-line ingest. Screenshots of each state go to eval/results/screens/ (ignored by git)."""
+links, an LLM answer's sentence that the articles do not say marked, backend and model pickers fed by
+stand-in Ollama and OpenAI-compatible servers on 127.0.0.1, Stop while an answer streams, Regenerate,
+a conversation kept across reloads, and a reload after a command-line ingest. Screenshots of each state go to eval/results/screens/ (ignored by git)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 WRITTEN = "Putin said any further NATO expansion eastward is unacceptable [1]."
 SLOW_WORDS = ("Putin said that the West must move quickly, " * 20).split()
 SLOW_SECONDS = 0.3
+# What "checked-model" writes: sentences the seed article says, and one it does not (the talks are in Geneva).
+FALSE_SENTENCE = "The talks are set to start in Vienna next month."
+CHECKED = (
+    f"Putin welcomed talks with the U.S. [1]. {FALSE_SENTENCE.removesuffix('.')} [1]. "
+    "He warned that Moscow expects the discussion to produce quick results [1]."
+)
 # WCAG AA for normal text.
 AA = 4.5
 
@@ -66,7 +72,10 @@ class StandInModels(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (the http.server name)
         body = {
             "/api/tags": {"models": [{"name": "tiny-ollama:latest"}]},
-            "/v1/models": {"object": "list", "data": [{"id": "quick-model"}, {"id": "slow-model"}]},
+            "/v1/models": {
+                "object": "list",
+                "data": [{"id": "quick-model"}, {"id": "slow-model"}, {"id": "checked-model"}],
+            },
         }.get(self.path)
         if body is None:
             self.send_error(404)
@@ -76,7 +85,7 @@ class StandInModels(http.server.BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         model = request["model"]
-        words = SLOW_WORDS if model == "slow-model" else WRITTEN.split()
+        words = {"slow-model": SLOW_WORDS, "checked-model": CHECKED.split()}.get(model, WRITTEN.split())
         if not request.get("stream"):
             self._json(
                 {
@@ -261,6 +270,26 @@ def test_answer_sources_and_highlights_read_well(server: ChatServer, browser, th
     text = article.locator("body").inner_text()
     assert text.startswith(SEED_TITLE) and "Vladimir Putin turned up the pressure" in text
     screenshot(article, f"{theme}-{width}-article")
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_an_llm_sentence_the_articles_do_not_say_is_marked(server: ChatServer, browser, theme: str, width: str):
+    page = open_page(browser, server.url, theme, width)
+    choose_model(page, "OpenAI-compatible", "checked-model")
+    ask(page, "Where will the talks with the U.S. take place?")
+    answer = page.locator("#chat [data-testid=bot]").last
+    marks = answer.locator(".nq-unsupported")
+    expect(marks).to_have_count(1)
+    assert marks.inner_text() == "not found in the articles"
+    written = answer.inner_text()
+    # The mark follows the false sentence (and its marker), before the next one.
+    assert written.index("Vienna next month") < written.index("not found in the articles") < written.index("Moscow")
+    assert "1 sentence not found in the articles" in written  # the warning under the answer
+    measured = assert_readable(page, "#chat .nq-unsupported")
+    print(f"\n{theme} {width}: 'not found' mark contrast {min(m['ratio'] for m in measured):.1f}:1")
+    screenshot(page, f"{theme}-{width}-not-found")
     page.context.close()
 
 
