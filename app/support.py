@@ -11,10 +11,12 @@ passages, without an LLM:
   with the answer sentences, are embedded in one call of the embedding model already loaded.
 - A candidate supports the sentence when it holds at least COVERAGE_MIN of its content words, is at
   least SIMILARITY_MIN similar to it (cosine), and its facts agree: every number, date (month,
-  weekday) and name (capitalised word) of the sentence is in the candidate or the passage's title,
-  or else elsewhere in the passage while the candidate holds no fact of that kind the sentence
-  lacks (a sentence that says "he" where the answer says "Putin" supports it; one that says
-  "Geneva" where the answer says "Moscow" does not). Initials match their name (U.S., United States).
+  weekday) and name (capitalised word) of the sentence is in the candidate; or else elsewhere in the
+  passage or its title, unless the candidate holds a fact the sentence lacks beside the same word,
+  which makes the difference a swap. So a passage sentence that says "he" where the answer says
+  "Putin" supports it; one that says "in Geneva next month" where the answer says "in Vienna next
+  month" does not, even when the passage names Vienna elsewhere. Initials stand for their name
+  ("U.S." for "United States").
 - A sentence is supported when a candidate of a passage it cites supports it. When none does but
   another retrieved passage's does, its marker is moved to that passage (an uncited sentence gets
   one); otherwise it is unsupported, its markers as they were, and the reader is told.

@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from app import cli
+from app.documents import Answer, SentenceSupport
 from app.engine import Engine
 from app.ui import auth, server
 from app.ui.api import HISTORY_TURNS, ChatRequest, add_api_routes, completion_events, conversation
@@ -102,6 +103,36 @@ def test_a_stream_sends_what_is_new_then_the_final_text_and_the_answer(seed_engi
     assert deltas == ["", "The talks", " will", "\n\n" + api_markdown(answer), None]
     assert payloads[-1]["choices"][0]["finish_reason"] == "stop" and payloads[-1]["newsqa"] == answer.as_dict()
     assert events[-1] == "data: [DONE]\n\n"
+
+
+def test_a_sentence_not_found_in_the_articles_is_marked_in_the_completion_text():
+    """An answer's unsupported sentence carries the page's plain-text mark; the text streamed before
+    the mark was known is followed by the final text whole."""
+    text = "Talks open in Geneva [1]. They last ten days [1]. Both sides agreed [1]."
+    answer = Answer(
+        QUESTION,
+        text,
+        False,
+        (),
+        "openai:model",
+        {},
+        sentences=(
+            SentenceSupport("Talks open in Geneva.", (1,), True, "Talks open in Geneva."),
+            SentenceSupport("They last ten days.", (1,), False, ""),
+            SentenceSupport("Both sides agreed.", (1,), True, "Both sides agreed."),
+        ),
+    )
+    marked = "Talks open in Geneva [1]. They last ten days [1]. (not found in the articles) Both sides agreed [1]."
+    assert api_markdown(answer) == marked
+    events = list(completion_events(iter([text, answer]), "newsqa"))
+    payloads = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert [p["choices"][0]["delta"].get("content") for p in payloads] == ["", text, "\n\n" + marked, None]
+    assert payloads[-1]["newsqa"]["sentences"][1] == {
+        "text": "They last ten days.",
+        "citations": [1],
+        "supported": False,
+        "support": "",
+    }
 
 
 # -- on a real server
