@@ -73,7 +73,7 @@ class Case:
     kind: str
     sentence: str  # the answer sentence, without its marker
     cited: int  # the [n] it carries
-    right: int  # the passage it comes from (0: none of this question's)
+    right: tuple[int, ...]  # the passages it comes from (none: another question's)
 
 
 def _sentences(passage: Passage) -> list[str]:
@@ -163,30 +163,30 @@ def make_cases(
         return cases
     number = home + 1
     copied = rng.choice(sentences)
-    cases.append(Case(question_id, "copied", copied, number, number))
+    cases.append(Case(question_id, "copied", copied, number, (number,)))
     trims = [t for t in map(_trimmed, sentences) if t]
     if trims:
-        cases.append(Case(question_id, "trimmed", rng.choice(trims), number, number))
+        cases.append(Case(question_id, "trimmed", rng.choice(trims), number, (number,)))
     article = _article_text(passages[home], articles)
     if len(sentences) >= 2:
         at = rng.randrange(len(sentences) - 1)
-        cases.append(Case(question_id, "merged", _merged(sentences[at], sentences[at + 1], article), number, number))
+        merged = _merged(sentences[at], sentences[at + 1], article)
+        cases.append(Case(question_id, "merged", merged, number, (number,)))
     for kind in ("number", "date", "name"):
         for n in order:  # the first passage, in the shuffled order, with a fact of this kind to swap
             text = _article_text(passages[n], articles)
             swapped = next((s for s in map(lambda s: _swap(s, kind, text, rng), _sentences(passages[n])) if s), None)
             if swapped:
-                cases.append(Case(question_id, f"{kind} swapped", swapped, n + 1, n + 1))
+                cases.append(Case(question_id, f"{kind} swapped", swapped, n + 1, (n + 1,)))
                 break
-    wrong = [
-        n
-        for n in order
-        if passages[n].article_id != passages[home].article_id and copied not in " ".join(passages[n].text.split())
-    ]
+    flat = " ".join(copied.split())
+    holding = [n for n in order if n == home or flat in " ".join(passages[n].text.split())]  # and any repeating it
+    wrong = [n for n in order if n not in holding and passages[n].article_id != passages[home].article_id]
     if wrong:
-        cases.append(Case(question_id, "wrong passage", copied, wrong[0] + 1, number))
+        right = tuple(sorted(n + 1 for n in holding))
+        cases.append(Case(question_id, "wrong passage", copied, wrong[0] + 1, right))
     if foreign:
-        cases.append(Case(question_id, "unrelated article", rng.choice(foreign), 1, 0))
+        cases.append(Case(question_id, "unrelated article", rng.choice(foreign), 1, ()))
     return cases
 
 
@@ -204,7 +204,7 @@ class Checked:
             return "flagged"
         if judged.citations == self.claim.numbers:
             return "passed"
-        return "moved home" if judged.citations == (self.case.right,) else "moved"
+        return "moved home" if set(judged.citations) <= set(self.case.right) else "moved"
 
     def caught(self, coverage_min: float, similarity_min: float) -> bool:
         """A must-pass sentence flagged or moved; a perturbed one flagged, or, cited to a wrong
