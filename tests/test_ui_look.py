@@ -288,7 +288,8 @@ def test_an_llm_sentence_the_articles_do_not_say_is_marked(server: ChatServer, b
     assert written.index("Vienna next month") < written.index("not found in the articles") < written.index("Moscow")
     assert "1 sentence not found in the articles" in written  # the warning under the answer
     measured = assert_readable(page, "#chat .nq-unsupported")
-    print(f"\n{theme} {width}: 'not found' mark contrast {min(m['ratio'] for m in measured):.1f}:1")
+    worst = min(measured, key=lambda m: m["ratio"])
+    print(f"\n{theme} {width}: 'not found' mark {worst['color']} on {worst['background']}, {worst['ratio']:.1f}:1")
     screenshot(page, f"{theme}-{width}-not-found")
     page.context.close()
 

@@ -65,7 +65,7 @@ CSS = """
 .nq-passage mark, .nq-source mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; }
 .nq-answer-phrase { font-weight: 700; color: inherit; }
 /* After an answer sentence no passage says (app/support.py): its own colours, over 4.5:1 in both themes. */
-.nq-unsupported { background: #fee2e2; color: #7f1d1d; border-radius: 0.3em; padding: 0 0.3em; font-size: 0.85em; }
+.nq-unsupported { background: #fee2e2; color: #450a0a; border-radius: 0.3em; padding: 0 0.3em; font-size: 0.85em; }
 /* The source a marker leads to: the theme's own soft accent, light in the light theme and dark in
    the dark one, so the theme's text colours keep reading on it. */
 .nq-source:target { background: var(--color-accent-soft); }
