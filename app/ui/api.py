@@ -172,8 +172,10 @@ def _chunk(completion: str, model: str, delta: dict, finish: str | None = None, 
 
 def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str]:
     """Server-sent events in the OpenAI chunk format: the answer as it is written, then the rest of
-    its final form (markers resolved, sources), the Answer riding on the last chunk, then [DONE]. When
-    the final text does not continue what was sent (the LLM failed mid-answer), it follows whole."""
+    its final form (markers resolved, sentences not found in the articles marked, sources), the
+    Answer riding on the last chunk, then [DONE]. When the final text does not continue what was sent
+    (the LLM failed mid-answer, a marker was moved, or a sentence already sent is marked), it follows
+    whole."""
     completion = _completion_id()
     yield _chunk(completion, model, {"role": "assistant", "content": ""})
     sent = ""
