@@ -17,7 +17,8 @@ passages, without an LLM:
   "Putin" supports it; one that says "in Geneva next month" where the answer says "in Vienna next
   month" does not, even when the passage names Vienna elsewhere. Initials stand for their name
   ("U.S." for "United States").
-- A sentence is supported when a candidate of a passage it cites supports it. When none does but
+- A sentence is supported when a candidate of a passage it cites supports it (one with no content
+  word, "Yes.", has no candidate and is not). When none does but
   another retrieved passage's does, its marker is moved to that passage (an uncited sentence gets
   one); otherwise it is unsupported, its markers as they were, and the reader is told.
 
@@ -79,14 +80,17 @@ class Facts:
     "1,000" is "1000", "two" is "2", "U.S." is "us", "Putin's" is "putin"), each with the words
     beside it where it stands: a fact swapped for another keeps its neighbours ("in Geneva next")."""
 
-    stated: frozenset[str]
     beside: dict[str, frozenset[str]]  # fact -> "<word" before it and ">word" after it, wherever it stands
+
+    @property
+    def stated(self) -> frozenset[str]:
+        return frozenset(self.beside)
 
     def __or__(self, other: Facts) -> Facts:
         beside = dict(self.beside)
         for fact, words in other.beside.items():
             beside[fact] = beside.get(fact, frozenset()) | words
-        return Facts(self.stated | other.stated, beside)
+        return Facts(beside)
 
 
 def _canonical(word: str) -> str:
@@ -132,7 +136,7 @@ def facts(text: str, known_names: frozenset[str] = frozenset()) -> Facts:
             if not is_date and opens and word not in known_names:
                 continue
         beside[word] = beside.get(word, frozenset()) | {f"<{words[n - 1]}", f">{words[n + 1]}"}
-    return Facts(frozenset(beside), beside)
+    return Facts(beside)
 
 
 @dataclass(frozen=True)
