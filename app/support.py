@@ -15,12 +15,12 @@ passages, without an LLM:
   passage or its title, unless the candidate holds a fact the sentence lacks beside the same word,
   which makes the difference a swap. So a passage sentence that says "he" where the answer says
   "Putin" supports it; one that says "in Geneva next month" where the answer says "in Vienna next
-  month" does not, even when the passage names Vienna elsewhere. Initials stand for their name
-  ("U.S." for "United States").
+  month" does not, even when the passage names Vienna elsewhere. An answer's initials are
+  found in a passage's name ("U.S." in "United States").
 - A sentence is supported when a candidate of a passage it cites supports it (one with no content
-  word, "Yes.", has no candidate and is not). When none does but
-  another retrieved passage's does, its marker is moved to that passage (an uncited sentence gets
-  one); otherwise it is unsupported, its markers as they were, and the reader is told.
+  word, "Yes.", has no candidate and is not). When none does but another retrieved passage's does,
+  its marker is moved to that passage (an uncited sentence gets one); otherwise it is unsupported,
+  its markers as they were, and the reader is told.
 
 Sentences that only connect ("Here is what the articles say:") are not told apart: no rule for
 them is robust enough not to let a claim through, the answer prompt asks for no preamble, and such a
