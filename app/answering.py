@@ -58,7 +58,6 @@ class Library:
 
     retrieve: Callable[[str, date | None, Filters | None, int | None], list[Passage]]  # question, as_of, filters, k
     embedder: Embedder  # the extractive answer and the support check compare sentences
-    idf: Callable[[list[str]], dict]  # BM25's weight of each question word, for the extractive answer
     article_count: Callable[[], int]  # no passages from an empty index is said differently
     backend: Callable[[], LLMBackend | None]  # the LLM (None: extractive); LLMError when it cannot be set up
 
@@ -199,7 +198,7 @@ def _extractive_answer(
             standalone_question=standalone,
             warnings=warnings,
         )
-    extract = extract_answer(standalone, passages, library.embedder, library.idf)
+    extract = extract_answer(standalone, passages, library.embedder)
     return Answer(
         question=question,
         answer=extract.answer,

@@ -135,7 +135,12 @@ class SentenceSupport:
     support: str  # the passage sentence that says it; "" when none does
 
     def as_dict(self) -> dict:
-        return {"text": self.text, "citations": list(self.citations), "supported": self.supported, "support": self.support}
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "support": self.support,
+        }
 
 
 @dataclass(frozen=True)

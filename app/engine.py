@@ -120,7 +120,6 @@ class Engine:
         return Library(
             retrieve=self.retrieve,
             embedder=self.embedder,
-            idf=lambda terms: self.index.lexical().idf(terms),
             article_count=self.index.count,
             backend=lambda: self.backend_for(llm),
         )

@@ -1,17 +1,19 @@
-"""The extractive answerer: no LLM, the answer is the one to three sentences of the retrieved
-passages most likely to hold the answer, each cited, with the asked-for phrase marked, or a plain
-refusal when the passages do not look like they answer.
+"""The extractive answerer: no LLM, the answer is the sentence of the retrieved passages most likely
+to hold the answer, cited, with the asked-for phrase marked, or a plain refusal when the passages do
+not look like they answer. A question asking for several things ("Which two schools...") gets that
+many sentences; no other sentence is added: the rest of the evidence is in the sources.
 
-Two small logistic models, fitted by `python -m eval.fit_extractive` on realtimeqa_2022 and
-quail_news (one half of each set's questions; both halves reported, eval/README.md) and written here
-as weights:
+Two small linear models, fitted by `python -m eval.fit_extractive` on realtimeqa_2022 and quail_news
+(one half of each set's questions; both halves reported, eval/README.md) and written here as weights:
 
 - A sentence's score: how likely it holds the answer, from its embedding similarity to the question,
-  the share of the question's words it holds (each weighted by its IDF in the index, so "Geneva"
-  counts for more than "said"; a word the index never met weighs as the question's typical word),
-  the same share counting its title and the text just before it, the names and numbers it adds to
-  the question's, its passage's rank, its length, and whether it opens the article. The best
-  sentence is the answer; others join it when at least COMPANION_SHARE as likely.
+  the share of the question's words it holds (each weighted by its rarity in English, so "Geneva"
+  counts for more than "said"), the same share counting its title and the text just before it, the
+  names and numbers it adds to the question's, its passage's rank, its length, whether it opens the
+  article, whether it holds a phrase of the kind the question asks for (a name for "who" or "which
+  company", a place, a date, a number), and in how many other retrieved articles its candidate answer
+  phrase recurs (the AskMSR idea: an answer the articles agree on). Fitted on pairs of sentences of
+  one question (one holding a gold answer, one not), so it ranks a question's sentences.
 - Whether to answer: from the best sentence's score and the most of the question any sentence (with
   its context) and any sentence alone hold. Under REFUSAL_THRESHOLD, or when a question asking for a
   number (how many, how much) gets none, the answer is REFUSAL; the Answer still carries the
@@ -19,9 +21,12 @@ as weights:
   counts a false refusal twice a wrong answer to an unanswerable question: it hides what the
   articles hold.
 
+Nothing in either model depends on the index: word weights come from a fixed table of English word
+frequencies (wordfreq), not from the collection, so a one-article index and a million-chunk one weigh
+a question alike.
+
 The asked-for phrase (`highlight`, bold in the CLI and on the page) is a name, number or date of the
-cited sentence that the question does not hold, of the kind asked for (who: a name; where: a name
-after in/at/near...; when: a date or "next month"; how many: a number), nearest the question's words.
+cited sentence that the question does not hold, of the kind asked for, nearest the question's words.
 
 Only the sentences most promising by their words (see SENTENCES_EMBEDDED) are embedded: embedding
 every sentence of five long passages took most of an answer's time.
@@ -31,10 +36,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
-import numpy as np
+from wordfreq import zipf_frequency
 
 from app.citations import make_citation
 from app.documents import Citation, Passage
@@ -44,7 +50,7 @@ from app.sentences import closing_quote, split_sentences
 
 REFUSAL = "The indexed articles do not answer this question."
 
-# Fitted by `python -m eval.fit_extractive` (weights of SENTENCE_FEATURES, then the intercept).
+# Fitted by `python -m eval.fit_extractive` (weights of SENTENCE_FEATURES; a ranking has no intercept).
 SENTENCE_FEATURES = (
     "similarity",
     "weighted_overlap",
@@ -53,30 +59,43 @@ SENTENCE_FEATURES = (
     "passage_rank",
     "length",
     "lead",
+    "answer_type",
+    "recurrence",
 )
-SENTENCE_WEIGHTS = (2.91, 0.38, 0.79, 0.46, 0.9, 0.54, 0.45)
-SENTENCE_INTERCEPT = -2.91
-ANSWER_FEATURES = ("best_score", "best_similarity", "best_coverage", "best_new_names", "most_coverage", "most_overlap")
-ANSWER_WEIGHTS = (1.29, 0.38, 0.32, -0.9, 2.3, 0.81)
-ANSWER_INTERCEPT = -3.07
+SENTENCE_WEIGHTS = (3.51, 0.04, 1.19, 0.6, 1.11, 0.46, 0.6, 0.4, 0.94)
+ANSWER_FEATURES = (
+    "best_score",
+    "best_similarity",
+    "best_coverage",
+    "best_new_names",
+    "best_answer_type",
+    "most_coverage",
+    "most_overlap",
+)
+ANSWER_WEIGHTS = (0.66, 1.0, 0.12, -0.9, 0.63, 2.4, 1.81)
+ANSWER_INTERCEPT = -5.86
 # Under this answerability (the answer model's log-odds), a refusal.
-REFUSAL_THRESHOLD = -0.75
-# Further sentences join the best one when their probability is at least this share of its.
-COMPANION_SHARE = 0.5
+REFUSAL_THRESHOLD = -0.84
+# The most sentences an answer has, when a question asks for several things.
 MAX_SENTENCES = 3
 # Sentences embedded per question, the most promising by words and passage rank first.
 SENTENCES_EMBEDDED = 32
 # Characters before a sentence that count as its context (with the title): "He said" needs them.
 CONTEXT_CHARS = 250
-
-Idf = Callable[[Sequence[str]], dict[str, float]]
+# A word's weight is its rarity in English: 8 less its Zipf frequency (log10 of uses per billion
+# words: "the" 7.7, "talks" 4.6, "Geneva" 4.0), at least RAREST_COMMON_WEIGHT; a word wordfreq
+# never met (a new name) weighs 8.
+RAREST_COMMON_WEIGHT = 0.5
+# Other retrieved articles holding a sentence's answer phrase, at most: past this, agreement tells no more.
+RECURRENCE_CAP = 3
 
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\."
 )
 _CUES = {
-    "person": re.compile(
+    # A name of a person or an organisation: a capitalised word after a title, or two in a row.
+    "name": re.compile(
         r"\b(?:Mr|Mrs|Ms|Dr|President|Senator|Sen|Rep|Minister|Prime Minister|Secretary|Gov|Gen)\.?\s+[A-Z]"
         r"|\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z'’-]+"
     ),
@@ -94,14 +113,29 @@ _CUES = {
     ),
 }
 _QUESTION_TYPES = (
-    (
-        re.compile(r"\bhow (?:many|much|old|long|far|often)\b|\b(?:what|which) (?:percentage|number|amount)\b", re.I),
-        "number",
-    ),
-    (re.compile(r"\bwhen\b|\b(?:what|which) (?:year|day|date|time|month)\b", re.I), "time"),
-    (re.compile(r"\bwhere\b|\b(?:what|which) (?:country|city|state|place|town)\b", re.I), "place"),
-    (re.compile(r"\bwho(?:m|se)?\b", re.I), "person"),
+    (re.compile(r"\bhow (?:many|much|old|long|far|often|tall|big|high|large)\b", re.I), "number"),
+    (re.compile(r"\bwhen\b", re.I), "time"),
+    (re.compile(r"\bwhere\b", re.I), "place"),
+    (re.compile(r"\bwho(?:m|se)?\b", re.I), "name"),
 )
+# "Which company...", "what Major League Baseball team...": the noun after which/what says the kind.
+_WHICH = re.compile(r"\b(?:which|what)((?:\s+[\w'’-]+){1,5})", re.I)
+_KIND_NOUNS = {
+    "number": "percentage percent number amount price age share rate total",
+    "time": "year day date time month decade century",
+    "place": "country countries nation city cities state town place region continent island capital county "
+    "province village",
+    "name": "person man woman actor actress singer player politician senator star leader president official "
+    "judge rapper musician author athlete artist coach founder billionaire candidate governor lawmaker "
+    "journalist host comedian director company companies organization organisation group team agency firm "
+    "brand network party retailer airline bank band league university school club app website platform "
+    "chain manufacturer maker carrier magazine newspaper show service startup store restaurant automaker",
+}
+_AUXILIARIES = frozenset("is are was were will would do does did has have had can could should may might".split())
+_NOUN_KIND = {noun: kind for kind, nouns in _KIND_NOUNS.items() for noun in nouns.split()}
+# How many things a question asks for: "which two schools", "name three".
+_ASKED_COUNT = re.compile(r"\b(?:which|what|name|list)\s+(two|three|both)\b", re.I)
+_COUNTS = {"two": 2, "both": 2, "three": 3}
 # Names and numbers: the words a quiz answer is usually made of.
 _NAME_OR_NUMBER = re.compile(r"\b[A-Z][\w'’&.-]*|[$£€]?\d[\d,.:]*%?")
 # A phrase that may be the answer: a run of capitalised words (with "of", "the", "and" inside it), or
@@ -113,14 +147,30 @@ _PHRASE = re.compile(
     r"(?:\s+(?:[a-z]+-)?(?:people|miles|pounds|years|days|dollars|feet|points|votes|soldiers|troops|homes))?"
     r"|\b[A-Z][\w'’&.-]*(?:\s+(?:(?:of|the|and|de|for)\s+)*[A-Z][\w'’&.-]*)*"
 )
+_WORD = re.compile(r"[A-Za-z][\w'’-]*")
+_NON_WORD = re.compile(r"[^\w$%]+")
 
 
 def question_type(question: str) -> str | None:
-    """The kind of answer asked for: person, place, time, number, or None when the question does not say."""
+    """The kind of answer asked for: name (of a person or an organisation), place, time, number, or
+    None when the question does not say."""
     for pattern, kind in _QUESTION_TYPES:
         if pattern.search(question):
             return kind
+    for match in _WHICH.finditer(question):
+        for word in match.group(1).lower().split():
+            if word in _AUXILIARIES:  # "What did the president say?" asks for no name
+                break
+            kind = _NOUN_KIND.get(word) or _NOUN_KIND.get(word.removesuffix("s"))
+            if kind:
+                return kind
     return None
+
+
+def asked_count(question: str) -> int:
+    """How many things the question asks for (1 unless it says "which two...")."""
+    match = _ASKED_COUNT.search(question)
+    return _COUNTS[match.group(1).lower()] if match else 1
 
 
 def has_cue(sentence: str, kind: str) -> bool:
@@ -131,28 +181,64 @@ def _names(text: str) -> set[str]:
     return {word.lower().strip(".,'’") for word in _NAME_OR_NUMBER.findall(text)}
 
 
+def _normalised(text: str) -> str:
+    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+
+
+@lru_cache(maxsize=4096)
+def _rarity(word: str) -> float:
+    return max(RAREST_COMMON_WEIGHT, 8.0 - zipf_frequency(word, "en"))
+
+
+def word_weights(text: str) -> dict[str, float]:
+    """Each content word of `text` (stemmed, as the lexical index sees it) with its rarity in English."""
+    weights: dict[str, float] = {}
+    for match in _WORD.finditer(text):
+        word = match.group(0).lower().strip("'’")
+        for term in tokenize([word], as_ids=False)[0]:
+            if term not in QUESTION_WORDS:
+                weights[term] = max(weights.get(term, 0.0), _rarity(word))
+    return weights
+
+
 @dataclass(frozen=True)
 class Question:
     """What the answerer reads off a question once."""
 
     text: str
-    terms: dict[str, float]  # content word (stemmed) -> weight (its rarity in the index)
+    terms: dict[str, float]  # content word (stemmed) -> weight (its rarity in English)
     names: set[str]  # its names and numbers, lower case
     kind: str | None
 
     @classmethod
-    def read(cls, text: str, idf: Idf | None = None) -> Question:
-        terms = sorted(set(tokenize([text], as_ids=False)[0]) - QUESTION_WORDS)
-        known = idf(terms) if idf else {}
-        # A word the index never met tells nothing of its rarity (a one-article index lacks common
-        # words too): it weighs as the question's typical known word.
-        typical = float(np.median(list(known.values()))) if known else 1.0
-        return cls(text, {t: known.get(t, typical) for t in terms}, _names(text), question_type(text))
+    def read(cls, text: str) -> Question:
+        return cls(text, word_weights(text), _names(text), question_type(text))
 
     def share(self, terms: set[str]) -> float:
         """The weighted share of the question's content words among `terms`."""
         total = sum(self.terms.values())
         return sum(w for t, w in self.terms.items() if t in terms) / total if total else 0.0
+
+    def phrases(self, sentence: str) -> list[tuple[int, int, bool]]:
+        """Spans of the names, numbers and dates of `sentence` that the question does not hold, each
+        with whether it is of the kind asked for (always, when the question does not say)."""
+        spans = []
+        for match in _PHRASE.finditer(sentence):
+            phrase = match.group(0).rstrip(".,")
+            words = _names(phrase) | set(tokenize([phrase], as_ids=False)[0])
+            if not words or words <= self.names | set(self.terms) or match.start() == 0 and " " not in phrase:
+                continue
+            end = match.start() + len(phrase)
+            spans.append((match.start(), end, self._fits(sentence, match.start(), end)))
+        return spans
+
+    def _fits(self, sentence: str, start: int, end: int) -> bool:
+        if self.kind is None:
+            return True
+        if self.kind == "name":  # a capitalised word inside a sentence is a name, unless it is a date
+            return sentence[start].isupper() and not has_cue(sentence[start:end], "time")
+        # The cue may start before the phrase ("in Geneva"): it is read on the words just before it.
+        return has_cue(sentence[max(0, start - 12) : end], self.kind)
 
 
 @dataclass(frozen=True)
@@ -168,8 +254,8 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """Log-odds that the sentence holds the answer."""
-        return SENTENCE_INTERCEPT + sum(w * f for w, f in zip(SENTENCE_WEIGHTS, self.features, strict=True))
+        """How likely the sentence holds the answer, against the question's other sentences."""
+        return sum(w * f for w, f in zip(SENTENCE_WEIGHTS, self.features, strict=True))
 
 
 @dataclass(frozen=True)
@@ -180,11 +266,22 @@ class Extract:
     answerability: float  # the answer model's log-odds (-inf without a sentence): what the refusal rests on
 
 
+def _recurrence(text: str, spans: list[tuple[int, int, bool]], elsewhere: list[str]) -> float:
+    """In how many of the other articles' passages (normalised, `elsewhere`) the sentence's candidate
+    answer phrases recur (those of the kind asked for, if any), capped and scaled to 0..1."""
+    fitting = [s for s in spans if s[2]] or spans
+    phrases = {f" {_normalised(text[start:end])} " for start, end, _ in fitting} - {"  "}
+    most = max((sum(phrase in other for other in elsewhere) for phrase in phrases), default=0)
+    return min(most, RECURRENCE_CAP) / RECURRENCE_CAP
+
+
 def _sentence_features(
-    question: Question, passage: Passage, start: int, end: int, terms: set[str], context: set[str]
+    question: Question, passage: Passage, start: int, end: int, terms: set[str], context: set[str], elsewhere
 ) -> tuple:
     text = passage.text[start:end]
     new_names = {n for n in _names(text[1:]) if n not in question.names and n not in question.terms}
+    spans = question.phrases(text)
+    answer_type = 0.0 if question.kind is None else 1.0 if any(fits for *_, fits in spans) else -1.0
     return (
         0.0,
         question.share(terms),
@@ -193,15 +290,14 @@ def _sentence_features(
         1 / passage.rank,
         math.log(len(text.split())) / 4,
         float(passage.start + start < 400),
+        answer_type,
+        _recurrence(text, spans, elsewhere),
     )
 
 
-def score_sentences(
-    question: str, passages: Sequence[Passage], embedder: Embedder, idf: Idf | None = None
-) -> list[Candidate]:
-    """The most promising sentences of the passages with their features, best first; `idf` gives the
-    rarity of words in the index (None: every word weighs alike)."""
-    asked = Question.read(question, idf)
+def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder) -> list[Candidate]:
+    """The most promising sentences of the passages with their features, best first."""
+    asked = Question.read(question)
     spans = [(p, s.start, s.end) for p in passages for s in split_sentences(p.text)]
     spans = [(p, start, end) for p, start, end in spans if len(p.text[start:end].split()) >= 3]
     if not spans:
@@ -210,8 +306,18 @@ def score_sentences(
     contexts = tokenize(
         [f"{p.title} {p.text[max(0, start - CONTEXT_CHARS) : start]}" for p, start, _ in spans], as_ids=False
     )
+    articles: dict[str, str] = {}  # article id -> its passages' words, normalised, space-delimited
+    for p in passages:
+        articles[p.article_id] = f"{articles.get(p.article_id, ' ')}{_normalised(p.text)} "
     candidates = [
-        Candidate(p, start, end, _sentence_features(asked, p, start, end, set(t), set(c)))
+        Candidate(
+            p,
+            start,
+            end,
+            _sentence_features(
+                asked, p, start, end, set(t), set(c), [text for a, text in articles.items() if a != p.article_id]
+            ),
+        )
         for (p, start, end), t, c in zip(spans, terms, contexts)
     ]
     # The sentence score without the similarity orders the sentences worth embedding.
@@ -232,6 +338,7 @@ def answer_features(scores: Sequence[float], features: Sequence[Sequence[float]]
         features[best][0],
         features[best][2],
         features[best][3],
+        features[best][7],
         max(f[2] for f in features),
         max(f[1] for f in features),
     )
@@ -245,18 +352,10 @@ def answerability(candidates: Sequence[Candidate]) -> float:
     return ANSWER_INTERCEPT + sum(w * f for w, f in zip(ANSWER_WEIGHTS, features, strict=True))
 
 
-def chosen(scores: Sequence[float]) -> list[int]:
-    """Positions of the sentences an answer is made of, given their scores: the best, and up to two
-    more nearly as likely to hold the answer."""
-    if not scores:
-        return []
-    order = sorted(range(len(scores)), key=lambda n: -scores[n])
-    floor = COMPANION_SHARE * _probability(scores[order[0]])
-    return [order[0], *[n for n in order[1:MAX_SENTENCES] if _probability(scores[n]) >= floor]]
-
-
-def _probability(log_odds: float) -> float:
-    return 1 / (1 + math.exp(-log_odds))
+def chosen(scores: Sequence[float], count: int = 1) -> list[int]:
+    """Positions of the sentences an answer is made of, given their scores: the best `count` (the
+    things the question asks for, at most MAX_SENTENCES)."""
+    return sorted(range(len(scores)), key=lambda n: -scores[n])[: min(count, MAX_SENTENCES)]
 
 
 def answer_phrase(question: str, sentence: str) -> tuple[int, int] | None:
@@ -265,16 +364,7 @@ def answer_phrase(question: str, sentence: str) -> tuple[int, int] | None:
     "in", "at", "near"...), nearest to the words it shares with the question; None when the sentence
     adds no such phrase."""
     asked = Question.read(question)
-    spans = []
-    for match in _PHRASE.finditer(sentence):
-        phrase = match.group(0).rstrip(".,")
-        words = _names(phrase) | set(tokenize([phrase], as_ids=False)[0])
-        if not words or words <= asked.names | set(asked.terms) or match.start() == 0 and " " not in phrase:
-            continue
-        end = match.start() + len(phrase)
-        # The cue may start before the phrase ("in Geneva"): it is read on the words just before it.
-        fits = asked.kind is None or has_cue(sentence[max(0, match.start() - 12) : end], asked.kind)
-        spans.append((not fits, match.start(), end))
+    spans = asked.phrases(sentence)
     if not spans:
         return None
     anchors = [
@@ -282,7 +372,7 @@ def answer_phrase(question: str, sentence: str) -> tuple[int, int] | None:
         for m in re.finditer(r"\w+", sentence)
         if set(tokenize([m.group(0)], as_ids=False)[0]) & set(asked.terms)
     ] or [0]
-    _, start, end = min(spans, key=lambda s: (s[0], min(abs(s[1] - a) for a in anchors)))
+    start, end, _ = min(spans, key=lambda s: (not s[2], min(abs(s[0] - a) for a in anchors)))
     return start, end
 
 
@@ -291,16 +381,12 @@ def _asks_number_none_given(question: str, answer: Sequence[Candidate]) -> bool:
 
 
 def extract_answer(
-    question: str,
-    passages: Sequence[Passage],
-    embedder: Embedder,
-    idf: Idf | None = None,
-    threshold: float | None = None,
+    question: str, passages: Sequence[Passage], embedder: Embedder, threshold: float | None = None
 ) -> Extract:
     """The answer; `threshold` overrides REFUSAL_THRESHOLD (calibration answers everything with -inf)."""
-    candidates = score_sentences(question, passages, embedder, idf)
+    candidates = score_sentences(question, passages, embedder)
     confidence = answerability(candidates)
-    answer = [candidates[n] for n in chosen([c.score for c in candidates])]
+    answer = [candidates[n] for n in chosen([c.score for c in candidates], asked_count(question))]
     if confidence < (REFUSAL_THRESHOLD if threshold is None else threshold) or _asks_number_none_given(
         question, answer
     ):

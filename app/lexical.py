@@ -158,23 +158,6 @@ class LexicalIndex:
         return admitted
 
     @cached_property
-    def _document_frequencies(self) -> np.ndarray:
-        return np.diff(self.bm25.scores["indptr"])
-
-    def idf(self, terms: Iterable[str]) -> dict[str, float]:
-        """BM25's inverse document frequency of each of these (stemmed) terms the index holds: how
-        rare, and so how telling, a word is here."""
-        if self.bm25 is None:
-            return {}
-        frequencies, chunks = self._document_frequencies, len(self.ids)
-        found = {t: self.bm25.vocab_dict[t] for t in terms if t in self.bm25.vocab_dict}
-        return {
-            t: float(np.log(1 + (chunks - frequencies[i] + 0.5) / (frequencies[i] + 0.5)))
-            for t, i in found.items()
-            if i < len(frequencies)
-        }
-
-    @cached_property
     def _terms(self) -> list[str]:
         return list(self.bm25.vocab_dict) if self.bm25 is not None else []
 

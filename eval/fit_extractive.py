@@ -4,13 +4,14 @@
 
 By default on realtimeqa_2022 and quail_news (from ../shared/datasets). Each dataset's questions are
 split in two halves by a hash of their id. On half A of every dataset together:
-- the sentence model (app.extractive.SENTENCE_FEATURES): a logistic regression of "this sentence
-  holds a gold answer" over the sentences of the passages retrieved for answerable questions;
+- the sentence model (app.extractive.SENTENCE_FEATURES): a logistic regression of "the first of two
+  sentences of one question's passages holds a gold answer and the second does not", on their
+  feature differences (a ranking of each question's sentences: what picks the answer sentence);
 - the answer model (ANSWER_FEATURES): a logistic regression of "the question is answerable";
 - the refusal threshold that best tells half A's answerable questions from its unanswerable ones,
   a false refusal counting twice (FALSE_REFUSAL_COST).
-Then answer containment, false refusals and refusals of unanswerable questions are printed for both
-halves of each dataset (half B was not fitted on), and the constants to put in app/extractive.py.
+Then first-sentence and answer containment, false refusals and refusals of unanswerable questions
+are printed for both halves of each dataset (half B was not fitted on), and the constants to put in app/extractive.py.
 Sentences are scored as the answerer scores them, so the figures are the answerer's own, up to the
 candidates it embeds (chosen with the weights in app/extractive.py when the script runs).
 """
@@ -29,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 
 from app import extractive
 from app.settings import Settings
+from eval.constructed import source_id
 from eval.dataset import load
 from eval.indexes import engine_for
 from eval.metrics import answer_contains
@@ -41,8 +43,10 @@ FALSE_REFUSAL_COST = 2.0
 
 
 def half(question_id: str) -> str:
-    """ "A" or "B": a fixed split of a dataset's questions, by a hash of their id."""
-    return "AB"[int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 2]
+    """ "A" or "B": a fixed split of a dataset's questions, by a hash of their id; a question built
+    from another (eval.constructed) falls in that one's half."""
+    source = source_id(question_id)
+    return "AB"[int(hashlib.sha256(source.encode()).hexdigest(), 16) % 2]
 
 
 @dataclass
@@ -54,16 +58,16 @@ class Scored:
     holds_gold: np.ndarray  # per sentence: a gold answer is in it
     holds_number: np.ndarray  # per sentence: a number is in it
     asks_number: bool
+    asks_count: int
 
 
 def collect(questions_file: Path, articles: Path) -> list[Scored]:
     engine = engine_for(articles, Settings(llm="extractive"))
-    idf = engine.index.lexical().idf
     name = articles.parent.name
     rows = []
     for question in load(questions_file).questions:
         passages = engine.retrieve(question.question, as_of=question.question_date)
-        candidates = extractive.score_sentences(question.question, passages, engine.embedder, idf)
+        candidates = extractive.score_sentences(question.question, passages, engine.embedder)
         features = np.array([c.features for c in candidates]).reshape(-1, len(extractive.SENTENCE_FEATURES))
         gold = (
             np.array([bool(answer_contains(c.text, question.answers)) for c in candidates])
@@ -80,16 +84,32 @@ def collect(questions_file: Path, articles: Path) -> list[Scored]:
                 gold,
                 numbers,
                 extractive.question_type(question.question) == "number",
+                extractive.asked_count(question.question),
             )
         )
     return rows
 
 
+def sentence_pairs(rows: list[Scored]) -> tuple[np.ndarray, np.ndarray]:
+    """Feature differences of every (gold, other) pair of sentences of one question, each pair in a
+    random order (fixed seed) with its label: whether the first holds the gold answer."""
+    rng = np.random.default_rng(0)
+    differences, labels = [], []
+    for row in rows:
+        gold, other = np.flatnonzero(row.holds_gold), np.flatnonzero(~row.holds_gold)
+        for g in gold:
+            for o in other:
+                first_is_gold = bool(rng.random() < 0.5)
+                a, b = (g, o) if first_is_gold else (o, g)
+                differences.append(row.sentences[a] - row.sentences[b])
+                labels.append(first_is_gold)
+    return np.array(differences), np.array(labels)
+
+
 def fit(rows: list[Scored]):
     fitted = [r for r in rows if r.half == "A"]
-    sentences = [r for r in fitted if r.answerable and len(r.holds_gold)]
-    sentence_model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(
-        np.vstack([r.sentences for r in sentences]), np.concatenate([r.holds_gold for r in sentences])
+    sentence_model = LogisticRegression(max_iter=1000, fit_intercept=False).fit(
+        *sentence_pairs([r for r in fitted if r.answerable])
     )
     with_sentences = [r for r in fitted if len(r.holds_gold)]
     answer_model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(
@@ -105,19 +125,20 @@ def fit(rows: list[Scored]):
 
 
 def decide(row: Scored, sentence_model, answer_model) -> tuple[float, bool]:
-    """(answerability, whether the chosen sentences hold a gold answer) of one question; a question
-    asking for a number that none of the chosen sentences holds is refused (-inf), as the answerer does."""
+    """(answerability, whether the chosen sentences hold a gold answer, whether the first does) of one
+    question; a question asking for a number that none of the chosen sentences holds is refused (-inf),
+    as the answerer does."""
     if not len(row.holds_gold):
-        return -math.inf, False
+        return -math.inf, False, False
     scores = sentence_model.decision_function(row.sentences).tolist()
-    chosen = extractive.chosen(scores)
+    chosen = extractive.chosen(scores, row.asks_count)
     confidence = float(answer_model.decision_function([extractive.answer_features(scores, row.sentences)])[0])
     if row.asks_number and not any(row.holds_number[i] for i in chosen):
         confidence = -math.inf
-    return confidence, any(row.holds_gold[i] for i in chosen)
+    return confidence, any(row.holds_gold[i] for i in chosen), bool(row.holds_gold[chosen[0]])
 
 
-def threshold_for(rows: list[Scored], decisions: list[tuple[float, bool]]) -> float:
+def threshold_for(rows: list[Scored], decisions: list[tuple[float, bool, bool]]) -> float:
     """The threshold that best tells half A's answerable questions from its unanswerable ones: the
     share answered, FALSE_REFUSAL_COST times, less the share wrongly answered; each dataset counts
     alike, whatever its size."""
@@ -125,19 +146,21 @@ def threshold_for(rows: list[Scored], decisions: list[tuple[float, bool]]) -> fl
     def balance(threshold: float) -> float:
         total = 0.0
         for dataset in {r.dataset for r in rows}:
-            mine = [(r, c) for r, (c, _) in zip(rows, decisions) if r.dataset == dataset and r.half == "A"]
+            mine = [(r, d[0]) for r, d in zip(rows, decisions) if r.dataset == dataset and r.half == "A"]
             answered = [c >= threshold for r, c in mine if r.answerable]
             wrongly = [c >= threshold for r, c in mine if not r.answerable]
-            total += FALSE_REFUSAL_COST * np.mean(answered) - (np.mean(wrongly) if wrongly else 0.0)
+            total += (FALSE_REFUSAL_COST * np.mean(answered) if answered else 0.0) - (
+                np.mean(wrongly) if wrongly else 0.0
+            )
         return total
 
-    candidates = sorted({c for c, _ in decisions if math.isfinite(c)})
+    candidates = sorted({d[0] for d in decisions if math.isfinite(d[0])})
     return max(candidates, key=balance) - 1e-6
 
 
-def report(rows: list[Scored], decisions: list[tuple[float, bool]], threshold: float) -> None:
+def report(rows: list[Scored], decisions: list[tuple[float, bool, bool]], threshold: float) -> None:
     print(
-        f"{'dataset':<18} {'half':<4} {'answerable':>10} {'contains':>9} {'false_refusal':>14} "
+        f"{'dataset':<18} {'half':<4} {'answerable':>10} {'first':>6} {'contains':>9} {'false_refusal':>14} "
         f"{'unanswerable':>13} {'refusal':>8}"
     )
     for dataset in dict.fromkeys(r.dataset for r in rows):
@@ -147,10 +170,11 @@ def report(rows: list[Scored], decisions: list[tuple[float, bool]], threshold: f
             unanswerable = [(r, d) for r, d in pairs if not r.answerable]
             answered = [d[0] >= threshold for _, d in answerable]
             contains = np.mean([a and d[1] for a, (_, d) in zip(answered, answerable)]) if answerable else math.nan
+            first = np.mean([a and d[2] for a, (_, d) in zip(answered, answerable)]) if answerable else math.nan
             false_refusal = 1 - np.mean(answered) if answerable else math.nan
             refusal = np.mean([d[0] < threshold for _, d in unanswerable]) if unanswerable else math.nan
             print(
-                f"{dataset:<18} {part:<4} {len(answerable):>10} {contains:>9.3f} {false_refusal:>14.3f} "
+                f"{dataset:<18} {part:<4} {len(answerable):>10} {first:>6.3f} {contains:>9.3f} {false_refusal:>14.3f} "
                 f"{len(unanswerable):>13} {refusal:>8.3f}"
             )
 
@@ -189,7 +213,6 @@ def main(argv: list[str] | None = None) -> int:
         report(rows, decisions, other)
     print("\nfor app/extractive.py:")
     print(f"SENTENCE_WEIGHTS = {tuple(round(float(w), 2) for w in sentence_model.coef_[0])}")
-    print(f"SENTENCE_INTERCEPT = {float(sentence_model.intercept_[0]):.2f}")
     print(f"ANSWER_WEIGHTS = {tuple(round(float(w), 2) for w in answer_model.coef_[0])}")
     print(f"ANSWER_INTERCEPT = {float(answer_model.intercept_[0]):.2f}")
     print(f"REFUSAL_THRESHOLD = {threshold:.2f}")

@@ -33,20 +33,12 @@ class BagOfWords:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
 
-class FakeLexical:
-    def idf(self, terms):
-        return {}  # every word weighs alike
-
-
 class FakeIndex:
     def __init__(self, size: int):
         self.size = size
 
     def count(self) -> int:
         return self.size
-
-    def lexical(self) -> FakeLexical:
-        return FakeLexical()
 
 
 class FakeEngine:
@@ -100,7 +92,6 @@ def library_of(engine: FakeEngine) -> answering.Library:
     return answering.Library(
         retrieve=engine.retrieve,
         embedder=engine.embedder,
-        idf=engine.index.lexical().idf,
         article_count=engine.index.count,
         backend=lambda: engine.backend,
     )
