@@ -12,7 +12,7 @@ from app.engine import Engine
 from app.extractive import Question, answer_phrase, asked_count, chosen, has_cue, question_type
 from app.sentences import closing_quote
 from eval.metrics import answer_contains
-from tests.conftest import FIXTURES, SEED_FILE
+from tests.conftest import FIXTURES, SEED_FILE, SEEDS, make_settings
 
 SEED_QUESTIONS = [json.loads(line) for line in (FIXTURES / "answers" / "seed_questions.jsonl").open()]
 
@@ -105,10 +105,19 @@ def test_the_answer_phrase_is_the_new_name_number_or_date_of_the_kind_asked_for(
     assert phrase("Where is Geneva?", "Geneva is far away.") is None
 
 
-@pytest.fixture(scope="module")
-def extractive_seed_engine(seed_engine: Engine) -> Engine:
-    """The seed index, answered without an LLM whatever NEWSQA_LLM says."""
-    return Engine(seed_engine.settings.model_copy(update={"llm": "extractive"}))
+@pytest.fixture(scope="module", params=["onnx-int8", "torch"])
+def extractive_seed_engine(request, seed_engine: Engine, tmp_path_factory) -> Engine:
+    """The seed index, answered without an LLM whatever NEWSQA_LLM says, with the default int8 vectors
+    and with torch's exact ones: quantised vectors differ from CPU to CPU, and no verdict may hang on
+    that difference, so every answer must hold with both."""
+    if request.param == seed_engine.settings.embedding_backend:
+        return Engine(seed_engine.settings.model_copy(update={"llm": "extractive"}))
+    settings = make_settings(
+        tmp_path_factory.mktemp("seed-" + request.param) / "index", llm="extractive", embedding_backend=request.param
+    )
+    engine = Engine(settings)
+    assert engine.add([str(SEEDS)], progress=False).counts()["added"] == 1
+    return engine
 
 
 @pytest.mark.slow
@@ -174,6 +183,6 @@ def test_closing_quote_of_a_sentence_that_leaves_a_quotation_open(sentence, clos
 @pytest.mark.slow
 def test_a_quoted_sentence_keeps_its_closing_quote(extractive_seed_engine: Engine):
     # The seed's quotation "It's you who must give us guarantees ... decades. We ..." runs on.
-    answer = extractive_seed_engine.ask("What did Putin say about NATO expansion?")
+    answer = extractive_seed_engine.ask("How did Putin respond when asked for a guarantee that Russia will not invade?")
     assert "\"It's you who must give us guarantees" in answer.answer
     assert 'for decades." [1]' in answer.answer, answer.answer
