@@ -31,8 +31,9 @@ less the names the question already holds and those the bodies also write in low
 question has `answerable: false`, no answers and no evidence, its question_date kept and its id
 suffixed `-nearmiss`. A question is dropped when it has no name to swap, or when the new name
 appears (whole words, case-insensitive) in an article that holds one of its gold answers: that
-article might then answer it. OUT_DIR/near_miss_dropped.tsv lists them with the reason. Measure with `newsqa eval OUT_DIR/near_miss.jsonl --articles
-DATASET_DIR/articles --llm extractive --json --out FILE`, then `python -m eval.halves FILE`.
+article might then answer it. OUT_DIR/near_miss_dropped.tsv lists them with the reason. Measure
+with `newsqa eval OUT_DIR/near_miss.jsonl --articles DATASET_DIR/articles --llm extractive --json
+--out FILE`, then `python -m eval.halves FILE`.
 """
 
 from __future__ import annotations
