@@ -114,7 +114,7 @@ def stream(
                 else:
                     answer = _llm_answer(question, standalone, text, passages, backend.name, library.embedder)
             if answer is None:
-                answer = _extractive_answer(library, question, standalone, passages, failure)
+                answer = _extractive_answer(library, question, standalone, passages, as_of, failure)
                 yield answer.answer
         timings["generate"] = step.ms
     timings["total"] = total.ms
@@ -183,7 +183,12 @@ def _quoted_sentences(answer: str, citations: Sequence[Citation]) -> tuple[Sente
 
 
 def _extractive_answer(
-    library: Library, question: str, standalone: str, passages: Sequence[Passage], failure: str | None
+    library: Library,
+    question: str,
+    standalone: str,
+    passages: Sequence[Passage],
+    as_of: date | None,
+    failure: str | None,
 ) -> Answer:
     warnings = (f"the LLM could not answer: {failure}",) if failure else ()
     if not passages:
@@ -198,7 +203,7 @@ def _extractive_answer(
             standalone_question=standalone,
             warnings=warnings,
         )
-    extract = extract_answer(standalone, passages, library.embedder)
+    extract = extract_answer(standalone, passages, library.embedder, as_of)
     return Answer(
         question=question,
         answer=extract.answer,

@@ -61,6 +61,10 @@ _PREPOSITION = (
     r"(?P<prep>in|during|on|over|throughout|from|within|of|for|since|after|before|prior\s+to|"
     r"until|till|through|by)"
 )
+# A period that ends this many days before the "as of" date or later is current news.
+CURRENT_DAYS = 7
+# News of a period is often published the week before it: this week's talks announced last Friday.
+PERIOD_SLACK_DAYS = 7
 _OPEN_START = {"since", "after"}
 _OPEN_END = {"before", "prior to", "until", "till", "through", "by"}
 
@@ -78,6 +82,17 @@ class TimeFrame:
     @property
     def window(self) -> bool:
         return self.since is not None or self.until is not None
+
+    def current_news_admits(self, published: date | None, as_of: date) -> bool:
+        """Whether an article published then may answer a question about current news ("this
+        week", "yesterday", "the past 10 days": a period ending within CURRENT_DAYS of `as_of`):
+        published in the period or within PERIOD_SLACK_DAYS before it, or undated. A question about
+        an older period ("two years ago", "in 2006") often dates background, not the news, and
+        admits every article, as does a question naming no period."""
+        if not self.window or (self.until or as_of) < as_of - timedelta(days=CURRENT_DAYS) or published is None:
+            return True
+        earliest = self.since - timedelta(days=PERIOD_SLACK_DAYS) if self.since else None
+        return (earliest is None or published >= earliest) and (self.until is None or published <= self.until)
 
 
 Period = tuple[date, date]

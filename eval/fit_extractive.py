@@ -67,7 +67,8 @@ def collect(questions_file: Path, articles: Path) -> list[Scored]:
     rows = []
     for question in load(questions_file).questions:
         passages = engine.retrieve(question.question, as_of=question.question_date)
-        candidates = extractive.score_sentences(question.question, passages, engine.embedder)
+        admitted = extractive.current(question.question, passages, question.question_date)
+        candidates = extractive.score_sentences(question.question, admitted, engine.embedder)
         features = np.array([c.features for c in candidates]).reshape(-1, len(extractive.SENTENCE_FEATURES))
         gold = (
             np.array([bool(answer_contains(c.text, question.answers)) for c in candidates])

@@ -155,3 +155,20 @@ def test_phrases_are_reported_as_written():
     assert frame.phrases == ("Last Week", "recently")
     assert frame.window and frame.recent
     assert not resolve("Who is Andrew Rasiulis?", WEDNESDAY).window
+
+
+@pytest.mark.parametrize(
+    "question, published, admitted",
+    [
+        ("What happened this week?", date(2024, 3, 12), True),
+        ("What happened this week?", date(2024, 3, 5), True),  # the week before: news announced ahead
+        ("What happened this week?", date(2024, 2, 20), False),  # weeks before: other news
+        ("What happened this week?", None, True),  # an undated article may be of any week
+        ("What happened yesterday?", date(2024, 3, 1), False),
+        ("What did Putin say?", date(2020, 1, 1), True),  # no period named: any article
+        ("Who stepped down two years ago?", date(2024, 3, 12), True),  # an older period dates background
+        ("What happened in 2006?", date(2024, 3, 12), True),
+    ],
+)
+def test_a_question_about_current_news_admits_articles_of_its_period_and_the_week_before(question, published, admitted):
+    assert resolve(question, WEDNESDAY).current_news_admits(published, WEDNESDAY) is admitted
