@@ -57,14 +57,18 @@ QUESTIONS = [
 ]
 
 
+def write_dataset(folder, articles: dict, questions: list[dict]):
+    """A dataset folder: each article as Markdown with its date and title, the questions as JSONL."""
+    (folder / "articles").mkdir(parents=True)
+    for name, (day, title, body) in articles.items():
+        (folder / "articles" / name).write_text(f'---\ntitle: "{title}"\ndate: "{day}"\n---\n\n{body}\n')
+    (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    return folder
+
+
 @pytest.fixture
 def dataset_dir(tmp_path):
-    folder = tmp_path / "tiny"
-    (folder / "articles").mkdir(parents=True)
-    for name, (day, title, body) in ARTICLES.items():
-        (folder / "articles" / name).write_text(f'---\ntitle: "{title}"\ndate: "{day}"\n---\n\n{body}\n')
-    (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
-    return folder
+    return write_dataset(tmp_path / "tiny", ARTICLES, QUESTIONS)
 
 
 def test_off_period_questions_lose_their_evidence_and_answers(dataset_dir, tmp_path):
@@ -145,12 +149,7 @@ NEAR_QUESTIONS = [
 
 @pytest.fixture
 def near_dir(tmp_path):
-    folder = tmp_path / "near"
-    (folder / "articles").mkdir(parents=True)
-    for name, (day, title, body) in NEAR_ARTICLES.items():
-        (folder / "articles" / name).write_text(f'---\ntitle: "{title}"\ndate: "{day}"\n---\n\n{body}\n')
-    (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in NEAR_QUESTIONS))
-    return folder
+    return write_dataset(tmp_path / "near", NEAR_ARTICLES, NEAR_QUESTIONS)
 
 
 def test_near_misses_swap_the_rarest_name_for_one_of_the_same_shape_from_another_article(near_dir, tmp_path):
