@@ -82,6 +82,9 @@ ANSWER_FEATURES = (
 )
 ANSWER_WEIGHTS = (0.66, 1.0, 0.12, -0.9, 0.63, 2.4, 1.81)
 ANSWER_INTERCEPT = -5.86
+# Sentences scored within this of the best one count as tied with it when deciding whether to answer:
+# int8 vectors differ from CPU to CPU by about this much of a score (a cosine of 0.99 to exact ones).
+TIE_MARGIN = 0.25
 # Under this answerability (the answer model's log-odds), a refusal.
 REFUSAL_THRESHOLD = -0.84
 # The most sentences an answer has, when a question asks for several things.
@@ -357,9 +360,9 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
     return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
-def answer_features(scores: Sequence[float], features: Sequence[Sequence[float]]) -> tuple[float, ...]:
-    """ANSWER_FEATURES of a question's sentences, from their scores and SENTENCE_FEATURES."""
-    best = max(range(len(scores)), key=scores.__getitem__)
+def answer_features(scores: Sequence[float], features: Sequence[Sequence[float]], best: int) -> tuple[float, ...]:
+    """ANSWER_FEATURES of a question's sentences, from their scores and SENTENCE_FEATURES, taking
+    sentence `best` as the answer."""
     return (
         scores[best],
         features[best][0],
@@ -371,12 +374,22 @@ def answer_features(scores: Sequence[float], features: Sequence[Sequence[float]]
     )
 
 
+def near_best(scores: Sequence[float]) -> list[int]:
+    """The sentences scored within TIE_MARGIN of the best: any of them may come first on another CPU."""
+    top = max(scores)
+    return [n for n, score in enumerate(scores) if score >= top - TIE_MARGIN]
+
+
 def answerability(candidates: Sequence[Candidate]) -> float:
-    """Log-odds that the passages answer the question; -inf without a sentence."""
+    """Log-odds that the passages answer the question, the most that any near-best sentence gives
+    (so that two sentences swapping places by a hair do not flip the verdict); -inf without a sentence."""
     if not candidates:
         return -math.inf
-    features = answer_features([c.score for c in candidates], [c.features for c in candidates])
-    return ANSWER_INTERCEPT + sum(w * f for w, f in zip(ANSWER_WEIGHTS, features, strict=True))
+    scores, features = [c.score for c in candidates], [c.features for c in candidates]
+    return max(
+        ANSWER_INTERCEPT + sum(w * f for w, f in zip(ANSWER_WEIGHTS, answer_features(scores, features, n), strict=True))
+        for n in near_best(scores)
+    )
 
 
 def chosen(scores: Sequence[float], count: int = 1) -> list[int]:

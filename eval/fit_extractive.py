@@ -113,13 +113,9 @@ def fit(rows: list[Scored]):
         *sentence_pairs([r for r in fitted if r.answerable])
     )
     with_sentences = [r for r in fitted if len(r.holds_gold)]
+    scored = [(r, sentence_model.decision_function(r.sentences)) for r in with_sentences]
     answer_model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(
-        np.array(
-            [
-                extractive.answer_features(sentence_model.decision_function(r.sentences), r.sentences)
-                for r in with_sentences
-            ]
-        ),
+        np.array([extractive.answer_features(scores, r.sentences, int(np.argmax(scores))) for r, scores in scored]),
         np.array([r.answerable for r in with_sentences]),
     )
     return sentence_model, answer_model
@@ -133,7 +129,12 @@ def decide(row: Scored, sentence_model, answer_model) -> tuple[float, bool]:
         return -math.inf, False, False
     scores = sentence_model.decision_function(row.sentences).tolist()
     chosen = extractive.chosen(scores, row.asks_count)
-    confidence = float(answer_model.decision_function([extractive.answer_features(scores, row.sentences)])[0])
+    confidence = float(
+        max(
+            answer_model.decision_function([extractive.answer_features(scores, row.sentences, n)])[0]
+            for n in extractive.near_best(scores)
+        )
+    )
     if row.asks_number and not any(row.holds_number[i] for i in chosen):
         confidence = -math.inf
     return confidence, any(row.holds_gold[i] for i in chosen), bool(row.holds_gold[chosen[0]])
