@@ -190,9 +190,9 @@ def test_no_answer_sentence_is_a_markdown_heading(seed_and_briefing: Engine, que
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="the extractive answerer refuses TALKS once a second article on the talks competes (the "
-    "briefing's own answer is 'meet at the U.S. mission in Geneva'), as it does with the briefing as a .txt: "
-    "not a format difference; the answerer's part of issue 21",
+    reason="once a second article on the talks competes, the extractive answerer answers TALKS with the "
+    "briefing's Brussels sentence instead of its 'meet at the U.S. mission in Geneva': not a format "
+    "difference, but the answerer's choice of sentence",
 )
 def test_the_geneva_question_is_still_answered_beside_a_second_article(seed_and_briefing: Engine):
     answer = seed_and_briefing.ask(TALKS)
