@@ -426,8 +426,8 @@ def names_asked_about(question: str) -> list[set[str]]:
     capitalised words, the one opening a sentence dropped, since any sentence opens with a capital."""
     names = []
     for run in _NAME_RUN.finditer(question):
-        words = run.group(0).split()
-        if not question[: run.start()].rstrip().rstrip(_OPENING) or question[: run.start()].rstrip()[-1] in ".?!:":
+        words, before = run.group(0).split(), question[: run.start()].rstrip()
+        if not before.rstrip(_OPENING) or before[-1] in ".?!:":  # it opens a sentence
             words = words[1:]
         telling = [w for w in words if zipf_frequency(w, "en") < COMMON_NAME_ZIPF and w.lower() not in DATE_WORDS]
         stems = {t for t in tokenize([" ".join(telling)], as_ids=False)[0] if len(t) >= 3}
