@@ -5,6 +5,7 @@ options beside its handler:
 - app/cli/feeds.py: follow, unfollow, feeds, refresh
 - app/cli/asking.py: ask, chat
 - app/cli/evaluation.py: eval, bench
+- app/cli/mcp.py: mcp
 - app/cli/common.py: what they share (settings and engine from the global options, `--llm`, `--json`)
 """
 
@@ -15,7 +16,7 @@ import sys
 
 from pydantic import ValidationError
 
-from app.cli import asking, evaluation, feeds, library
+from app.cli import asking, evaluation, feeds, library, mcp
 
 EPILOG = """Settings come from NEWSQA_* environment variables (NEWSQA_INDEX, NEWSQA_EMBEDDING_MODEL,
 NEWSQA_LLM, ...) and an optional TOML config file (NEWSQA_CONFIG, else ~/.config/newsqa/config.toml);
@@ -35,6 +36,7 @@ COMMANDS = (
     asking.add_ask,
     evaluation.add_bench,
     asking.add_chat,
+    mcp.add_mcp,
 )
 
 
