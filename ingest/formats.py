@@ -129,17 +129,26 @@ def _check_depth(value: object) -> None:
 
 # JSON's \ud800 escapes give strings that cannot be encoded, which the tokenizer and the index refuse.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters that are not white space (C0 and C1 but tab, line breaks and their kin; DEL): a
+# terminal obeys them (ESC recolours the output, OSC 52 writes the clipboard) and no text needs them.
+# The white space among them is made spaces or line breaks by each field's own clean-up.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 def _text(value: object) -> str:
-    return _LONE_SURROGATE.sub("\ufffd", str(value or ""))
+    return _CONTROL.sub("", _LONE_SURROGATE.sub("\ufffd", str(value or "")))
+
+
+def _line(value: object) -> str:
+    """A field of one line (title, source, author, URL): its white space, line breaks included, made single spaces."""
+    return " ".join(_text(value).split())
 
 
 def _authors(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        names = (a.strip() for a in re.split(r";|,| and ", _text(value)))
+        names = (_line(a) for a in re.split(r";|,| and ", _text(value)))
     elif isinstance(value, list):
-        names = (_text(a).strip() for a in value)
+        names = (_line(a) for a in value)
     else:
         return ()
     return tuple(_cut(a, MAX_AUTHOR_CHARS) for a in names if a)[:MAX_AUTHORS]
@@ -156,7 +165,7 @@ def _article(
     url: object = "",
     authors: object = None,
 ) -> Article:
-    title, body = " ".join(_text(title).split()), _clean_body(_text(body))
+    title, body = _line(title), _clean_body(_text(body))
     first_line, _, rest = body.partition("\n")
     if title and first_line == title:  # pages often repeat their headline atop the text
         body = rest.strip()
@@ -164,13 +173,13 @@ def _article(
         raise BadInput("no article text found")
     if not title:
         title = body.split("\n", 1)[0][:120]
-    url = _text(url or (origin.location if origin.is_url else ""))
+    url = _line(url or (origin.location if origin.is_url else ""))
     return Article(
         title=_cut(title, MAX_TITLE_CHARS),
         body=body,
         origin=_text(key) or url or origin.location,
         published=parse_date(published),
-        source=_text(source),
+        source=_line(source),
         url=url,
         authors=_authors(authors),
         file=origin.name,
@@ -392,7 +401,7 @@ def parse_feed(data: bytes) -> Feed:
             message = getattr(error, "getMessage", lambda: str(error))()
             raise BadInput(f"malformed feed: {message}" + (f" (line {line})" if line else ""))
         raise BadInput("feed has no entries")
-    return Feed(title=" ".join(feed.feed.get("title", "").split()), entries=entries)
+    return Feed(title=_line(feed.feed.get("title", "")), entries=entries)
 
 
 def entry_date(entry: dict) -> date | None:

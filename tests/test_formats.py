@@ -17,6 +17,7 @@ from ingest.formats import (
     BadInput,
     Origin,
     decode,
+    parse_feed,
     parse_html,
     parse_json,
     parse_jsonl,
@@ -478,3 +479,61 @@ def test_lone_surrogates_from_json_escapes_become_replacement_characters():
     )
     assert article.url == article.origin == "https://a.example/\ufffd"
     assert article.id and article.content_hash  # both encode the text
+
+
+# What a terminal would obey: OSC 52 (write the clipboard, ended by BEL), a colour change, a C1 CSI, DEL.
+CONTROLS = "\x1b]52;c;aGk=\x07 \x1b[31m\x9b2J\x7f"
+# Every control character (C0, DEL, C1) but the line feed a body keeps between its paragraphs.
+ANY_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# The same in YAML's escapes.
+YAML_CONTROLS = "\\e]52;c;aGk=\\a \\e[31m\\x9b2J\\x7f"
+PARAGRAPH = " body, long enough for the page parser to take it as the text of the article."
+
+
+@pytest.mark.parametrize(
+    "parse, data",
+    [
+        (parse_text, f"Red{CONTROLS}alert\nThe{CONTROLS}{PARAGRAPH}\nA\x0bsecond\x1cline.\n"),
+        (
+            parse_markdown,
+            f'---\ntitle: "Red{YAML_CONTROLS}alert"\nsource: "Wire\\nNews\\e[0m"\n'
+            f'authors: ["Ana\\r\\nBell\\e[5m"]\n---\nThe{CONTROLS}{PARAGRAPH}\n\nA\x0bsecond\x1cline.\n',
+        ),
+        (
+            parse_html,
+            f"<html><head><title>Red{CONTROLS}alert</title></head><body><article>"
+            f"<p>The{CONTROLS}{PARAGRAPH}</p><p>A second line, a paragraph of its own.</p>"
+            "</article></body></html>",
+        ),
+        (
+            parse_json,
+            json.dumps(
+                {
+                    "title": f"Red{CONTROLS}alert",
+                    "text": f"The{CONTROLS}{PARAGRAPH}\n\nA\x0bsecond\x1cline.",
+                    "source": "Wire\nNews\x1b[0m",
+                    "authors": ["Ana\r\nBell\x1b[5m"],
+                    "url": "https://a.example/x\x1b[0m",
+                }
+            ),
+        ),
+    ],
+    ids=["text", "markdown", "html", "json"],
+)
+def test_control_characters_are_dropped_at_parse_time(parse, data):
+    """A title, source, author or URL is one line without a control character; the body keeps the
+    line breaks between its paragraphs and nothing else, whatever the format."""
+    [article] = parse(data.encode("utf-8"), Origin("/x/story"))
+    assert article.title == "Red]52;c;aGk= [31m2Jalert"
+    assert article.body.startswith("The]52;c;aGk= [31m2J body")
+    assert "\nA second line" in article.body  # white-space controls become spaces, not glued words
+    fields = [article.title, article.source, article.url, *article.authors]
+    assert not [field for field in fields if ANY_CONTROL.search(field) or "\n" in field]
+    assert not ANY_CONTROL.search(article.body)
+    if parse in (parse_markdown, parse_json):
+        assert (article.source, article.authors) == ("Wire News[0m", ("Ana Bell[5m",))
+
+
+def test_a_feed_title_is_one_line_without_control_characters():
+    rss = b"<rss><channel><title>Wire\x1b[31m\n  News</title><item><link>https://a.example/1</link></item></channel></rss>"
+    assert parse_feed(rss).title == "Wire[31m News"
