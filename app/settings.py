@@ -6,11 +6,12 @@ the config file (TOML; `NEWSQA_CONFIG`, else `~/.config/newsqa/config.toml` when
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 # Offline by default: no hub downloads, no telemetry, whatever library asks.
@@ -163,6 +164,13 @@ class Settings(BaseSettings):
         "login, which `newsqa chat` allows on a loopback address "
         "only, unless given --no-auth.",
     )
+    trusted_proxies: str | None = Field(
+        None,
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For names the client, for the login's throttle and the API's "
+        "limits; unset: none, each client is the address it connects from (a local "
+        "client could otherwise claim any address).",
+    )
     llm: str = Field(
         "auto", description="Answer backend: auto, extractive, ollama:MODEL, openai:MODEL, llamacpp:PATH.gguf."
     )
@@ -209,6 +217,19 @@ class Settings(BaseSettings):
         "each answer (the majority wins; agreement is "
         "reported); 0: no judge.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str | None) -> str | None:
+        """Each entry an address or a network: uvicorn takes anything else as a name to match
+        literally, so that a typo would trust no one without a word."""
+        entries = [entry.strip() for entry in (value or "").split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network such as 10.0.0.0/8") from None
+        return ",".join(entries) or None
 
     @classmethod
     def settings_customise_sources(

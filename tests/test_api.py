@@ -5,6 +5,7 @@ prints; a call without the login, and malformed bodies, are refused with a reaso
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -47,10 +48,24 @@ def api(seed_engine: Engine) -> Iterator[tuple[str, Engine]]:
     engine.ask("warm up")
     with gr.Blocks() as blocks:
         gr.Markdown("the chat page")
-    url = server.launch(blocks, "127.0.0.1", _free_port(), LOGIN, max_file_bytes=1000)
-    add_api_routes(blocks.server_app, engine, LOGIN)
+    login = auth.Login(LOGIN)
+    url = server.launch(blocks, "127.0.0.1", _free_port(), login, max_file_bytes=1000)
+    add_api_routes(blocks.server_app, engine, login)
     yield url, engine
     blocks.close()
+
+
+@pytest.fixture
+def server_errors() -> Iterator[list[logging.LogRecord]]:
+    """What the server logs as errors meanwhile (uvicorn logs an exception in the app, traceback and
+    all, on its own logger, which does not reach the root logger)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
 
 
 def client(url: str, key: str = KEY) -> openai.OpenAI:
@@ -193,9 +208,9 @@ def test_a_follow_up_carries_the_earlier_turn(api):
 @pytest.mark.slow
 def test_calls_without_the_login_are_refused(api):
     url, _ = api
-    with pytest.raises(openai.AuthenticationError, match="sign in"):
+    with pytest.raises(openai.AuthenticationError, match="wrong login: send the page's USER:PASS"):
         client(url, key="ann:guess").models.list()
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.AuthenticationError, match="sign in: send the page's login"):
         client(url, key="no-login").chat.completions.create(
             model="newsqa", messages=[{"role": "user", "content": QUESTION}]
         )
@@ -208,11 +223,13 @@ def test_wrong_keys_are_throttled_like_page_logins(api):
     url, _ = api
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3")) as other:
         statuses = [
-            other.get(f"{url}v1/models", headers={"Authorization": "Bearer ann:guess"}).status_code
-            for _ in range(auth.LOGIN_ATTEMPTS + 1)
+            other.get(f"{url}v1/models", headers={"Authorization": f"Bearer ann:guess-{n}"}).status_code
+            for n in range(auth.LOGIN_ATTEMPTS + 1)
         ]
         assert statuses == [401] * auth.LOGIN_ATTEMPTS + [429]
-        assert other.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 429
+        refused = other.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert refused.json()["error"]["message"].startswith("too many wrong logins: try again in ")
     assert httpx.get(f"{url}v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
 
 
@@ -283,13 +300,36 @@ def test_api_ask_gives_what_newsqa_ask_json_prints(api, capsys):
         ("api/ask", b'{"question": "Where?", "filters": {"topic": "x"}}', 400, "filters.topic: Extra inputs"),
         ("api/ask", b'{"question": "Where?", "as_of": "last week"}', 400, "as_of: Input should be a valid date"),
         ("api/ask", b'{"question": "   "}', 400, "the question is empty"),
+        ("api/ask", b'{"question": "Where?\xff"}', 400, "the body is not UTF-8: byte 20 cannot be read"),
+        ("api/ask", b"[" * 200_000 + b"]" * 200_000, 400, "the body is nested too deep"),
+        (
+            "api/ask",
+            b'{"question": "Where?", "as_of": ' + b"9" * 100_000 + b"}",
+            400,
+            "the body holds a number of over",
+        ),
+        (
+            "v1/chat/completions",
+            b'{"messages": [{"role": "user", "content": "Where? \\ud800"}]}',
+            400,
+            "the body holds a lone surrogate, '\\ud800': half a character, not one",
+        ),
+        (
+            "v1/chat/completions",
+            b'{"stream": true, "messages": [{"role": "user", "content": "\\ud800"}]}',
+            400,
+            "the body holds a lone surrogate",
+        ),
+        ("api/ask", b'{"question": "\\udfff Where?"}', 400, "the body holds a lone surrogate"),
     ],
 )
-def test_bad_requests_get_a_reason(api, path: str, body: bytes, status: int, reason: str):
+def test_bad_requests_get_a_reason(api, server_errors, path: str, body: bytes, status: int, reason: str):
     url, _ = api
     response = httpx.post(f"{url}{path}", content=body, auth=LOGIN, headers={"Content-Type": "application/json"})
     assert response.status_code == status
-    assert response.json()["error"]["message"].startswith(reason)
+    message = response.json()["error"]["message"]
+    assert message.startswith(reason) and "\n" not in message
+    assert server_errors == []
 
 
 @pytest.mark.slow

@@ -7,15 +7,18 @@ whole Answer in a `newsqa` field. `POST /api/ask` gives the Answer as `newsqa as
 for scripts that do not want Gradio's client.
 
 With a login set, a request carries it as its API key (`Authorization: Bearer USER:PASS`) or as HTTP
-basic auth; wrong keys are throttled per client as page logins are. Bodies are bounded in size and
-length and read as JSON here, so a bad one gets a one-line 4xx reason.
+basic auth, judged by the page's own `Login` and throttle (app/ui/auth.py). A client (an address, as
+the throttle tells them apart) has at most API_CONCURRENCY requests in hand at once, so that one
+cannot queue up the answerer for everyone. Bodies are bounded in size and length and read as JSON
+here, so a bad one gets a one-line 4xx reason; a stream ends with [DONE] whatever happens.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import logging
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.answering import EXTRACTIVE
 from app.documents import Answer, Filters
-from app.ui.auth import LoginThrottle, login_check
+from app.ui.auth import Login, client_key
 from app.ui.render import api_markdown
 
 if TYPE_CHECKING:
@@ -47,16 +50,21 @@ MAX_MESSAGE_CHARS = 20_000  # an earlier answer, sources and all
 MAX_MESSAGES = 400
 HISTORY_TURNS = 6
 SOURCES_HEADING = "\n\n**Sources**"  # where api_markdown's sources start: not history for a follow-up
+API_CONCURRENCY = 4  # requests one client may have in hand at once
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", retry_after: int = 0):
         super().__init__(message)
-        self.status, self.kind = status, kind
+        self.status, self.kind, self.retry_after = status, kind, retry_after
 
     def response(self) -> JSONResponse:
         """The OpenAI error shape, which its clients show as the message."""
-        headers = {"WWW-Authenticate": 'Bearer realm="newsqa"'} if self.status == 401 else None
+        headers = {"WWW-Authenticate": 'Bearer realm="newsqa"'} if self.status == 401 else {}
+        if self.retry_after:
+            headers["Retry-After"] = str(self.retry_after)
         return JSONResponse(
             {"error": {"message": str(self), "type": self.kind, "param": None, "code": None}},
             status_code=self.status,
@@ -138,16 +146,29 @@ def conversation(messages: list[Message]) -> tuple[str, list[tuple[str, str]]]:
 
 
 async def _read(request: Request, schema: type[BaseModel]) -> BaseModel:
-    """The request's JSON body as `schema`, read up to MAX_BODY_BYTES."""
+    """The request's JSON body as `schema`, read up to MAX_BODY_BYTES; whatever cannot be read, a
+    400 with the reason."""
     body = bytearray()
     async for part in request.stream():
         body += part
         if len(body) > MAX_BODY_BYTES:
             raise ApiError(413, f"the request body is over {MAX_BODY_BYTES / 1e6:g} MB")
     try:
-        return schema.model_validate(json.loads(body))
+        data = json.loads(body.decode("utf-8"))
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # a lone surrogate escaped as \ud800
+    except UnicodeDecodeError as error:
+        raise ApiError(400, f"the body is not UTF-8: byte {error.start} cannot be read") from None
+    except UnicodeEncodeError as error:
+        half = error.object[error.start]
+        raise ApiError(400, f"the body holds a lone surrogate, {half!r}: half a character, not one") from None
     except json.JSONDecodeError as error:
         raise ApiError(400, f"the body is not JSON: {error}") from None
+    except ValueError:  # json reads whole numbers with int(), which refuses very long ones
+        raise ApiError(400, f"the body holds a number of over {sys.get_int_max_str_digits()} digits") from None
+    except RecursionError:
+        raise ApiError(400, "the body is nested too deep") from None
+    try:
+        return schema.model_validate(data)
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(map(str, problem["loc"])) or "body"
@@ -189,43 +210,85 @@ def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str
             elif part.startswith(sent) and len(part) > len(sent):
                 yield _chunk(completion, model, {"content": part[len(sent) :]})
                 sent = part
-    except ValueError as error:
+    except Exception as error:  # after the 200 has gone, an error event is the only way left to say it
+        if not isinstance(error, ValueError):  # a ValueError is the question's fault, anything else a fault here
+            log.exception("a streamed answer failed")
         yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'invalid_request_error'}})}\n\n"
     yield "data: [DONE]\n\n"
 
 
-def add_api_routes(app: FastAPI, engine: Engine, credentials: tuple[str, str] | None) -> None:
-    """Serve the API on the page's app; behind `credentials` when given."""
-    router = APIRouter()
-    check = login_check(credentials) if credentials else None
-    throttle = LoginThrottle(None)
+class ClientSlots:
+    """How many requests each client has in hand, up to API_CONCURRENCY."""
 
-    def authorise(request: Request) -> None:
-        if check is None:
-            return
-        host = request.client.host if request.client else ""
-        wait = throttle.locked_for(host)
-        given = _given_login(request.headers.get("authorization", ""))
-        if not wait and given and check(*given):
-            return
-        wait = wait or throttle.admit(host)
-        if wait:
-            raise ApiError(429, f"too many failed logins: try again in {int(wait) + 1} s", "rate_limit_error")
-        raise ApiError(
-            401,
-            "sign in: send the page's login as the API key (Bearer USER:PASS) or by basic auth",
-            "authentication_error",
-        )
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.held: dict[str, int] = {}
+
+    def take(self, client: str) -> bool:
+        """Hold one of `client`'s slots; False when all are held."""
+        with self.lock:
+            if self.held.get(client, 0) >= API_CONCURRENCY:
+                return False
+            self.held[client] = self.held.get(client, 0) + 1
+            return True
+
+    def give_back(self, client: str) -> None:
+        with self.lock:
+            self.held[client] -= 1
+            if not self.held[client]:
+                del self.held[client]
+
+
+class _Holding(Response):
+    """`response` sent as it is, with a slot given back once it is sent, failed or abandoned (a
+    stream's answer is written while it is sent)."""
+
+    def __init__(self, response: Response, give_back: Callable[[], None]):
+        self.response, self.give_back, self.background = response, give_back, None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await self.response(scope, receive, send)
+        finally:
+            self.give_back()
+
+
+def _refusal(login: Login | None, authorization: str, host: str) -> ApiError | None:
+    """Why `login` refuses a request with this Authorization header from `host`; None: it may go on."""
+    verdict = login.authorise(authorization, host) if login else None
+    if verdict is None or verdict.ok:
+        return None
+    if verdict.status == 429:
+        return ApiError(429, verdict.reason, "rate_limit_error", verdict.retry_after)
+    return ApiError(verdict.status, verdict.reason, "authentication_error")
+
+
+def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
+    """Serve the API on the page's app; behind `login` when given."""
+    router = APIRouter()
+    slots = ClientSlots()
 
     def endpoint(handler: Callable) -> Callable:
-        """Auth first, and any ApiError as its JSON answer."""
+        """The login first, then one of the client's slots, and any ApiError as its JSON answer."""
 
         async def run(request: Request) -> Response:
+            host = request.client.host if request.client else ""
+            refusal = _refusal(login, request.headers.get("authorization", ""), host)
+            client = client_key(host)
+            if refusal is None and not slots.take(client):
+                refusal = ApiError(
+                    429, f"this client has {API_CONCURRENCY} requests in hand: wait for one", "rate_limit_error", 1
+                )
+            if refusal is not None:
+                return refusal.response()
             try:
-                authorise(request)
-                return await handler(request)
+                response = await handler(request)
             except ApiError as error:
-                return error.response()
+                response = error.response()
+            except BaseException:
+                slots.give_back(client)
+                raise
+            return _Holding(response, lambda: slots.give_back(client))
 
         return run
 
@@ -286,17 +349,3 @@ def add_api_routes(app: FastAPI, engine: Engine, credentials: tuple[str, str] | 
     router.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], include_in_schema=False)
     router.add_api_route("/api/ask", ask, methods=["POST"], include_in_schema=False)
     app.include_router(router)
-
-
-def _given_login(header: str) -> tuple[str, str] | None:
-    """(user, password) from `Bearer USER:PASS` or `Basic base64(USER:PASS)`; None when absent or malformed."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            value = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-    elif scheme.lower() != "bearer":
-        return None
-    user, sep, password = value.strip().partition(":")
-    return (user, password) if sep else None

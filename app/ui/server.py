@@ -11,7 +11,7 @@ import time
 import webbrowser
 from typing import TYPE_CHECKING
 
-from app.ui.auth import LoginThrottle, login_check
+from app.ui.auth import Login, LoginThrottle, forwarded_allow_ips
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -38,23 +38,26 @@ def launch(
     blocks: gr.Blocks,
     host: str,
     port: int,
-    credentials: tuple[str, str] | None,
+    login: Login | None,
     max_file_bytes: int,
     css: str | None = None,
     theme: gr.Theme | None = None,
+    trusted_proxies: str | None = None,
 ) -> str:
-    """Start serving `blocks` in the background, behind the login and its throttle; the page's URL."""
+    """Start serving `blocks` in the background, behind `login` and its throttle, believing
+    X-Forwarded-For from `trusted_proxies` only; the page's URL."""
     from starlette.middleware import Middleware
 
-    login = (
+    gradio_login = (
         {
-            "auth": login_check(credentials),
+            "auth": login.matches,
             "auth_message": "newsqa: sign in",
-            "app_kwargs": {"middleware": [Middleware(LoginThrottle)]},
+            "app_kwargs": {"middleware": [Middleware(LoginThrottle, login=login)]},
         }
-        if credentials
+        if login
         else {}
     )
+    forwarded_allow_ips(trusted_proxies or "")
     blocks.queue(default_concurrency_limit=2)
     _, url, _ = blocks.launch(
         server_name=host,
@@ -66,7 +69,7 @@ def launch(
         css=css,
         theme=theme,
         prevent_thread_lock=True,
-        **login,
+        **gradio_login,
     )
     return url
 
@@ -82,9 +85,20 @@ def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | N
 
     engine.warm_up()
     blocks = build_page(engine)
-    url = launch(blocks, host, port, credentials, int(engine.settings.max_file_mb * 1e6), css=CSS, theme=THEME)
+    login = Login(credentials) if credentials else None
+    settings = engine.settings
+    url = launch(
+        blocks,
+        host,
+        port,
+        login,
+        int(settings.max_file_mb * 1e6),
+        css=CSS,
+        theme=THEME,
+        trusted_proxies=settings.trusted_proxies,
+    )
     add_article_route(blocks.server_app, engine)
-    add_api_routes(blocks.server_app, engine, credentials)
+    add_api_routes(blocks.server_app, engine, login)
     BackgroundRefresh(engine, refuse_private=not engine.settings.allow_private_urls).start()
     print(f"newsqa chat: OpenAI-compatible API at {url}v1 (models newsqa, newsqa-extractive)", flush=True)
     # The address last and alone on its line, where it is easy to find and to copy.
