@@ -1,8 +1,10 @@
-"""The records that flow through newsqa: an Article, and the Chunks it is indexed as."""
+"""The records that flow through newsqa: an Article, and the Chunks it is indexed as; and `printable`,
+how their text goes to a terminal."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -10,6 +12,16 @@ from functools import cached_property
 
 def short_hash(text: str, length: int = 16) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe to print on a terminal: each control character but those in `keep` (an answer's
+    line breaks) written as its Python escape (\\x1b, \\n), so that a title or file name can neither
+    recolour the output, write the clipboard (OSC 52) nor start a line of its own."""
+    return _CONTROL.sub(lambda m: m[0] if m[0] in keep else m[0].encode("unicode_escape").decode(), text)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from app.documents import Article, Chunk
+from app.documents import Article, Chunk, printable
 from app.embedding import Embedder
 from app.index import Index
 from app.settings import Settings
@@ -82,8 +82,8 @@ class IngestReport:
 
     def summary(self) -> str:
         lines = [", ".join(f"{n} {s}" for s, n in self.counts().items())]
-        lines += [f"  failed: {o.source}: {o.reason}" for o in self.of("failed")]
-        lines += [f"  duplicate: {o.source}: {o.reason}" for o in self.of("duplicate")]
+        lines += [printable(f"  failed: {o.source}: {o.reason}") for o in self.of("failed")]
+        lines += [printable(f"  duplicate: {o.source}: {o.reason}") for o in self.of("duplicate")]
         return "\n".join(lines)
 
     def as_dict(self) -> dict:

@@ -248,3 +248,14 @@ def test_an_unknown_backend_is_a_one_line_error(tmp_path: Path):
     assert done.returncode == 2
     assert done.stderr.startswith("newsqa: unknown LLM backend 'bogus'")
     assert "Traceback" not in done.stderr
+
+
+def test_an_answer_keeps_its_line_breaks_and_escapes_every_other_control_character(capsys):
+    """An LLM's answer, written under an article's influence, streamed and then whole: a colour change
+    and a clipboard write (OSC 52) in it are printed as text, its own line break as a line break."""
+    text = "Geneva\x1b[31m, they said.\nThe\x1b]52;c;aGk=\x07 rest. [1]"
+    written = answer(text, [GENEVA])
+    asking._print_streamed([text[:12], text, written], bold=True)
+    out = capsys.readouterr().out
+    assert out.startswith("Geneva\\x1b[31m, they said.\nThe\\x1b]52;c;aGk=\\x07 rest. [1]\n")
+    assert "\x1b]" not in out and "\x07" not in out and "\x1b[31m" not in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -199,3 +200,41 @@ def test_ingest_of_nothing_that_exists_fails(newsqa, tmp_path):
         "0 added, 0 updated, 0 unchanged, 0 duplicate, 1 failed",
         f"  failed: {tmp_path / 'nowhere'}: no such file, folder or URL",
     ]
+
+
+# Any control byte a terminal could act on: C0 but the line feed that ends each line, DEL, C1.
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+@pytest.mark.slow
+def test_escape_codes_in_titles_and_file_names_never_reach_the_terminal(newsqa, tmp_path):
+    """A title holding OSC 52 (write the clipboard) and a colour change, a file name holding a colour
+    change, a bell and a line break: `ingest`, `list`, `ask` and `remove` print them all as text."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    name = "pier\x1b[31m\nvote\x07.txt"
+    (folder / name).write_text(
+        "Harbour\x1b]52;c;aGFja2Vk\x07 board \x1b[31mvotes on the pier\n"
+        "The harbour board voted on Tuesday to rebuild the \x1b[31mstorm-damaged pier by next summer.\n"
+        "Work starts in March, the board said.\n"
+    )
+    (folder / "one\x1b[2Jline.txt").write_text("Only a headline\x1b[0m")
+    shown = r"pier\x1b[31m\nvote\x07.txt"  # how the file name is printed
+
+    ingested = newsqa("ingest", str(folder))
+    listed = newsqa("list")
+    asked = newsqa("ask", "--llm", "extractive", "What did the harbour board vote to rebuild?")
+    asked_json = newsqa("ask", "--json", "--llm", "extractive", "What did the harbour board vote to rebuild?")
+    removed = newsqa("remove", name, "gone\x1b[31m\n")
+    runs = {"ingest": ingested, "list": listed, "ask": asked, "ask --json": asked_json, "remove": removed}
+    assert {command: CONTROL.findall(run.stdout + run.stderr) for command, run in runs.items()} == dict.fromkeys(
+        runs, []
+    )
+    assert ingested.stdout.splitlines()[1] == rf"  failed: {folder}/one\x1b[2Jline.txt: only one line: " + (
+        "expected a headline line, then the article text"
+    )
+    assert f"{shown}  Harbour]52;c;aGFja2Vk board [31mvotes on the pier" in listed.stdout
+    assert "storm-damaged pier" in asked.stdout and shown in asked.stdout
+    assert json.loads(asked_json.stdout)["citations"][0]["file"] == name  # JSON escapes it its own way
+    assert removed.stdout.splitlines()[0].endswith("  Harbour]52;c;aGFja2Vk board [31mvotes on the pier")
+    assert removed.stderr.splitlines() == [r"not found: gone\x1b[31m\n (see `newsqa list` for ids and files)"]

@@ -17,6 +17,7 @@ import sys
 from pydantic import ValidationError
 
 from app.cli import asking, evaluation, feeds, library, mcp
+from app.documents import printable
 
 EPILOG = """Settings come from NEWSQA_* environment variables (NEWSQA_INDEX, NEWSQA_EMBEDDING_MODEL,
 NEWSQA_LLM, ...) and an optional TOML config file (NEWSQA_CONFIG, else ~/.config/newsqa/config.toml);
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        print(f"newsqa: bad setting: {problems}", file=sys.stderr)
+        print(f"newsqa: bad setting: {printable(problems)}", file=sys.stderr)
     except RuntimeError as error:
-        print(f"newsqa: {error}", file=sys.stderr)
+        print(f"newsqa: {printable(str(error))}", file=sys.stderr)
     return 2

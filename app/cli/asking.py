@@ -8,6 +8,7 @@ import json
 import sys
 
 from app.cli.common import add_json, add_llm, day, engine_from
+from app.documents import printable
 
 
 def add_ask(commands: argparse._SubParsersAction) -> None:
@@ -64,7 +65,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
         return 0
     except ValueError as error:
-        print(f"newsqa: {error}", file=sys.stderr)
+        print(f"newsqa: {printable(str(error))}", file=sys.stderr)
         return 2
 
 
@@ -142,9 +143,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
 BOLD = ("\033[1m", "\033[0m")
 
 
+def _answer_text(text: str) -> str:
+    """An answer's text for the terminal: its line breaks kept, any other control character escaped."""
+    return printable(text, "\n")
+
+
 def _describe(title: str, source: str, published: str | None, where: str) -> str:
     about = ", ".join(part for part in (source, published) if part)
-    return f"{title}{f' ({about})' if about else ''}  {where}".rstrip()
+    return printable(f"{title}{f' ({about})' if about else ''}  {where}".rstrip())
 
 
 def _print_sources(answer, bold: bool) -> None:
@@ -155,7 +161,7 @@ def _print_sources(answer, bold: bool) -> None:
         published = c.published.isoformat() if c.published else None
         print(f"  [{c.number}] {_describe(c.title, c.source, published, c.url or c.file)}")
         phrase = [c.highlight] if bold and c.highlight else []
-        sentence = mark_phrases(c.sentence, phrase, *BOLD).strip()
+        sentence = mark_phrases(c.sentence, phrase, *BOLD, _answer_text).strip()
         print(f'      "{sentence}{closing_quote(c.sentence)}"')  # a quotation it opens, closed
 
 
@@ -189,7 +195,7 @@ def _print_streamed(parts, bold: bool = False):
     for part in parts:
         if isinstance(part, str):
             shown = _continued(shown, latest)
-            print(latest[len(shown) :], end="", flush=True)
+            print(_answer_text(latest[len(shown) :]), end="", flush=True)
             shown, latest = latest, part
             continue
         shown = _continued(shown, latest)
@@ -199,15 +205,16 @@ def _print_streamed(parts, bold: bool = False):
         if not part.answer.startswith(shown) or any(at < len(shown) for at, _ in notes):
             print()
             shown = ""
-        print(mark_phrases(part.answer, phrase_spans(part) if bold else [], *BOLD, since=len(shown), notes=notes))
+        spans = phrase_spans(part) if bold else []
+        print(mark_phrases(part.answer, spans, *BOLD, _answer_text, since=len(shown), notes=notes))
         for warning in part.warnings:
-            print(f"warning: {warning}")
+            print(f"warning: {printable(warning)}")
         if part.citations:
             print("Sources:")
             _print_sources(part, bold)
         _print_closest(part)
         read_as = f"; read as: {part.standalone_question}" if part.standalone_question != part.question else ""
-        print(f"({part.backend}, {part.timings.get('total', 0) / 1000:.1f} s{read_as})")
+        print(printable(f"({part.backend}, {part.timings.get('total', 0) / 1000:.1f} s{read_as})"))
         return part
 
 

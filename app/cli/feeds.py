@@ -7,6 +7,7 @@ import json
 import sys
 
 from app.cli.common import add_json, engine_from
+from app.documents import printable
 
 
 def _duration(text: str) -> int:
@@ -92,9 +93,9 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     for f in feeds:
         kept = f", keep {f['keep']}" if f["keep"] else ""
         print(
-            f"{f['name']}  [{f['url']}]\n  every {f['every']}{kept}; last refresh {f['last_refresh'] or 'never'}; "
+            f"{printable(f['name'])}  [{printable(f['url'])}]\n  every {f['every']}{kept}; last refresh {f['last_refresh'] or 'never'}; "
             f"{f['entries_seen']} entries seen, {f['articles']} articles"
-            + (f"\n  last error: {f['last_error']}" if f["last_error"] else "")
+            + (f"\n  last error: {printable(f['last_error'])}" if f["last_error"] else "")
         )
     return 0
 
@@ -114,5 +115,5 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     elif not results:
         print("no feeds followed; follow one with: newsqa follow URL")
     for result in results if not args.json else ():
-        print(result.line(), file=sys.stderr if result.failed else sys.stdout)
+        print(printable(result.line(), "\n"), file=sys.stderr if result.failed else sys.stdout)
     return 1 if any(r.failed for r in results) else 0

@@ -8,6 +8,7 @@ import json
 import sys
 
 from app.cli.common import BUSY, add_json, add_no_wait, engine_from
+from app.documents import printable
 
 
 def add_ingest(commands: argparse._SubParsersAction) -> None:
@@ -72,7 +73,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             row[3].ljust(widths[3]),
             row[4],
         ]
-        print("  ".join(cells).rstrip())
+        print(printable("  ".join(cells).rstrip()))
     return 0
 
 
@@ -95,10 +96,10 @@ def cmd_remove(args: argparse.Namespace) -> int:
             print(f"newsqa: {error}", file=sys.stderr)
             return BUSY
         if not removed:
-            print(f"not found: {key} (see `newsqa list` for ids and files)", file=sys.stderr)
+            print(f"not found: {printable(key)} (see `newsqa list` for ids and files)", file=sys.stderr)
             missing += 1
         for article in removed:
-            print(f"removed {article.id}  {article.title}")
+            print(f"removed {article.id}  {printable(article.title)}")
     return 1 if missing else 0
 
 
@@ -121,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     articles = {c.metadata["article_id"]: c.metadata for c in vectorless}
     print(f"{index.count()} chunks, {len(vectorless)} without a vector, in {len(articles)} articles")
     for article_id, metadata in articles.items():
-        print(f"  {article_id}  {metadata['title']}  [{metadata.get('origin') or metadata.get('file')}]")
+        print(printable(f"  {article_id}  {metadata['title']}  [{metadata.get('origin') or metadata.get('file')}]"))
     if articles:
         print("ingest these articles' sources again to repair them")
     return 1 if articles else 0
