@@ -94,8 +94,8 @@ def stored(title: str, published: date | None, source: str = "", article_id: str
 
 
 def test_markers_link_to_their_source_in_the_panel():
-    assert render.link_markers("Geneva [2]. Both [1, 3].", turn=4) == (
-        "Geneva [[2]](#source-4-2). Both [[1]](#source-4-1)[[3]](#source-4-3)."
+    assert render.answer_markdown("Geneva [2]. Both [1, 3].", turn=4) == (
+        "Geneva [[2]](#source-4-2)\\. Both [[1]](#source-4-1)[[3]](#source-4-3)\\."
     )
 
 
@@ -154,8 +154,8 @@ def test_chat_markdown_shows_warnings_after_the_answer():
     text = render.chat_markdown(
         answer(warnings=["the LLM could not answer: timed out"], backend="extractive (fallback: timed out)"), turn=1
     )
-    assert text.startswith("Talks start [[1]](#source-1-1).")
-    assert "⚠ The LLM could not answer: timed out" in text
+    assert text.startswith("Talks start [[1]](#source-1-1)\\.")
+    assert "⚠ The LLM could not answer\\: timed out" in text
 
 
 def test_chat_markdown_says_what_a_follow_up_was_read_as():
@@ -169,7 +169,7 @@ def test_chat_markdown_says_what_a_follow_up_was_read_as():
         standalone_question="Who said that? (talks <start> in Geneva)",
     )
     assert render.chat_markdown(follow_up, turn=2).endswith(
-        "\n\n*Read as: Who said that? (talks &lt;start&gt; in Geneva)*"
+        "\n\n*Read as: Who said that\\? \\(talks \\<start\\> in Geneva\\)*"
     )
     assert "Read as" not in render.chat_markdown(answer(), turn=1)
 
@@ -179,12 +179,12 @@ def test_chat_markdown_bolds_the_asked_for_phrase_where_the_answer_quotes_its_se
         passage="Talks are set. They will be in Geneva.", sentence="They will be in Geneva.", highlight=(16, 22)
     )
     text = render.chat_markdown(answer("Talks are near. They will be in Geneva. [1]", citations=(geneva,)), turn=1)
-    assert text == "Talks are near. They will be in **Geneva**. [[1]](#source-1-1)"
+    assert text == "Talks are near\\. They will be in **Geneva**\\. [[1]](#source-1-1)"
     # A sentence split with its leading space still places the phrase; a reworded answer bolds nothing.
     spaced = citation(passage="Set. They meet in Geneva.", sentence=" They meet in Geneva.", highlight=(14, 20))
     assert render.phrase_spans(answer("They meet in Geneva. [1]", citations=(spaced,))) == [(13, 19)]
     assert render.chat_markdown(answer("Geneva hosts them [1].", citations=(geneva,)), turn=1) == (
-        "Geneva hosts them [[1]](#source-1-1)."
+        "Geneva hosts them [[1]](#source-1-1)\\."
     )
 
 
@@ -255,7 +255,7 @@ def test_api_markdown_keeps_the_warnings():
     text = render.api_markdown(
         answer(warnings=['quotation not found in the passages: "ten days"'], citations=(citation(),))
     )
-    assert text.startswith("Talks start [1].\n\n> ⚠ Quotation not found in the passages: &quot;ten days&quot;\n\n")
+    assert text.startswith('Talks start [1].\n\n> ⚠ Quotation not found in the passages\\: \\"ten days\\"\n\n')
     assert text.endswith("(2024-03-05, Wire)")
 
 
@@ -280,8 +280,8 @@ def checked_answer() -> Answer:
 def test_chat_markdown_badges_the_sentence_no_passage_says_after_its_marker():
     text = render.chat_markdown(checked_answer(), turn=3)
     badge = '<span class="nq-unsupported">not found in the articles</span>'
-    assert text.startswith(
-        f"Talks start in **spring** [[1]](#source-3-1). They last ten days [[1]](#source-3-1). {badge} Both sides"
+    assert text.startswith(  # the LLM's own ** shown as written
+        rf"Talks start in \*\*spring\*\* [[1]](#source-3-1)\. They last ten days [[1]](#source-3-1)\. {badge} Both sides"
     )
     assert text.count(badge) == 1
     assert "⚠ 1 sentence not found in the articles" in text
@@ -418,3 +418,66 @@ def test_a_taken_port_is_refused_before_anything_loads():
         taken.listen()
         with pytest.raises(OSError, match="the port is in use"):
             check_free("127.0.0.1", taken.getsockname()[1])
+
+
+# What articles held that the chat rendered as markup: a beacon as an HTML image and as a Markdown one,
+# an overlay over the page, a fake login, a link; and more Markdown that is not the answer's own.
+HOSTILE = (
+    '<img src="http://beacon.example/a.png">',
+    "![x](http://beacon.example/b.png)",
+    '<div style="position:fixed;inset:0;z-index:99999">covered</div>',
+    '<form action="http://beacon.example/login"><input type="password"></form>',
+    "[click](http://beacon.example/c)",
+    "<http://beacon.example/d> www.beacon.example/e",
+    "*em* `code` # heading $$x$$ &lt;img src=x&gt;",
+)
+
+
+def commonmark_html(markdown: str) -> str:
+    """The Markdown as HTML, raw HTML let through, as the chat's Markdown renderer does before its
+    sanitizer: what could become markup."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+
+
+@pytest.mark.parametrize("piece", HOSTILE)
+def test_article_text_in_an_answer_is_shown_as_written_and_the_answers_own_markup_kept(piece):
+    sentence = f"They meet in Geneva {piece} today."
+    quoted = citation(passage=f"Set. {sentence}", sentence=sentence, highlight=(13, 19))
+    checked = Answer(
+        question="Where?",
+        answer=f"{sentence} [1] Both agreed [1].",
+        refused=False,
+        citations=(quoted,),
+        backend="extractive",
+        timings={},
+        standalone_question=f"Where? {piece}",
+        warnings=(f"quotation not found: {piece}",),
+        sentences=(SentenceSupport(sentence, (1,), True, sentence), SentenceSupport("Both agreed.", (1,), False, "")),
+    )
+    html = commonmark_html(render.chat_markdown(checked, turn=2))
+    tags = re.findall(r"<[^>]+>", html)
+    assert not [tag for tag in tags if re.match(r"</?(img|form|input|div|code|h1|del)\b", tag) or "beacon" in tag]
+    assert not [tag for tag in tags if "style=" in tag] and tags.count("<em>") == 1  # the read-as note's
+    links = re.findall(r'<a href="([^"]*)"', html)
+    assert links == ["#source-2-1", "#source-2-1"]  # the markers', nothing of the article's
+    assert "<strong>Geneva</strong>" in html and html.count('<span class="nq-unsupported">') == 1
+    # The text reads as the article wrote it: every character there, HTML-escaped for the page.
+    text = re.sub(r"<[^>]+>", "", html).replace("&amp;", "&")
+    visible = piece.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    assert text.count(visible) == 3  # in the answer, the read-as note and the warning
+
+
+def test_a_blank_line_in_a_passage_does_not_end_the_inline_sources_html():
+    """A passage of two paragraphs apart: Markdown reads again after a blank line, where an image in
+    the passage would be rendered, so the folded sources keep their line breaks as references."""
+    passage = "The pier opens.\n\n![x](http://beacon.example/b.png)\r\rMore."
+    cited = answer(citations=(citation(passage=passage, sentence="The pier opens."),))
+    html = commonmark_html("Answer.\n\n" + render.inline_sources(cited))
+    assert "<img" not in html and "\n\n" not in render.inline_sources(cited)[2:]
+    assert "The pier opens.</mark>&#10;&#10;![x](http://beacon.example/b.png)&#13;&#13;More." in html
+
+
+def test_literal_markdown_escapes_each_ascii_punctuation_character_and_nothing_else():
+    assert render.literal_markdown("a<b> [c](d) 5% é ü\n") == r"a\<b\> \[c\]\(d\) 5\% é ü" + "\n"

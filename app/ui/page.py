@@ -43,8 +43,9 @@ from app.ui import library, render
 log = logging.getLogger(__name__)
 
 ALL_SOURCES = "All sources"
-# Where the conversation is kept in the browser (localStorage), so that a reload keeps it.
-CONVERSATION_KEY = "newsqa-conversation"
+# Where the conversation is kept in the browser (localStorage), so that a reload keeps it. Answers kept
+# under the first key, "newsqa-conversation", may show article markup as markup: they are not read.
+CONVERSATION_KEY = "newsqa-conversation-2"
 # Below this width the sources panel moves from beside the chat to under each answer.
 NARROW = "768px"
 CSS = """
@@ -111,7 +112,10 @@ def _saved(turns: list[Turn]) -> list[dict]:
 def _messages(turns: list[Turn]) -> list[dict]:
     messages = []
     for turn in turns:
-        messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.shown}]
+        messages += [
+            {"role": "user", "content": render.literal_markdown(turn.question)},
+            {"role": "assistant", "content": turn.shown},
+        ]
     return messages
 
 
@@ -213,7 +217,7 @@ class Page:
         as_of_day = _day(as_of, "As of")
         number = len(turns) + 1
         history = [(t.question, t.answer) for t in turns]
-        shown = _messages(turns) + [{"role": "user", "content": question}]
+        shown = _messages(turns) + [{"role": "user", "content": render.literal_markdown(question)}]
         yield shown + [{"role": "assistant", "content": "…"}], gr.skip(), gr.skip(), gr.skip(), ""
         answer: Answer | None = None
         try:
@@ -223,11 +227,11 @@ class Page:
                 if isinstance(part, Answer):
                     answer = part
                 else:
-                    partial = render.link_markers(part, number)
+                    partial = render.answer_markdown(part, number)
                     yield shown + [{"role": "assistant", "content": partial}], gr.skip(), gr.skip(), gr.skip(), ""
         except Exception as error:  # the page stays usable; the log keeps the details
             log.exception("answering %r failed", question)
-            message = f"Could not answer: {_one_line(error)}"
+            message = f"Could not answer: {render.literal_markdown(_one_line(error))}"
             yield shown + [{"role": "assistant", "content": message}], gr.skip(), gr.skip(), gr.skip(), ""
             return
         if answer is None:

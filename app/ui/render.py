@@ -5,6 +5,7 @@ phrase helpers serve `newsqa ask` too."""
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import PurePath
@@ -32,15 +33,28 @@ def source_anchor(turn: int, number: int) -> str:
     return f"source-{turn}-{number}"
 
 
-def link_markers(text: str, turn: int) -> str:
-    """Each [n] marker of an answer as a link to its source in the panel; [1, 2] gives two links."""
+# Every ASCII punctuation character, each of which CommonMark lets a backslash make literal.
+_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
 
-    def linked(match: re.Match) -> str:
+
+def literal_markdown(text: str) -> str:
+    """`text` as Markdown that shows it as written: every ASCII punctuation character backslash-escaped,
+    so that nothing in it starts markup, neither HTML (`<img>`, `<div style>`, `<form>`) nor an image,
+    link, autolink, emphasis, code, LaTeX or heading. For what articles and LLMs wrote."""
+    return _PUNCTUATION.sub(r"\\\1", text)
+
+
+def answer_markdown(text: str, turn: int) -> str:
+    """Answer text shown as written (`literal_markdown`), with each [n] marker a link to its source in
+    the panel; [1, 2] gives two links."""
+    parts, at = [], 0
+    for match in MARKER.finditer(text):
         numbers = re.findall(r"\d+", match.group(1))
         leading = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
-        return leading + "".join(f"[[{n}]](#{source_anchor(turn, int(n))})" for n in numbers)
-
-    return MARKER.sub(linked, text)
+        parts += [literal_markdown(text[at : match.start()]), leading]
+        parts += [f"[[{n}]](#{source_anchor(turn, int(n))})" for n in numbers]
+        at = match.end()
+    return "".join(parts) + literal_markdown(text[at:])
 
 
 def phrase_spans(answer: Answer) -> list[tuple[int, int]]:
@@ -94,23 +108,28 @@ def unsupported_notes(answer: Answer, mark: str) -> list[tuple[int, str]]:
 def warning_notes(answer: Answer) -> str:
     """The answer's warnings (an LLM that failed, a quotation not in the passages) as Markdown quotes."""
     notes = [warning[0].upper() + warning[1:] for warning in answer.warnings if warning]
-    return "".join(f"\n\n> ⚠ {escape(note)}" for note in notes)
+    return "".join(f"\n\n> ⚠ {literal_markdown(note)}" for note in notes)
 
 
 def read_as_note(answer: Answer) -> str:
     """What a follow-up was read as, when the conversation changed it, as a Markdown note."""
     if not answer.standalone_question or answer.standalone_question == answer.question:
         return ""
-    return f"\n\n*Read as: {escape(answer.standalone_question)}*"
+    return f"\n\n*Read as: {literal_markdown(answer.standalone_question)}*"
 
 
 def chat_markdown(answer: Answer, turn: int) -> str:
-    """The finished answer for the chat: the asked-for phrases bold, a badge after each sentence no
-    passage says, linked markers, then what a follow-up was read as and the warnings."""
-    bold = mark_phrases(
-        answer.answer, phrase_spans(answer), "**", "**", notes=unsupported_notes(answer, NOT_FOUND_BADGE)
+    """The finished answer for the chat: its text as written, the asked-for phrases bold, a badge after
+    each sentence no passage says, linked markers, then what a follow-up was read as and the warnings."""
+    marked = mark_phrases(
+        answer.answer,
+        phrase_spans(answer),
+        "**",
+        "**",
+        lambda piece: answer_markdown(piece, turn),
+        notes=unsupported_notes(answer, NOT_FOUND_BADGE),
     )
-    return link_markers(bold, turn) + read_as_note(answer) + warning_notes(answer)
+    return marked + read_as_note(answer) + warning_notes(answer)
 
 
 def highlighted_passage(citation: Citation, context: int = PASSAGE_CONTEXT) -> str:
@@ -188,14 +207,19 @@ def sources_block(answer: Answer, turn: int) -> str:
     )
 
 
+_LINE_BREAKS = str.maketrans({"\n": "&#10;", "\r": "&#13;"})  # as character references, shown the same
+
+
 def inline_sources(answer: Answer) -> str:
     """The answer's sources folded under it in the chat, for narrow screens where the panel is not
     beside the chat (the page's style shows one or the other)."""
     count = len(answer.citations)
     label = f"Sources ({count})" if count else "Sources"
+    # On one line: a blank line would end the chat's HTML block, and Markdown would read what follows.
+    cards = _cards(answer, None).translate(_LINE_BREAKS)
     return (
         f'\n\n<details class="nq-inline-sources"><summary>{label}</summary>'
-        f'<div class="nq-sources-inline">{_cards(answer, None)}</div></details>'
+        f'<div class="nq-sources-inline">{cards}</div></details>'
     )
 
 
