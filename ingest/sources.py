@@ -8,11 +8,13 @@ followed feed's new entries) pass through as they are.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +22,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
+
+try:  # brotli and zstandard come with gradio and langsmith; without them, br and zstd are not asked for
+    import brotli
+except ImportError:
+    brotli = None
+try:
+    import zstandard
+except ImportError:
+    zstandard = None
 
 from app.documents import Article
 from ingest.formats import (
@@ -41,6 +52,11 @@ MAX_REDIRECTS = 5
 FEED_WORKERS = 4  # linked pages of a feed fetched at once
 FEED_WORKERS_PER_HOST = 2  # of which from one site at once: news sites answer bursts with refusals
 FEED_TIMEOUTS = 3  # the linked pages of one feed get this many fetch timeouts in all
+# Bodies are decoded here, not by httpx, whose brotli and zstd decoders expand a whole network chunk
+# at once (3 KB of brotli gave 2 GB): each step of a decoder gives at most DECODE_PIECE bytes.
+DECODE_PIECE = 1 << 16
+MAX_ENCODINGS = 2  # content encodings stacked on one body ("gzip, gzip"); servers send one
+ZSTD_MAX_WINDOW = 1 << 23  # the 8 MB that RFC 9659 bounds a zstd Content-Encoding's window by
 
 # Set while the chat page ingests (`refusing_private_urls`): the ingest run makes its Limits deep inside.
 _REFUSE_PRIVATE = ContextVar("refuse_private_urls", default=False)
@@ -143,7 +159,9 @@ class Loader:
         # Redirects are followed by _fetch, which checks every hop.
         with self._client_lock:
             if self._client is None:
-                self._client = httpx.Client(headers={"User-Agent": "newsqa (+article ingestion)"})
+                self._client = httpx.Client(
+                    headers={"User-Agent": "newsqa (+article ingestion)", "Accept-Encoding": ", ".join(DECODERS)}
+                )
             return self._client
 
     @contextmanager
@@ -242,13 +260,108 @@ def _read_body(response: httpx.Response, deadline: float, limits: Limits) -> Fet
     if response.status_code == 304:
         return Fetched(b"", "", "", 304, **validators)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    data = bytearray()
-    for part in response.iter_bytes():
-        data += part
-        if len(data) > limits.max_bytes:
+    encodings = [e.strip().lower() for e in response.headers.get_list("content-encoding", split_commas=True)]
+    encodings = [e for e in encodings if e not in ("", "identity")]
+    if len(encodings) > MAX_ENCODINGS:
+        raise BadInput(f"more than {MAX_ENCODINGS} content encodings: {', '.join(encodings)}")
+    unknown = [e for e in encodings if e not in DECODERS]
+    if unknown:
+        raise BadInput(f"unsupported content encoding {unknown[0]!r}; supported: {', '.join(DECODERS)}")
+    # Every stage, the body as sent included, is held to the size limit and the deadline as it comes,
+    # so a stage that expands what it is given (or eats it without output) stops in time.
+    pieces = _within_limits(response.iter_raw(), deadline, limits)
+    for encoding in reversed(encodings):  # listed in the order they were applied
+        pieces = _within_limits(DECODERS[encoding](pieces), deadline, limits)
+    try:
+        data = b"".join(pieces)
+    except DECODE_ERRORS as error:
+        raise BadInput(f"cannot decode the page ({', '.join(encodings)}): {error}") from None
+    return Fetched(data, content_type, response.charset_encoding or "", response.status_code, **validators)
+
+
+def _within_limits(pieces: Iterable[bytes], deadline: float, limits: Limits) -> Iterator[bytes]:
+    """The pieces, failing as soon as they add up to more than the size limit or the time is up."""
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        if total > limits.max_bytes:
             raise BadInput(f"page is over the {limits.max_bytes / 1e6:g} MB limit (NEWSQA_MAX_FILE_MB)")
         _time_left(deadline, limits)
-    return Fetched(bytes(data), content_type, response.charset_encoding or "", response.status_code, **validators)
+        yield piece
+
+
+def _inflate(pieces: Iterable[bytes], wbits: int) -> Iterator[bytes]:
+    """zlib, gzip or raw deflate data (as `wbits` says) decoded, DECODE_PIECE bytes at most a step."""
+    decompressor = zlib.decompressobj(wbits)
+    for piece in pieces:
+        while True:
+            out = decompressor.decompress(piece, DECODE_PIECE)
+            piece = decompressor.unconsumed_tail
+            if out:
+                yield out
+            if not piece and len(out) < DECODE_PIECE:  # a full output may have more behind it
+                break
+    if out := decompressor.flush():
+        yield out
+
+
+def _gunzip(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    return _inflate(pieces, zlib.MAX_WBITS | 16)
+
+
+def _deflate(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """'deflate' is zlib data by the standard and raw deflate from some servers: the header tells."""
+    pieces = iter(pieces)
+    first = next(pieces, b"")
+    wrapped = len(first) >= 2 and first[0] & 0x0F == 8 and int.from_bytes(first[:2]) % 31 == 0
+    return _inflate(itertools.chain([first], pieces), zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+
+def _unbrotli(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    decompressor = brotli.Decompressor()
+    for piece in pieces:
+        out = decompressor.process(piece, output_buffer_limit=DECODE_PIECE)
+        while True:
+            if out:
+                yield out
+            if decompressor.can_accept_more_data():
+                break
+            out = decompressor.process(b"", output_buffer_limit=DECODE_PIECE)
+
+
+class _Reader:
+    """A file's read() over an iterator of byte strings, for a decoder that pulls its input."""
+
+    def __init__(self, pieces: Iterable[bytes]):
+        self._pieces = iter(pieces)
+        self._left = b""
+
+    def read(self, size: int) -> bytes:
+        while not self._left:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return b""
+            self._left = piece
+        data, self._left = self._left[:size], self._left[size:]
+        return data
+
+
+def _unzstd(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    # zstandard's decompressobj gives all of a chunk's output at once; its stream reader reads to size.
+    decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+    reader = decompressor.stream_reader(_Reader(pieces), read_size=DECODE_PIECE, read_across_frames=True)
+    while out := reader.read(DECODE_PIECE):
+        yield out
+
+
+DECODERS: dict[str, Callable[[Iterable[bytes]], Iterator[bytes]]] = {"gzip": _gunzip, "deflate": _deflate}
+DECODE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+if brotli is not None:
+    DECODERS["br"] = _unbrotli
+    DECODE_ERRORS += (brotli.error,)
+if zstandard is not None:
+    DECODERS["zstd"] = _unzstd
+    DECODE_ERRORS += (zstandard.ZstdError,)
 
 
 def _time_left(deadline: float, limits: Limits) -> float:
@@ -344,9 +457,14 @@ def _linked_pages(links: list[str], loader: Loader) -> dict[str, list[Article | 
     links = [link for link in dict.fromkeys(links) if is_url(link)]
     per_host = {_host(link): threading.Semaphore(FEED_WORKERS_PER_HOST) for link in links}
 
-    def load(link: str) -> list[Article | Failure]:
+    def load(link: str) -> list[Article | Failure] | BadInput:
         with per_host[_host(link)]:
-            return _load_url(link, loader, in_feed=True)
+            try:
+                return _load_url(link, loader, in_feed=True)
+            except BadInput as error:
+                # Kept without its traceback, whose frames hold the page read so far (up to the size
+                # limit) and its decoders: alive, a page's worth each, until the whole feed is read.
+                return error.with_traceback(None)
 
     seconds = FEED_TIMEOUTS * loader.limits.timeout
     pool = ThreadPoolExecutor(FEED_WORKERS, thread_name_prefix="feed-page")
@@ -360,10 +478,8 @@ def _linked_pages(links: list[str], loader: Loader) -> dict[str, list[Article | 
             pages[link] = BadInput(
                 f"not fetched within the feed's {seconds:g} s ({FEED_TIMEOUTS} x NEWSQA_FETCH_TIMEOUT)"
             )
-        elif isinstance(future.exception(), BadInput):
-            pages[link] = future.exception()
         else:
-            pages[link] = future.result()  # anything else is raised here, as it was before threads
+            pages[link] = future.result()  # any other error is raised here, as it was before threads
     return pages
 
 

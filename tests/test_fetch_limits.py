@@ -51,9 +51,9 @@ class Misbehaving(BaseHTTPRequestHandler):
         elif self.path == "/feed.rss":
             base = f"http://{self.headers['Host']}"
             links = [f"{base}/story.html"] + [f"{base}/hang/{n}" for n in range(HANGING_LINKS)]
-            self._send(200, "application/rss+xml", _feed(links))
+            self._send(200, "application/rss+xml", feed_of(links))
         elif self.path == "/feed-of-feeds.rss":
-            self._send(200, "application/rss+xml", _feed([f"http://{self.headers['Host']}/feed-of-feeds.rss"]))
+            self._send(200, "application/rss+xml", feed_of([f"http://{self.headers['Host']}/feed-of-feeds.rss"]))
         else:
             self._send(404, "text/html", b"<h1>Not found</h1>")
 
@@ -74,7 +74,8 @@ class Misbehaving(BaseHTTPRequestHandler):
         pass
 
 
-def _feed(links: list[str]) -> bytes:
+def feed_of(links: list[str]) -> bytes:
+    """An RSS feed with an entry linking to each of `links`."""
     items = "".join(f"<item><title>Entry {n}</title><link>{link}</link></item>" for n, link in enumerate(links))
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Desk</title>'
@@ -82,8 +83,9 @@ def _feed(links: list[str]) -> bytes:
     ).encode()
 
 
-def _serve(address: str):
-    server = ThreadingHTTPServer((address, 0), Misbehaving)
+def serve(handler: type[BaseHTTPRequestHandler], address: str = "127.0.0.1") -> tuple[ThreadingHTTPServer, str]:
+    """`handler`'s server on `address`, serving in a thread, and its base URL."""
+    server = ThreadingHTTPServer((address, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{address}:{server.server_address[1]}"
 
@@ -91,7 +93,7 @@ def _serve(address: str):
 @pytest.fixture(scope="module")
 def site():
     Misbehaving.release.clear()
-    server, base = _serve("127.0.0.1")
+    server, base = serve(Misbehaving)
     yield base
     Misbehaving.release.set()
     server.shutdown()
@@ -188,7 +190,7 @@ def outside(site, monkeypatch):
     real = sources._non_public
     monkeypatch.setattr(sources, "_non_public", lambda address: None if str(address) == "127.0.0.2" else real(address))
     monkeypatch.setattr(Misbehaving, "elsewhere", site)
-    server, base = _serve("127.0.0.2")
+    server, base = serve(Misbehaving, "127.0.0.2")
     yield base
     server.shutdown()
     server.server_close()
