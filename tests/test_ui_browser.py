@@ -463,3 +463,67 @@ def test_eight_askers_while_a_command_line_ingest_runs(tmp_path: Path):
         )
     finally:
         chat.stop()
+
+
+class Beacon(http.server.BaseHTTPRequestHandler):
+    """A server elsewhere (another port) that notes every path asked of it: a tracking beacon."""
+
+    asked: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the handler's name is http.server's)
+        self.asked.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_article_markup_in_a_cited_answer_is_shown_as_text(server: ChatServer, page):
+    """An article holding a beacon (an HTML and a Markdown image), an overlay over the whole page and a
+    fake login: cited, its sentence shows them as text, before and after a reload, and nothing is
+    fetched from the beacon's server."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Beacon) as beacon:
+        threading.Thread(target=beacon.serve_forever, daemon=True).start()
+        elsewhere = f"http://127.0.0.1:{beacon.server_port}"
+        pieces = [
+            f'<img src="{elsewhere}/html.png">',
+            f"![x]({elsewhere}/markdown.png)",
+            '<div style="position:fixed;inset:0;z-index:99999">covered</div>',
+            f'<form action="{elsewhere}/login"><input type="password" name="pw"></form>',
+        ]
+        text = f"Keeper Mara Quill lit the Skerry lamp {' '.join(pieces)} at dusk on Sunday.\nThe lamp burns oil."
+        report = Client(server.url, verbose=False).predict("Skerry lamp lit again", text, api_name="/add_text")
+        assert report.startswith("1 added"), report
+        hosts = set()
+        page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
+        page.goto(server.url)
+        page.get_by_text("articles indexed").wait_for()
+        ask(page, "When did keeper Mara Quill light the Skerry lamp?")
+        for shown in ("answered", "reloaded"):
+            answer = page.locator("#chat [data-testid=bot]").last
+            written = answer.inner_text()
+            assert all(piece in written for piece in pieces), (shown, written)  # cited, and shown as written
+            found = page.evaluate(
+                """() => ({
+                    tags: [...document.querySelectorAll('#chat img, #chat form, #chat input')].map(e => e.outerHTML),
+                    styled: [...document.querySelectorAll('#chat [data-testid=bot] [style]')].map(e => e.outerHTML),
+                    fixed: [...document.querySelectorAll('body *')].filter(
+                        e => getComputedStyle(e).position === 'fixed' && e.textContent.includes('covered')).length,
+                })"""
+            )
+            assert found == {"tags": [], "styled": [], "fixed": 0}, shown
+            if shown == "answered":
+                page.reload()
+                page.get_by_text("articles indexed").wait_for()
+                page.locator("#chat [data-testid=bot]").last.wait_for()
+        page.locator("#sources-1").wait_for(state="attached")
+        assert Beacon.asked == [] and hosts == {f"127.0.0.1:{server.port}"}
+        # The beacon does note what a page fetches from it: the assertion above could fail.
+        page.evaluate(
+            f"new Promise(done => {{ const image = new Image(); image.onload = image.onerror = done; "
+            f"image.src = '{elsewhere}/control.png'; }})"
+        )
+        assert Beacon.asked == ["/control.png"]
