@@ -10,8 +10,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 from app import cli
 from app.documents import Answer, SentenceSupport
 from app.engine import Engine
+from app.ui import api as api_module
 from app.ui import auth, server
 from app.ui.api import HISTORY_TURNS, ChatRequest, add_api_routes, completion_events, conversation
 from app.ui.render import api_markdown
@@ -150,6 +153,17 @@ def test_a_sentence_not_found_in_the_articles_is_marked_in_the_completion_text()
     }
 
 
+def test_a_stream_that_fails_midway_says_why_and_still_ends_with_done(caplog):
+    def failing() -> Iterator[str]:
+        yield "The talks"
+        raise RuntimeError("the index went away")
+
+    events = list(completion_events(failing(), "newsqa"))
+    assert events[-1] == "data: [DONE]\n\n"
+    assert json.loads(events[-2].removeprefix("data: "))["error"]["message"] == "the index went away"
+    assert "a streamed answer failed" in caplog.text  # a fault here, logged with its traceback
+
+
 # -- on a real server
 
 
@@ -187,6 +201,49 @@ def test_a_streamed_completion_answers_the_seed_question_with_a_citation(api):
     assert chunks[-1].choices[0].finish_reason == "stop"
     answer = chunks[-1].model_extra["newsqa"]
     assert answer["citations"][0]["file"] == SEED_FILE.name and text.startswith(answer["answer"])
+
+
+@pytest.mark.slow
+def test_a_raw_stream_ends_with_done(api):
+    url, _ = api
+    body = {"model": "newsqa", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    with httpx.stream("POST", f"{url}v1/chat/completions", json=body, auth=LOGIN, timeout=120) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert response.status_code == 200 and lines[-1] == "data: [DONE]"
+
+
+@pytest.mark.slow
+def test_a_client_has_a_few_requests_in_hand_at_once(api, monkeypatch):
+    """Requests whose bodies are still coming hold their client's slots; one more from that client
+    is refused with a reason, another client is not, and a slot given back can be taken again."""
+    url, _ = api
+    monkeypatch.setattr(api_module, "API_CONCURRENCY", 2)
+    release = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield b'{"question": '
+        release.wait(60)
+        yield b"1}"
+
+    def held() -> int:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4"), timeout=90) as held_client:
+            return held_client.post(f"{url}api/ask", content=slow_body(), auth=LOGIN).status_code
+
+    def from_address(address: str) -> httpx.Response:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address=address)) as other:
+            return other.get(f"{url}v1/models", auth=LOGIN)
+
+    with ThreadPoolExecutor(2) as pool:
+        holding = [pool.submit(held) for _ in range(2)]
+        deadline = time.monotonic() + 60
+        while (refused := from_address("127.0.0.4")).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the server holds both
+        assert refused.status_code == 429
+        assert refused.json()["error"]["message"] == "this client has 2 requests in hand: wait for one"
+        assert from_address("127.0.0.5").status_code == 200
+        release.set()
+        assert [h.result() for h in holding] == [400, 400]  # `"question": 1` is no string
+    assert from_address("127.0.0.4").status_code == 200
 
 
 @pytest.mark.slow

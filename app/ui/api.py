@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from app.answering import EXTRACTIVE
 from app.documents import Answer, Filters
 from app.ui.auth import Login, client_key
-from app.ui.render import api_markdown
+from app.ui.render import api_markdown, unlinked_markdown
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -191,12 +191,19 @@ def _chunk(completion: str, model: str, delta: dict, finish: str | None = None, 
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
+def _settled(text: str) -> str:
+    """The text of a partial answer but a "[" not yet closed: it may become an [n] marker, which is
+    escaped differently from a bracket."""
+    opening = text.rfind("[")
+    return text[:opening] if opening >= 0 and "]" not in text[opening:] else text
+
+
 def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str]:
     """Server-sent events in the OpenAI chunk format: the answer as it is written, then the rest of
     its final form (markers resolved, sentences not found in the articles marked, sources), the
     Answer riding on the last chunk, then [DONE]. When the final text does not continue what was sent
     (the LLM failed mid-answer, a marker was moved, or a sentence already sent is marked), it follows
-    whole."""
+    whole. No link, image or HTML from the text is in any of it."""
     completion = _completion_id()
     yield _chunk(completion, model, {"role": "assistant", "content": ""})
     sent = ""
@@ -207,9 +214,11 @@ def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str
                 rest = final[len(sent) :] if final.startswith(sent) else "\n\n" + final
                 yield _chunk(completion, model, {"content": rest})
                 yield _chunk(completion, model, {}, "stop", newsqa=part.as_dict())
-            elif part.startswith(sent) and len(part) > len(sent):
-                yield _chunk(completion, model, {"content": part[len(sent) :]})
-                sent = part
+                continue
+            shown = unlinked_markdown(_settled(part))
+            if shown.startswith(sent) and len(shown) > len(sent):
+                yield _chunk(completion, model, {"content": shown[len(sent) :]})
+                sent = shown
     except Exception as error:  # after the 200 has gone, an error event is the only way left to say it
         if not isinstance(error, ValueError):  # a ValueError is the question's fault, anything else a fault here
             log.exception("a streamed answer failed")

@@ -44,6 +44,28 @@ def literal_markdown(text: str) -> str:
     return _PUNCTUATION.sub(r"\\\1", text)
 
 
+# What makes a link, an image or HTML in Markdown, and the backslash that would undo an escape.
+_LINK_MARKUP = re.compile(r"([\\\[\]()<>])")
+
+
+def unlinked_markdown(text: str) -> str:
+    """`text` as Markdown with no link, image, autolink or HTML in it, but its [n] markers as they
+    are: only the characters that make those backslash-escaped, so that a client that shows the text
+    plain (the API's) shows it almost as written. A marker followed by a colon is escaped too: at the
+    start of a line it would define where the [n] of the answer and its sources link to."""
+    parts, at = [], 0
+    for match in MARKER.finditer(text):
+        if not text.startswith(":", match.end()):
+            parts += [_LINK_MARKUP.sub(r"\\\1", text[at : match.start()]), match.group(0)]
+            at = match.end()
+    return "".join(parts) + _LINK_MARKUP.sub(r"\\\1", text[at:])
+
+
+def _link_target(url: str) -> str:
+    """`url` as a Markdown link's target: what would end it or start markup there percent-encoded."""
+    return re.sub(r"[\s()\[\]<>\\\"']", lambda character: quote(character.group()), url)
+
+
 def answer_markdown(text: str, turn: int) -> str:
     """Answer text shown as written (`literal_markdown`), with each [n] marker a link to its source in
     the panel; [1, 2] gives two links."""
@@ -232,15 +254,17 @@ def sources_panel(blocks: Sequence[str]) -> str:
 
 def api_markdown(answer: Answer) -> str:
     """The `/ask` and API result: the answer (each sentence no passage says marked) and its
-    warnings, then its sources by title."""
-    marked = mark_phrases(answer.answer, [], "", "", notes=unsupported_notes(answer, NOT_FOUND_NOTE))
+    warnings, then its sources by title, linked to their pages; no link, image or HTML from an
+    article or an LLM in it."""
+    marked = mark_phrases(answer.answer, [], "", "", unlinked_markdown, notes=unsupported_notes(answer, NOT_FOUND_NOTE))
     lines = [marked + warning_notes(answer)]
     if answer.citations:
         lines += ["", "**Sources**", ""]
         for c in answer.citations:
-            title = f"[{c.title}]({c.url})" if is_url(c.url) else c.title
+            title = unlinked_markdown(c.title)
+            title = f"[{title}]({_link_target(c.url)})" if is_url(c.url) else title
             details = ", ".join(p for p in (c.published.isoformat() if c.published else "", c.source) if p)
-            lines.append(f"[{c.number}] {title}" + (f" ({details})" if details else ""))
+            lines.append(f"[{c.number}] {title}" + (f" ({unlinked_markdown(details)})" if details else ""))
     return "\n".join(lines)
 
 
