@@ -11,6 +11,8 @@ failure comes back as the tool's error, one line, never a traceback.
 
 from __future__ import annotations
 
+import logging
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,7 +27,12 @@ from app.ui.api import HISTORY_TURNS, MAX_QUESTION_CHARS
 from app.ui.article_route import article_text
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from app.engine import Engine
+    from app.ui.auth import Login
+
+PATH = "/mcp"  # on the chat server
 
 ARTICLE_URI = "newsqa://article/{article_id}"
 MAX_PASSAGES = 20
@@ -82,12 +89,18 @@ class _Server(MCPServer):
 
 def build_server(engine: Engine, allow_writes: bool = False) -> MCPServer:
     """The MCP server over `engine`'s index; `allow_writes` adds the `add_articles` tool."""
-    server = _Server(
-        "newsqa",
-        log_level="WARNING",
-        instructions="Questions about the indexed news articles: `ask` gives a cited answer, or says the "
-        "articles do not hold one; `search_news` gives the passages themselves.",
-    )
+    # MCPServer sets up the root logger when built (logging.basicConfig, INFO, to stderr), which would
+    # print every library's debug lines in the chat server too: a handler already there stops it.
+    root, placeholder = logging.getLogger(), logging.NullHandler()
+    root.addHandler(placeholder)
+    try:
+        server = _Server(
+            "newsqa",
+            instructions="Questions about the indexed news articles: `ask` gives a cited answer, or says the "
+            "articles do not hold one; `search_news` gives the passages themselves.",
+        )
+    finally:
+        root.removeHandler(placeholder)
 
     @server.tool(annotations=READ_ONLY)
     def search_news(
@@ -188,3 +201,43 @@ def build_server(engine: Engine, allow_writes: bool = False) -> MCPServer:
             return report.as_dict()
 
     return server
+
+
+class HttpDoor:
+    """MCP over streamable HTTP at PATH on the chat server, behind its `login` (the page's USER:PASS
+    as a bearer token or by basic auth, throttled with the page's and the API's logins).
+
+    Built before the server starts, whose lifespan must run `sessions` (the SDK's session manager
+    keeps its tasks there); `add_route` then serves PATH."""
+
+    def __init__(self, engine: Engine, login: Login | None, host: str, allow_writes: bool = False):
+        self.login = login
+        server = build_server(engine, allow_writes)
+        # The SDK guards a loopback server against DNS rebinding by the Host header; elsewhere the login does.
+        server.streamable_http_app(streamable_http_path=PATH, host=host)
+        self.manager = server.session_manager
+
+    def sessions(self, app) -> AbstractAsyncContextManager[None]:
+        """The lifespan the server must run: the session manager's tasks."""
+        return self.manager.run()
+
+    async def __call__(self, scope, receive, send) -> None:
+        from fastapi.responses import JSONResponse
+
+        if self.login is not None:
+            authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            verdict = self.login.authorise(authorization, scope["client"][0] if scope.get("client") else "")
+            if not verdict.ok:
+                headers = (
+                    {"Retry-After": str(verdict.retry_after)}
+                    if verdict.status == 429
+                    else {"WWW-Authenticate": 'Basic realm="newsqa"'}
+                )
+                refusal = JSONResponse({"error": verdict.reason}, status_code=verdict.status, headers=headers)
+                return await refusal(scope, receive, send)
+        await self.manager.handle_request(scope, receive, send)
+
+    def add_route(self, app: FastAPI) -> None:
+        from starlette.routing import Route
+
+        app.router.routes.append(Route(PATH, endpoint=self, methods=["GET", "POST", "DELETE"]))

@@ -11,7 +11,7 @@ import time
 import webbrowser
 from typing import TYPE_CHECKING
 
-from app.ui.auth import Login, LoginThrottle, forwarded_allow_ips
+from app.ui.auth import Login, LoginThrottle, close_gradio_routes, forwarded_allow_ips
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -43,19 +43,22 @@ def launch(
     css: str | None = None,
     theme: gr.Theme | None = None,
     trusted_proxies: str | None = None,
+    lifespan=None,
 ) -> str:
     """Start serving `blocks` in the background, behind `login` and its throttle, believing
-    X-Forwarded-For from `trusted_proxies` only; the page's URL."""
+    X-Forwarded-For from `trusted_proxies` only, running `lifespan` (an async context manager
+    factory, given the app) while it serves; the page's URL."""
     from starlette.middleware import Middleware
 
+    app_kwargs = {"lifespan": lifespan} if lifespan else {}
     gradio_login = (
         {
             "auth": login.matches,
             "auth_message": "newsqa: sign in",
-            "app_kwargs": {"middleware": [Middleware(LoginThrottle, login=login)]},
+            "app_kwargs": {**app_kwargs, "middleware": [Middleware(LoginThrottle, login=login)]},
         }
         if login
-        else {}
+        else {"app_kwargs": app_kwargs}
     )
     forwarded_allow_ips(trusted_proxies or "")
     blocks.queue(default_concurrency_limit=2)
@@ -69,8 +72,11 @@ def launch(
         css=css,
         theme=theme,
         prevent_thread_lock=True,
+        enable_monitoring=False,  # its dashboard's key would be printed to the log for any signed-in visitor
         **gradio_login,
     )
+    if login:
+        close_gradio_routes(blocks.server_app)
     return url
 
 
@@ -81,12 +87,14 @@ def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | N
     from app.feeds import BackgroundRefresh
     from app.ui.api import add_api_routes
     from app.ui.article_route import add_article_route
+    from app.ui.mcp_server import HttpDoor
     from app.ui.page import CSS, THEME, build_page  # Gradio loads only once the address is known to be free
 
     engine.warm_up()
     blocks = build_page(engine)
     login = Login(credentials) if credentials else None
     settings = engine.settings
+    mcp = HttpDoor(engine, login, host)
     url = launch(
         blocks,
         host,
@@ -96,11 +104,14 @@ def serve(engine: Engine, host: str, port: int, credentials: tuple[str, str] | N
         css=CSS,
         theme=THEME,
         trusted_proxies=settings.trusted_proxies,
+        lifespan=mcp.sessions,
     )
     add_article_route(blocks.server_app, engine)
     add_api_routes(blocks.server_app, engine, login)
+    mcp.add_route(blocks.server_app)
     BackgroundRefresh(engine, refuse_private=not engine.settings.allow_private_urls).start()
     print(f"newsqa chat: OpenAI-compatible API at {url}v1 (models newsqa, newsqa-extractive)", flush=True)
+    print(f"newsqa chat: MCP at {url}mcp", flush=True)
     # The address last and alone on its line, where it is easy to find and to copy.
     print(f"newsqa chat: ready in {time.perf_counter() - started:.1f} s (Ctrl+C to stop); open:\n{url}", flush=True)
     if wants_browser():
