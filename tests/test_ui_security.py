@@ -187,6 +187,22 @@ def test_a_successful_login_gives_a_guesser_no_fresh_allowance(login_url: str):
     assert login(login_url, "guess-after").status_code == 429
 
 
+@pytest.mark.slow
+def test_gradio_s_cancel_and_reset_want_the_login_and_its_monitoring_is_off(login_url: str):
+    root = login_url.removesuffix("login")
+    cancel = {"session_hash": "abc", "fn_index": 0, "event_id": "e1"}
+    with httpx.Client() as stranger:
+        assert stranger.post(f"{root}gradio_api/cancel", json=cancel).status_code == 401
+        assert stranger.post(f"{root}gradio_api/reset", json={"event_id": "e1"}).status_code == 401
+        assert stranger.post(f"{root}gradio_api/reset/", json={"event_id": "e1"}).status_code == 401
+    with httpx.Client() as signed_in:
+        assert signed_in.post(login_url, data={"username": "ann", "password": "s3cret"}).status_code == 200
+        assert signed_in.post(f"{root}gradio_api/cancel", json=cancel).json() == {"success": True}
+        assert signed_in.post(f"{root}gradio_api/reset", json={"event_id": "e1"}).json() == {"success": True}
+        monitoring = signed_in.get(f"{root}monitoring")
+        assert monitoring.status_code == 403 and monitoring.json() == {"detail": "Monitoring is not enabled."}
+
+
 # -- uploads of the same name
 
 

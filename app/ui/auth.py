@@ -250,6 +250,25 @@ class Login:
             del self._records[key]
 
 
+def close_gradio_routes(app) -> None:
+    """Put Gradio's POST /gradio_api/cancel and /reset, which it serves without its login, behind it:
+    the same endpoints with Gradio's own login check, placed ahead of Gradio's routes, which are
+    matched in order. (Cancelling needs a session's random hash; /reset does nothing: closed all the
+    same, so that nothing on the page answers a stranger.)"""
+    from fastapi import Depends
+    from gradio.route_utils import API_PREFIX
+
+    from app.ui.article_route import _endpoint
+
+    login_check = _endpoint(app.router.routes, f"{API_PREFIX}/login_check")
+    for path in (f"{API_PREFIX}/cancel", f"{API_PREFIX}/reset", f"{API_PREFIX}/reset/"):
+        endpoint = _endpoint(app.router.routes, path)
+        app.add_api_route(
+            path, endpoint, methods=["POST"], dependencies=[Depends(login_check)], include_in_schema=False
+        )
+        app.router.routes.insert(0, app.router.routes.pop())
+
+
 class LoginThrottle:
     """ASGI middleware in front of Gradio's POST /login, whose auth function is not told who is
     asking: it reads the form as Gradio will, answers 429 when `login` says wait, and otherwise lets
