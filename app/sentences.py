@@ -62,7 +62,9 @@ _ABBREVIATIONS = {
     "fig",
 }
 # A candidate boundary: sentence punctuation and closing quotes/brackets (group 1), then white space.
-_BOUNDARY = re.compile(r"([.!?]+[\"'”’)\]]*)\s+")
+# Tried only where a run of punctuation starts: from every point of a run, a run of n without space
+# after it took n^2 steps (40,000 "!" took 18 s).
+_BOUNDARY = re.compile(r"(?<![.!?])([.!?]+[\"'”’)\]]*)\s+")
 _LINE = re.compile(r"\S(?:.*\S)?")
 
 

@@ -11,8 +11,10 @@ with every passage.
 
 Passages are capped in characters as well (CHARS_PER_TOKEN a token of the budget): the tokenizer
 reads a word over 100 characters as one unknown piece, so without the cap a text with no spaces
-would become one passage of any length. The tokenizer only ever sees texts under that cap, in
-batches, since tokenizing a long text takes memory many times its size.
+would become one passage of any length. Text that runs without spaces in a script of a word piece or
+so a character (Chinese, Japanese, Thai; a run of punctuation) is cut at characters to the budget.
+The tokenizer only ever sees texts under that cap, in batches, since tokenizing a long text takes
+memory many times its size.
 """
 
 from __future__ import annotations
@@ -156,13 +158,31 @@ def _split_long(body: str, span: Span, count_tokens: Counter, budget: int, max_c
     first = last = None
     used = 0
     while batch := list(islice(words, _COUNT_BATCH)):
-        for word, size in zip(batch, count_tokens([body[w.start : w.end] for w in batch])):
-            if first is not None and (used + size > budget or word.end - first.start > max_chars):
-                pieces.append((Span(first.start, last.end), used))
-                first, used = None, 0
-            if first is None:
-                first = word
-            last = word
-            used += size
+        for whole, whole_size in zip(batch, count_tokens([body[w.start : w.end] for w in batch])):
+            for word, size in _fitted(body, whole, whole_size, count_tokens, budget):
+                if first is not None and (used + size > budget or word.end - first.start > max_chars):
+                    pieces.append((Span(first.start, last.end), used))
+                    first, used = None, 0
+                if first is None:
+                    first = word
+                last = word
+                used += size
     pieces.append((Span(first.start, last.end), used))
     return pieces
+
+
+def _fitted(body: str, word: Span, size: int, count_tokens: Counter, budget: int) -> Iterator[tuple[Span, int]]:
+    """The word, or, when it holds more word pieces than the budget (Chinese, Japanese or Thai text
+    without spaces, a run of punctuation: up to a word piece a character), its parts cut at characters,
+    each of about a budget's share of its characters, recounted and cut again until each fits.
+    A chunk of such a word would have gone to the model whole, and all past its window been lost."""
+    pending = [(word, size)]
+    while pending:
+        span, size = pending.pop()
+        if size <= budget or span.end - span.start == 1:
+            yield span, size
+            continue
+        step = max(1, (span.end - span.start) * budget // size)
+        parts = [Span(start, min(start + step, span.end)) for start in range(span.start, span.end, step)]
+        sizes = count_tokens([body[p.start : p.end] for p in parts])
+        pending += reversed(list(zip(parts, sizes)))  # the first part on top: parts come out in order

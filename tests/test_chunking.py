@@ -137,6 +137,29 @@ def test_text_without_spaces_is_cut_at_characters():
     assert max(seen) <= 200 * CHARS_PER_TOKEN  # the tokenizer never saw the whole text
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "新闻报道中国经济增长" * 32_000,  # 320,000 characters of a script written without spaces
+        "!" * 320_000,  # punctuation without a space: sentence splitting once took n^2 steps on it
+    ],
+)
+def test_text_of_a_word_piece_a_character_is_cut_to_the_budget(body):
+    art = article(body)
+    seen = []
+
+    def a_piece_a_character(texts: list[str]) -> list[int]:
+        seen.extend(len(t) for t in texts)
+        return [len(t) for t in texts]
+
+    chunks = chunk_article(art, a_piece_a_character, max_tokens=201, overlap_tokens=40)  # header "Title\n": 6
+    assert_well_formed(chunks, art)
+    assert max(c.embed_tokens for c in chunks) <= 195  # before: 1950, ten times what the model reads
+    assert {len(c.text) for c in chunks[:-1]} == {195}
+    assert "".join(c.text for c in chunks) == art.body  # cut apart, nothing repeated
+    assert sum(seen) <= 3 * len(body)  # each character counted a few times, not once a cut
+
+
 def test_long_word_among_sentences_is_cut_and_the_rest_packed_as_before():
     body = "Before it. " + "y" * 700 + " after it. Next one here."
     art = article(body)
@@ -225,8 +248,17 @@ def test_character_cap_changes_no_chunk_of_real_articles(embedder, monkeypatch):
 
 
 @pytest.mark.slow
-def test_text_without_spaces_fits_the_window_and_the_cap(embedder, model_tokenizer):
-    art = article("Zwischenergebnis" * 60_000, title="Tabelle")  # 960,000 characters, no space
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Zwischenergebnis" * 60_000,  # 960,000 characters, no space
+        "新闻报道中国经济增长" * 32_000,  # 320,000, a word piece each
+        "中国经济。" * 64_000,  # and in sentences
+        "!?" * 160_000,
+    ],
+)
+def test_text_without_spaces_fits_the_window_and_the_cap(embedder, model_tokenizer, body):
+    art = article(body, title="Tabelle")
     budget = embedder.window - 2
     chunks = chunk_article(art, embedder.count_tokens, budget, 40)
     assert_well_formed(chunks, art)
