@@ -216,6 +216,16 @@ def test_each_guess_past_the_allowance_doubles_the_wait(clock: Clock):
     assert login.check("10.0.0.1", USER, PASSWORD).ok
 
 
+def test_months_of_guessing_keep_the_longest_wait(clock: Clock):
+    login = auth.Login(LOGIN)
+    for n in range(1200):  # about 24 a day: some fifty days
+        verdict = login.check("10.0.0.1", USER, f"guess-{n}")
+        assert verdict.status == 401, n
+        clock.now += auth.LOGIN_MAX_WAIT_SECONDS
+    assert login.check("10.0.0.1", USER, "one more").status == 401
+    assert login.check("10.0.0.1", USER, PASSWORD).retry_after == auth.LOGIN_MAX_WAIT_SECONDS
+
+
 def test_a_record_is_forgotten_after_a_quiet_day(clock: Clock):
     login = auth.Login(LOGIN)
     for p in guesses(auth.LOGIN_ATTEMPTS):

@@ -236,7 +236,8 @@ class Login:
             record.known.append(digest)
             record.last = now
             if record.wrong >= LOGIN_ATTEMPTS:
-                wait = LOGIN_BACKOFF_SECONDS * 2 ** (record.wrong - LOGIN_ATTEMPTS)
+                doublings = min(record.wrong - LOGIN_ATTEMPTS, 64)  # past the cap long before; no float overflow
+                wait = LOGIN_BACKOFF_SECONDS * 2**doublings
                 record.wait_until = now + min(wait, LOGIN_MAX_WAIT_SECONDS)
             return WRONG_LOGIN
 
