@@ -26,7 +26,7 @@ from filelock import FileLock, Timeout
 from app.documents import Article, short_hash
 from app.settings import Settings
 from ingest.formats import BadInput, Failure, Feed, Origin, parse_feed
-from ingest.sources import Limits, Loader, fetch_if_changed, is_url, load_feed_entries
+from ingest.sources import Limits, Loader, fetch_if_changed, is_url, left_out_line, load_feed_entries, newest_entries
 
 if TYPE_CHECKING:
     from app.engine import Engine
@@ -201,6 +201,7 @@ class RefreshResult:
     updated: int = 0
     removed: int = 0  # articles dropped by retention
     errors: tuple[str, ...] = ()  # the feed's error, or its entries' failures
+    left_out: int = 0  # older entries past ingest.sources.MAX_FEED_ENTRIES, not read
 
     @property
     def failed(self) -> bool:
@@ -212,8 +213,9 @@ class RefreshResult:
             return f"{self.url}: {self.status}: {'; '.join(self.errors)}"
         counts = f"{self.new_entries} new or changed entries, {self.added} added, {self.updated} updated"
         dropped = f", {self.removed} dropped (older than the feed's --keep)" if self.removed else ""
+        cut = f"; {left_out_line(self.left_out)}" if self.left_out else ""
         problems = "".join(f"\n  failed: {e}" for e in self.errors)
-        return f"{self.url}: {self.status}; {counts}{dropped}{problems}"
+        return f"{self.url}: {self.status}; {counts}{dropped}{cut}{problems}"
 
     def as_dict(self) -> dict:
         return {**asdict(self), "errors": list(self.errors)}
@@ -229,10 +231,11 @@ def refresh_feed(engine: Engine, feed: FollowedFeed, loader: Loader) -> RefreshR
     except BadInput as error:
         feed.last_error = str(error)
         return RefreshResult(feed.url, "failed", errors=(feed.last_error,))
-    added = updated = 0
+    added = updated = left_out = 0
     errors: list[str] = []
     new: list[dict] = []
     if parsed is not None:
+        parsed, left_out = newest_entries(parsed)
         feed.title = parsed.title[:MAX_TITLE_CHARS] or feed.title
         new = [e for e in parsed.entries if feed.seen.get(entry_key(e)) != entry_fingerprint(e)]
         origin = Origin(feed.url, is_url=True, charset=fetched.charset)
@@ -252,7 +255,7 @@ def refresh_feed(engine: Engine, feed: FollowedFeed, loader: Loader) -> RefreshR
     removed = drop_expired(engine, feed)
     feed.last_error = f"{len(errors)} entries failed; first: {errors[0]}" if errors else ""
     status = "refreshed" if parsed is not None else "not modified"
-    return RefreshResult(feed.url, status, len(new), added, updated, removed, tuple(errors))
+    return RefreshResult(feed.url, status, len(new), added, updated, removed, tuple(errors), left_out)
 
 
 def _seen_after(feed: FollowedFeed, entries: list[dict], failed: dict[str, str]) -> dict[str, str]:

@@ -19,6 +19,8 @@ import pytest
 from app import cli
 from app.engine import Engine
 from app.feeds import BackgroundRefresh, FeedStore, format_duration, parse_duration, refresh_all
+from ingest import sources
+from ingest.formats import Failure
 from ingest.sources import Limits, Loader, fetch_if_changed
 from tests.conftest import SEEDS, make_settings
 
@@ -246,6 +248,35 @@ def test_feeds_on_one_host_are_refreshed_one_request_at_a_time(site: str, tmp_pa
     results = refresh_all(Engine(make_settings(index)))
     assert [r.added for r in results] == [2, 1]
     assert len(Site.log) == 5 and Site.peak == 1  # two feeds and three pages, never two at once
+
+
+def long_feed(site: str, monkeypatch) -> None:
+    """Three entries, the oldest listed first, where a feed may give two."""
+    monkeypatch.setattr(sources, "MAX_FEED_ENTRIES", 2)
+    today = date.today()
+    publish(site, [("ferry", today - timedelta(days=3)), ("library", today), ("orchard", today - timedelta(days=1))])
+
+
+def test_a_long_feed_read_directly_gives_its_newest_entries_and_says_so(site: str, monkeypatch):
+    long_feed(site, monkeypatch)
+    with Loader(Limits(max_bytes=10**6, timeout=5)) as loader:
+        results = loader.load(f"{site}/feed.rss")
+    assert results[0] == Failure(f"{site}/feed.rss", "1 older entries left out: at most 2 are read of a feed at a time")
+    assert [a.title for a in results[1:]] == [STORIES["library"][0], STORIES["orchard"][0]]  # in the feed's order
+    assert "/ferry.html" not in {path for path, _ in Site.log}
+
+
+@pytest.mark.slow
+def test_a_refresh_reads_only_the_newest_entries_of_a_long_feed(site: str, tmp_path: Path, capsys, monkeypatch):
+    long_feed(site, monkeypatch)
+    index = tmp_path / "index"
+    assert newsqa(index, "follow", f"{site}/feed.rss") == 0
+    assert newsqa(index, "refresh") == 0
+    assert sorted(Site.log) == [("/feed.rss", 200), ("/library.html", 200), ("/orchard.html", 200)]
+    assert (
+        f"{site}/feed.rss: refreshed; 2 new or changed entries, 2 added, 0 updated; "
+        "1 older entries left out: at most 2 are read of a feed at a time"
+    ) in capsys.readouterr().out
 
 
 @pytest.mark.slow
