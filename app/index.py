@@ -14,8 +14,11 @@ article incomplete, so the next ingest writes it again.
 from __future__ import annotations
 
 import operator
+import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from urllib.parse import urlparse
 
 import chromadb
@@ -162,23 +166,33 @@ def admits(where: dict, metadata: dict) -> bool:
     return True
 
 
-def open_client(settings: Settings):
+def open_client(settings: Settings, folder: Path | None = None):
+    """A client of the Chroma server, or of the local store in `folder` (the index's own by default)."""
     chroma_settings = chromadb.Settings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
         return chromadb.HttpClient(
             host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
         )
-    return chromadb.PersistentClient(path=str(settings.index / "chroma"), settings=chroma_settings)
+    return chromadb.PersistentClient(path=str(folder or settings.index / "chroma"), settings=chroma_settings)
 
 
 class Index:
     def __init__(self, settings: Settings, embedding_model: str):
-        settings.index.mkdir(parents=True, exist_ok=True)
+        store = settings.index / "chroma"
+        # Chroma writes to its store to open it, even to read: an index this user may not write (a
+        # read-only disk, someone else's files) is read from a copy, which this process alone uses.
+        self.read_only = not settings.chroma_url and store.is_dir() and not os.access(store, os.W_OK)
+        self._copy = tempfile.TemporaryDirectory(prefix="newsqa-read-only-") if self.read_only else None
+        if self._copy:
+            store = Path(shutil.copytree(store, Path(self._copy.name) / "chroma"))
+        else:
+            settings.index.mkdir(parents=True, exist_ok=True)
+        self._index_folder = settings.index
         # Processes opening a new local store at once race through Chroma's creation of its tables
         # ("table collections already exists"): they take turns, which costs nothing once it exists.
-        with FileLock(settings.index / "open.lock") if not settings.chroma_url else nullcontext():
-            self._client = open_client(settings)
+        with FileLock(settings.index / "open.lock") if not (settings.chroma_url or self.read_only) else nullcontext():
+            self._client = open_client(settings, store)
             self._collection = self._client.get_or_create_collection(
                 settings.collection,
                 configuration={"hnsw": {"space": "cosine"}},
@@ -235,6 +249,8 @@ class Index:
     def writing(self, wait: bool = True) -> Iterator[None]:
         """Hold the writer lock for a run of writes; another writer waits for it (saying so once on
         stderr), or with `wait` false raises IndexBusy. Readers never take it."""
+        if self.read_only:
+            raise RuntimeError(f"the index at {self._index_folder} is read-only: it can be read, not changed")
         self._lock_file.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self._lock_file)  # one per run: threads of one process (the page) take turns too
         try:

@@ -233,3 +233,41 @@ def test_ingest_reports_articles_it_wrote_without_their_vectors(engine, tmp_path
     assert first_chunks[0].startswith(failed.article_id)
     assert failed.reason == "not stored whole (a chunk or its vector is missing); ingest it again to repair it"
     assert report.counts()["added"] == 2
+
+
+@pytest.fixture
+def read_only_index(tmp_path: Path):
+    """An index of the seed article that this user cannot write: for root (whom file modes do not
+    stop), the index seen through a read-only bind mount; for anyone else, its files made read-only."""
+    index = tmp_path / "index"
+    assert newsqa(index, "ingest", str(ROOT / "seeds"), env=cli_env(tmp_path)).returncode == 0
+    if os.geteuid() != 0:
+        subprocess.run(["chmod", "-R", "a-w", str(index)], check=True)
+        yield index
+        subprocess.run(["chmod", "-R", "u+w", str(index)], check=True)
+        return
+    seen = tmp_path / "read-only"
+    seen.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(index), str(seen)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"root, and no read-only mount can be made here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(seen)], check=True)
+        yield seen
+    finally:
+        subprocess.run(["umount", str(seen)], check=True)
+
+
+@pytest.mark.slow
+def test_a_read_only_index_is_read_and_refuses_writes_in_one_line(read_only_index: Path, tmp_path: Path):
+    env = cli_env(tmp_path)
+    listed = newsqa(read_only_index, "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "Russia urges West to move quickly" in listed.stdout
+    asked = newsqa(read_only_index, "ask", "What does Russia want from the West?", env=env)
+    assert asked.returncode == 0 and "Russia" in asked.stdout, asked.stderr
+    refusal = f"newsqa: the index at {read_only_index} is read-only: it can be read, not changed\n"
+    for command in (["ingest", str(ROOT / "tests" / "fixtures" / "articles")], ["remove", "anything"]):
+        changed = newsqa(read_only_index, *command, env=env)
+        assert (changed.returncode, changed.stderr.splitlines()[-1] + "\n") == (2, refusal)
+        assert "Traceback" not in changed.stderr
