@@ -7,10 +7,12 @@ followed feed's new entries) pass through as they are.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import itertools
 import os
 import socket
+import stat
 import threading
 import time
 import zlib
@@ -119,10 +121,23 @@ def expand(sources: Iterable[str | Article | Failure]) -> list[str | Article | F
             elif path.is_file():
                 items.append(str(path))
             else:
-                items.append(Failure(source, "no such file, folder or URL"))
+                items.append(Failure(source, _not_a_file(path)))
         except OSError as error:  # e.g. a path inside a folder this user may not enter
             items.append(Failure(source, f"cannot read: {error.strerror or error}"))
     return items
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a path that is neither a folder nor a regular file cannot be read (never opened: a FIFO
+    would block until something wrote to it)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop"
+        return "a broken symlink" if path.is_symlink() else "no such file, folder or URL"
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+    return f"not a regular file: {kind}"
 
 
 def _folder(root: Path) -> list[str | Failure]:

@@ -17,6 +17,7 @@ from app.engine import Engine
 from app.settings import Settings
 from ingest.chunking import CHARS_PER_TOKEN
 from ingest.formats import MAX_TITLE_CHARS
+from ingest.sources import Failure, expand
 from tests.conftest import FIXTURES, ROOT, make_settings
 
 ARTICLES = FIXTURES / "articles"
@@ -107,3 +108,34 @@ def test_bad_inputs_fail_alone_and_good_ones_are_indexed(tmp_path):
     assert len(unbroken) > 100 and max(map(len, unbroken)) <= chunk_tokens * CHARS_PER_TOKEN
 
     assert peak_mb < PEAK_LIMIT_MB, f"peak resident memory {peak_mb:.0f} MB"
+
+
+def special_paths(folder: Path) -> dict[str, Path]:
+    """A symlink loop, a FIFO (opening it would block until something wrote to it), a broken symlink."""
+    folder.mkdir()
+    (folder / "loop.txt").symlink_to(folder / "loop.txt")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "gone.txt").symlink_to(folder / "nowhere.txt")
+    return {name: folder / name for name in ("loop.txt", "pipe.txt", "gone.txt")}
+
+
+def test_special_paths_given_directly_get_their_true_reason(tmp_path):
+    paths = special_paths(tmp_path / "special")
+    assert expand([str(p) for p in paths.values()]) == [
+        Failure(str(paths["loop.txt"]), "a symlink loop"),
+        Failure(str(paths["pipe.txt"]), "not a regular file: a FIFO"),
+        Failure(str(paths["gone.txt"]), "a broken symlink"),
+    ]
+
+
+@pytest.mark.slow
+def test_special_paths_fail_alone_on_the_command_line(tmp_path):
+    paths = special_paths(tmp_path / "special")
+    good = ARTICLES / "harbor_plain.txt"
+    result, report, _ = ingest(tmp_path, paths["loop.txt"], paths["pipe.txt"], good)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert report["counts"]["added"] == 1
+    assert {o["source"]: o["reason"] for o in report["articles"] if o["status"] == "failed"} == {
+        str(paths["loop.txt"]): "a symlink loop",
+        str(paths["pipe.txt"]): "not a regular file: a FIFO",
+    }
