@@ -35,7 +35,7 @@ from app.embedding import Embedder
 from app.extractive import REFUSAL as NOT_ANSWERED
 from app.extractive import extract_answer
 from app.followup import rewrite
-from app.llm import REFUSAL, LLMBackend, LLMError
+from app.llm import REFUSAL, Limits, LLMBackend, LLMError
 from app.support import check
 from app.timing import timed
 
@@ -69,9 +69,11 @@ def stream(
     as_of: date | None = None,
     filters: Filters | None = None,
     k: int | None = None,
+    limits: Limits = Limits(),
 ) -> Iterator[str | Answer]:
     """The answer text so far (cumulative) while it is written, then the full Answer; `k` passages at
-    most. An LLM that cannot even be set up is a failure like any other."""
+    most; an LLM writes within `limits` (an extractive answer is a quoted sentence, given whole). An
+    LLM that cannot even be set up is a failure like any other."""
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
@@ -104,7 +106,8 @@ def stream(
             if backend is not None and failure is None and passages:
                 text = ""
                 try:
-                    for delta in backend.stream(standalone, passages, as_of):
+                    generation = backend.stream(standalone, passages, as_of, limits)
+                    for delta in generation:
                         text += delta
                         yield text
                     if not text.strip():
@@ -113,6 +116,7 @@ def stream(
                     failure = str(error)
                 else:
                     answer = _llm_answer(question, standalone, text, passages, backend.name, library.embedder)
+                    answer = replace(answer, finish_reason=generation.finish_reason, usage=generation.usage)
             if answer is None:
                 answer = _extractive_answer(library, question, standalone, passages, as_of, failure)
                 yield answer.answer
@@ -129,8 +133,9 @@ def ask(
     as_of: date | None = None,
     filters: Filters | None = None,
     k: int | None = None,
+    limits: Limits = Limits(),
 ) -> Answer:
-    *_, answer = stream(library, question, history, as_of, filters, k)
+    *_, answer = stream(library, question, history, as_of, filters, k, limits)
     return answer
 
 

@@ -167,6 +167,8 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. a quotation not found in the passages
     sentences: tuple[SentenceSupport, ...] = ()  # the answer's sentences, each checked (none when refused)
+    finish_reason: str = "stop"  # "length": an LLM's answer ended at the max_tokens asked for
+    usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, completion_tokens, as the LLM reported
 
     def as_dict(self) -> dict:
         def closest(passage: Passage) -> dict:
@@ -187,5 +189,7 @@ class Answer:
             "timings": self.timings,
             "warnings": list(self.warnings),
             "sentences": [s.as_dict() for s in self.sentences],
+            "finish_reason": self.finish_reason,
+            "usage": self.usage,
             "closest": [closest(p) for p in self.passages[:3]] if self.refused else [],
         }

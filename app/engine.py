@@ -18,6 +18,7 @@ from ingest.pipeline import Ingestor, IngestReport
 
 if TYPE_CHECKING:
     from app.answering import Library
+    from app.llm import Limits
 
 
 class Engine:
@@ -132,12 +133,15 @@ class Engine:
         filters: Filters | None = None,
         k: int | None = None,
         llm: str | None = None,
+        limits: Limits | None = None,
     ) -> Answer:
         """A cited answer, or a refusal; `history` is the conversation so far, (question, answer) oldest
-        first; `llm` a NEWSQA_LLM value for this answer (None: the configured backend)."""
+        first; `llm` a NEWSQA_LLM value for this answer (None: the configured backend), which writes
+        within `limits` (max_tokens, stop sequences)."""
         from app import answering
+        from app.llm import Limits
 
-        return answering.ask(self.library(llm), question, history, as_of, filters, k)
+        return answering.ask(self.library(llm), question, history, as_of, filters, k, limits or Limits())
 
     def stream(
         self,
@@ -147,8 +151,10 @@ class Engine:
         filters: Filters | None = None,
         k: int | None = None,
         llm: str | None = None,
+        limits: Limits | None = None,
     ) -> Iterator[str | Answer]:
         """The answer text so far (cumulative) while it is written, then the full Answer."""
         from app import answering
+        from app.llm import Limits
 
-        return answering.stream(self.library(llm), question, history, as_of, filters, k)
+        return answering.stream(self.library(llm), question, history, as_of, filters, k, limits or Limits())

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -47,6 +48,30 @@ _LABEL = re.compile(r"^(?:standalone question|question)\s*:\s*", re.IGNORECASE)
 
 class LLMError(Exception):
     """The model is missing, down, too slow, or said nothing usable; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a request asks of one answer's writing: at most `max_tokens` tokens, as the backend
+    counts them (its model's tokenizer, else an estimate that errs short; None: the backend's own
+    limit, which a request cannot raise), ending before any of `stop`."""
+
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class Generation:
+    """One answer as it is written: iterating gives its text deltas; then `finish_reason` is "stop",
+    or "length" when `max_tokens` ended it, and `usage` holds the tokens the model reported
+    (`prompt_tokens`, `completion_tokens`; empty when it reports none)."""
+
+    deltas: Iterator[str]
+    finish_reason: str = "stop"
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.deltas
 
 
 class LLMBackend:
@@ -133,21 +158,53 @@ class LLMBackend:
         self._check(standalone)
         return standalone
 
-    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str]:
+    def stream(
+        self, question: str, passages: Sequence[Passage], as_of: date | None = None, limits: Limits = Limits()
+    ) -> Generation:
         """The answer as text deltas, built from `fit_passages(question, passages, as_of)` and citing
         them as [1], [2]; exactly REFUSAL when they do not hold the answer. `as_of` (default today) is
         the date the question's time words are read from. An LLMError may come after some deltas (a
         server that stops, an answer that turns out empty or garbled)."""
+        generation = Generation(iter(()))
         if not passages:
-            yield REFUSAL
-            return
-        messages = self.answer_messages(question, self.fit_passages(question, passages, as_of), as_of)
-        produced = []
+            generation.deltas = iter([REFUSAL])
+        else:
+            messages = self.answer_messages(question, self.fit_passages(question, passages, as_of), as_of)
+            generation.deltas = self._written(messages, limits, generation)
+        return generation
+
+    def _written(self, messages: list[BaseMessage], limits: Limits, generation: Generation) -> Iterator[str]:
+        """The model's deltas within `limits`: cut before a stop sequence (the model is told them too,
+        but not every server obeys; the last few characters wait until no stop sequence can begin
+        there), and ended, the model's stream closed, at a request's max_tokens (the backend's own
+        limit is the model's to keep: counted here, a token estimate would cut answers short)."""
+        budget = limits.max_tokens if limits.max_tokens and limits.max_tokens < self.max_tokens else None
+        held_back = max(map(len, limits.stop), default=1) - 1
+        text = produced = ""
         with self._errors():
-            for delta in self._chain.stream(messages):
-                produced.append(delta)
-                yield delta
-        self._check("".join(produced))
+            for chunk in self.model.stream(messages, stop=list(limits.stop) or None):
+                if chunk.usage_metadata:
+                    usage = chunk.usage_metadata
+                    generation.usage = {
+                        "prompt_tokens": usage["input_tokens"],
+                        "completion_tokens": usage["output_tokens"],
+                    }
+                text += chunk.text
+                stops = [at for stop in limits.stop if (at := text.find(stop)) >= 0]
+                ended = bool(stops)
+                text = text[: min(stops, default=len(text))]
+                if budget and self.count_tokens(text) > budget:
+                    text, ended = _first_tokens(text, budget, self.count_tokens), True
+                    generation.finish_reason = "length"
+                if ended:
+                    break
+                if len(text) - held_back > len(produced):
+                    yield text[len(produced) : len(text) - held_back]
+                    produced = text[: len(text) - held_back]
+        if len(text) > len(produced):
+            yield text[len(produced) :]
+            produced = text
+        self._check(produced)
 
     def _check(self, text: str) -> None:
         problem = unusable(text)
@@ -162,6 +219,11 @@ class LLMBackend:
             raise
         except Exception as error:  # the boundary with the model's client: any failure there is an answer
             raise LLMError(f"{self.name}: {describe(error, self.timeout)}") from error
+
+
+def _first_tokens(text: str, budget: int, count_tokens: Callable[[str], int]) -> str:
+    """The longest prefix of `text` that counts at most `budget` tokens."""
+    return text[: longest_fitting_prefix(len(text), lambda n: count_tokens(text[:n]) <= budget)]
 
 
 def unusable(text: str) -> str | None:

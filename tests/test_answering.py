@@ -12,7 +12,7 @@ import pytest
 from app import answering
 from app.documents import Answer, Passage
 from app.extractive import REFUSAL as NOT_ANSWERED
-from app.llm import REFUSAL, LLMError
+from app.llm import REFUSAL, Generation, Limits, LLMError
 from conftest import make_passage
 
 TEXT = (
@@ -78,8 +78,11 @@ class FakeBackend:
             raise self.condense_error
         return self.condensed
 
-    def stream(self, question: str, passages, as_of=None) -> Iterator[str]:
+    def stream(self, question: str, passages, as_of=None, limits=Limits()) -> Generation:
         self.streamed.append(question)
+        return Generation(self._pieces())
+
+    def _pieces(self) -> Iterator[str]:
         for number, piece in enumerate(self.pieces):
             if number == self.fail_after:
                 raise self.error

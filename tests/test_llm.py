@@ -16,10 +16,11 @@ import httpx
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 
 from app.documents import Passage
-from app.llm import REFUSAL, LLMBackend, LLMError, ollama_has_model, select_backend, unusable
+from app.llm import REFUSAL, Limits, LLMBackend, LLMError, ollama_has_model, select_backend, unusable
 from app.settings import Settings
 from conftest import make_passage, send_body
 
@@ -343,3 +344,46 @@ def test_a_dead_port_cannot_be_reached(tmp_path):
         with pytest.raises(LLMError, match="cannot reach the server") as raised:
             list(backend.stream("Where?", PASSAGES))
         assert str(raised.value).startswith(backend.name) and "\n" not in str(raised.value)
+
+
+# -- a request's limits: max_tokens and stop sequences
+
+
+def test_a_request_s_max_tokens_ends_the_answer_there_and_says_so():
+    backend, _ = fake_backend("The talks will take place in Geneva next week, officials said [1].", max_tokens=100)
+    generation = backend.stream("Where?", PASSAGES, limits=Limits(max_tokens=5))
+    assert "".join(generation).strip() == "The talks will take place"
+    assert generation.finish_reason == "length"
+
+
+def test_max_tokens_above_the_backend_s_own_limit_cuts_nothing_here():
+    answer = "The talks will take place in Geneva [1]."
+    backend, _ = fake_backend(answer, max_tokens=6)
+    generation = backend.stream("Where?", PASSAGES, limits=Limits(max_tokens=50))
+    assert "".join(generation) == answer  # the backend's own limit is the model's to keep
+    assert generation.finish_reason == "stop"
+
+
+def test_a_stop_sequence_ends_the_answer_before_it_even_across_pieces():
+    backend, _ = fake_backend("Geneva [1]. END of the answer, more words here.")
+    generation = backend.stream("Where?", PASSAGES, limits=Limits(stop=("END of",)))
+    deltas = list(generation)
+    assert "".join(deltas) == "Geneva [1]. "  # "END" came in one piece and "of" in the next: neither was sent
+    assert generation.finish_reason == "stop"
+
+
+class ReportingModel(GenericFakeChatModel):
+    """Streams its reply, then a last empty piece with the tokens counted, as Ollama and OpenAI do."""
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        yield from super()._stream(messages, stop, run_manager, **kwargs)
+        usage = {"input_tokens": 120, "output_tokens": 4, "total_tokens": 124}
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+
+
+def test_the_usage_the_model_reports_is_kept():
+    model = ReportingModel(messages=iter([AIMessage(content="Geneva [1].")]))
+    backend = LLMBackend("fake", model, window=4000, max_tokens=100, count_tokens=word_count)
+    generation = backend.stream("Where?", PASSAGES)
+    assert "".join(generation) == "Geneva [1]."
+    assert generation.usage == {"prompt_tokens": 120, "completion_tokens": 4}
