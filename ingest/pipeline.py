@@ -43,6 +43,10 @@ from ingest.embedding_workers import EmbeddingWorkers, Vectors
 from ingest.sources import Failure, Limits, Loader, expand
 
 STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
+# The longest article text indexed (about 80,000 English words; long news features run to a tenth
+# of it). Embedding costs about 0.1 ms of CPU a character where each is a word piece (Chinese,
+# Japanese), so a file at the size limit would otherwise hold the writer lock for half an hour.
+MAX_ARTICLE_CHARS = 500_000
 # Batches sent to the embedding children and not yet written: one being embedded, one queued behind
 # it, so that the children never wait while this process writes or reads the next batch.
 IN_FLIGHT = 2
@@ -129,6 +133,11 @@ class Ingestor:
                     for result in loaded:
                         if isinstance(result, Failure):
                             report.outcomes.append(Outcome("failed", result.source, reason=result.reason))
+                        elif len(result.body) > MAX_ARTICLE_CHARS:
+                            reason = f"its text is over {MAX_ARTICLE_CHARS:,} characters: split it into articles"
+                            report.outcomes.append(
+                                Outcome("failed", result.url or result.origin, result.title, reason=reason)
+                            )
                         else:
                             pending.append(result)
                             pending_chars += len(result.body)

@@ -17,6 +17,7 @@ from app.engine import Engine
 from app.settings import Settings
 from ingest.chunking import CHARS_PER_TOKEN
 from ingest.formats import MAX_TITLE_CHARS
+from ingest.pipeline import MAX_ARTICLE_CHARS
 from ingest.sources import Failure, expand
 from tests.conftest import FIXTURES, ROOT, make_settings
 
@@ -42,8 +43,10 @@ def write_large_inputs(folder: Path) -> dict[str, Path]:
     files = {
         "deep.json": b"[" * 100_000 + b"]" * 100_000,
         "huge_front_matter.md": b"---\ntitle: Big\nnotes: " + b"x" * 70_000 + b"\n---\nBody text.\n",
-        # One record, a megabyte without a space: the tokenizer reads it as unknown pieces.
-        "no_spaces.jsonl": json.dumps({"title": "Unbroken", "text": "Zwischenergebnis" * 62_500}).encode(),
+        # One record, 400,000 characters without a space: the tokenizer reads it as unknown pieces.
+        "no_spaces.jsonl": json.dumps({"title": "Unbroken", "text": "Zwischenergebnis" * 25_000}).encode(),
+        # A megabyte of text: more than an article (MAX_ARTICLE_CHARS), refused before it is embedded.
+        "book.txt": b"A very long book\n" + b"Chapter after chapter of words. " * 32_000,
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -87,6 +90,7 @@ def test_bad_inputs_fail_alone_and_good_ones_are_indexed(tmp_path):
         bad["long_number.json"]: "malformed JSON: a number too long to read",
         bad["deep.json"]: "nested more than 20 levels deep",
         bad["huge_front_matter.md"]: "YAML front matter over 64 KB",
+        bad["book.txt"]: f"its text is over {MAX_ARTICLE_CHARS:,} characters: split it into articles",
     }
 
     added = [o for o in report["articles"] if o["status"] == "added"]
