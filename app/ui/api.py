@@ -23,15 +23,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
 from app.answering import EXTRACTIVE
 from app.documents import Answer, Filters
+from app.llm import Limits
 from app.ui.auth import Login, client_key
 from app.ui.render import api_markdown, unlinked_markdown
 
@@ -51,6 +53,7 @@ MAX_MESSAGES = 400
 HISTORY_TURNS = 6
 SOURCES_HEADING = "\n\n**Sources**"  # where api_markdown's sources start: not history for a follow-up
 API_CONCURRENCY = 4  # requests one client may have in hand at once
+MAX_STOPS, MAX_STOP_CHARS = 4, 200  # OpenAI's own bounds on stop sequences
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +103,83 @@ class Message(BaseModel):
         return self.content or ""
 
 
+def _unsupported(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("unsupported", reason)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # temperature, max_tokens...: the backend's settings decide
+    """An OpenAI chat request: what maps onto newsqa is honoured (max_tokens, stop, usage), what
+    cannot (several choices, tools, a JSON answer, log-probabilities) is refused with the reason,
+    and sampling options (temperature, top_p, seed, user...) are the backend's settings to decide."""
+
+    model_config = ConfigDict(extra="ignore")
 
     model: str = "newsqa"
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]] | None = Field(
+        None, max_length=MAX_STOPS
+    )
+    n: int = 1
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int) -> int:
+        if n != 1:
+            raise _unsupported("newsqa gives one answer a request (n must be 1)")
+        return n
+
+    @field_validator("tools", "functions")
+    @classmethod
+    def _no_tools(cls, tools: list | None) -> list | None:
+        if tools:
+            raise _unsupported("newsqa answers from its articles and calls no tools")
+        return tools
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _no_tool_choice(cls, choice: Any) -> Any:
+        if choice not in (None, "none", "auto"):
+            raise _unsupported("newsqa answers from its articles and calls no tools")
+        return choice
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, format: dict | None) -> dict | None:
+        if format and format.get("type") != "text":
+            raise _unsupported("newsqa answers in text with citations (response_format type text)")
+        return format
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, logprobs: bool | None) -> bool | None:
+        if logprobs:
+            raise _unsupported("newsqa does not give log-probabilities")
+        return logprobs
+
+    def limits(self) -> Limits:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop or []
+        return Limits(max_tokens=self.max_completion_tokens or self.max_tokens, stop=tuple(stop))
+
+
+def usage(answer: Answer) -> dict[str, int]:
+    """The OpenAI usage of an answer: the tokens its LLM reported (zeros when none: extractive)."""
+    prompt, completion = answer.usage.get("prompt_tokens", 0), answer.usage.get("completion_tokens", 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 class FiltersIn(_Strict):
@@ -180,6 +254,7 @@ def _completion_id() -> str:
 
 
 def _chunk(completion: str, model: str, delta: dict, finish: str | None = None, **extra) -> str:
+    """One event of a stream: `delta` as its one choice, unless `extra` says otherwise."""
     payload = {
         "id": completion,
         "object": "chat.completion.chunk",
@@ -198,7 +273,7 @@ def _settled(text: str) -> str:
     return text[:opening] if opening >= 0 and "]" not in text[opening:] else text
 
 
-def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str]:
+def completion_events(parts: Iterator[str | Answer], model: str, include_usage: bool = False) -> Iterator[str]:
     """Server-sent events in the OpenAI chunk format: the answer as it is written, then the rest of
     its final form (markers resolved, sentences not found in the articles marked, sources), the
     Answer riding on the last chunk, then [DONE]. When the final text does not continue what was sent
@@ -213,7 +288,9 @@ def completion_events(parts: Iterator[str | Answer], model: str) -> Iterator[str
                 final = api_markdown(part)
                 rest = final[len(sent) :] if final.startswith(sent) else "\n\n" + final
                 yield _chunk(completion, model, {"content": rest})
-                yield _chunk(completion, model, {}, "stop", newsqa=part.as_dict())
+                yield _chunk(completion, model, {}, part.finish_reason, newsqa=part.as_dict())
+                if include_usage:  # OpenAI's last chunk: no choices, the usage
+                    yield _chunk(completion, model, {}, usage=usage(part), choices=[])
                 continue
             shown = unlinked_markdown(_settled(part))
             if shown.startswith(sent) and len(shown) > len(sent):
@@ -262,6 +339,10 @@ class _Holding(Response):
             self.give_back()
 
 
+def _model(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "newsqa"}
+
+
 def _refusal(login: Login | None, authorization: str, host: str) -> ApiError | None:
     """Why `login` refuses a request with this Authorization header from `host`; None: it may go on."""
     verdict = login.authorise(authorization, host) if login else None
@@ -303,12 +384,14 @@ def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
 
     @endpoint
     async def models(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [{"id": name, "object": "model", "created": 0, "owned_by": "newsqa"} for name in MODELS],
-            }
-        )
+        return JSONResponse({"object": "list", "data": [_model(name) for name in MODELS]})
+
+    @endpoint
+    async def model(request: Request) -> Response:
+        name = request.path_params["model"]
+        if name not in MODELS:
+            raise ApiError(404, f"no model {name!r}; models: {', '.join(MODELS)}", "model_not_found")
+        return JSONResponse(_model(name))
 
     @endpoint
     async def chat_completions(request: Request) -> Response:
@@ -317,14 +400,16 @@ def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
             raise ApiError(404, f"no model {chat.model!r}; models: {', '.join(MODELS)}", "model_not_found")
         question, history = conversation(chat.messages)
         llm = MODELS[chat.model]
+        limits = chat.limits()
         if chat.stream:
-            parts = engine.stream(question, history=history, llm=llm)
+            parts = engine.stream(question, history=history, llm=llm, limits=limits)
+            include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
             return StreamingResponse(
-                completion_events(parts, chat.model),
+                completion_events(parts, chat.model, include_usage),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
-        answer = await run_in_threadpool(engine.ask, question, history, llm=llm)
+        answer = await run_in_threadpool(lambda: engine.ask(question, history, llm=llm, limits=limits))
         return JSONResponse(
             {
                 "id": _completion_id(),
@@ -335,11 +420,11 @@ def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": api_markdown(answer)},
-                        "finish_reason": "stop",
+                        "finish_reason": answer.finish_reason,
                         "logprobs": None,
                     }
                 ],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "usage": usage(answer),
                 "newsqa": answer.as_dict(),
             }
         )
@@ -355,6 +440,7 @@ def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
         return JSONResponse(answer.as_dict())
 
     router.add_api_route("/v1/models", models, methods=["GET"], include_in_schema=False)
+    router.add_api_route("/v1/models/{model}", model, methods=["GET"], include_in_schema=False)
     router.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], include_in_schema=False)
     router.add_api_route("/api/ask", ask, methods=["POST"], include_in_schema=False)
     app.include_router(router)
