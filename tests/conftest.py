@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,30 @@ def _quail_news() -> Path:
 
 QUAIL = _quail_news()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
+    """`command` started (a server), once it has printed a line holding `ready`: what it printed until
+    then. Stopped on leaving."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if ready in line or len(lines) > 200:
+                break
+        yield "".join(lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def send_body(handler, data: bytes, content_type: str = "application/json") -> None:

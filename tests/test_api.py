@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -28,18 +26,12 @@ from app.ui import api as api_module
 from app.ui import auth, server
 from app.ui.api import HISTORY_TURNS, ChatRequest, add_api_routes, completion_events, conversation
 from app.ui.render import api_markdown
-from tests.conftest import SEED_FILE, make_settings
+from tests.conftest import SEED_FILE, free_port, make_settings, running
 from tests.test_feeds import STORIES, publish, site  # noqa: F401 (site: the feed server fixture)
 
 QUESTION = "Where will the talks with the U.S. take place?"
 LOGIN = ("ann", "s3cret")
 KEY = "ann:s3cret"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +44,7 @@ def api(seed_engine: Engine) -> Iterator[tuple[str, Engine]]:
     with gr.Blocks() as blocks:
         gr.Markdown("the chat page")
     login = auth.Login(LOGIN)
-    url = server.launch(blocks, "127.0.0.1", _free_port(), login, max_file_bytes=1000)
+    url = server.launch(blocks, "127.0.0.1", free_port(), login, max_file_bytes=1000)
     add_api_routes(blocks.server_app, engine, login)
     yield url, engine
     blocks.close()
@@ -404,21 +396,10 @@ def test_newsqa_chat_serves_the_api_and_indexes_a_followed_feed_on_its_own(site:
     }
     assert cli.main(["--index", str(index), "follow", f"{site}/feed.rss"]) == 0
     publish(site, [("orchard", date.today())])
-    port = _free_port()
-    chat = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "chat", "--port", str(port), "--auth", KEY],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        lines = []
-        for line in chat.stdout:
-            lines.append(line)
-            if "OpenAI-compatible API at" in line or len(lines) > 200:
-                break
-        assert f"OpenAI-compatible API at http://127.0.0.1:{port}/v1" in "".join(lines), "".join(lines)
+    port = free_port()
+    chat = [sys.executable, "-m", "app.cli", "chat", "--port", str(port), "--auth", KEY]
+    with running(chat, env, ready="OpenAI-compatible API at") as printed:
+        assert f"OpenAI-compatible API at http://127.0.0.1:{port}/v1" in printed, printed
         api = client(f"http://127.0.0.1:{port}/")
         deadline = time.monotonic() + 120
         asked = [{"role": "user", "content": "How much did the cooperative pay for the orchard?"}]
@@ -429,6 +410,3 @@ def test_newsqa_chat_serves_the_api_and_indexes_a_followed_feed_on_its_own(site:
             time.sleep(1)
         assert "80,000" in completion.choices[0].message.content
         assert completion.model_extra["newsqa"]["citations"][0]["title"] == STORIES["orchard"][0]
-    finally:
-        chat.terminate()
-        chat.wait(timeout=30)

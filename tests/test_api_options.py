@@ -15,8 +15,8 @@ from app.engine import Engine
 from app.llm import Limits
 from app.ui import auth, server
 from app.ui.api import ChatRequest, add_api_routes
-from tests.conftest import make_settings
-from tests.test_api import LOGIN, QUESTION, _free_port
+from tests.conftest import free_port, make_settings
+from tests.test_api import LOGIN, QUESTION
 from tests.test_ui_look import WRITTEN, models  # noqa: F401 (models: the stand-in LLM server)
 
 ASKED = [{"role": "user", "content": QUESTION}]
@@ -56,7 +56,7 @@ def llm_api(seed_engine: Engine, models: str) -> Iterator[str]:  # noqa: F811 (t
     with gr.Blocks() as blocks:
         gr.Markdown("the chat page")
     login = auth.Login(LOGIN)
-    url = server.launch(blocks, "127.0.0.1", _free_port(), login, max_file_bytes=1000)
+    url = server.launch(blocks, "127.0.0.1", free_port(), login, max_file_bytes=1000)
     add_api_routes(blocks.server_app, engine, login)
     yield f"{url}v1"
     blocks.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, SEED_FILE
+from conftest import ROOT, SEED_FILE, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -45,12 +44,6 @@ READER = textwrap.dedent("""
         print(json.dumps({"cited": [c.file for c in answer.citations],
                           "lexical": [p.file for p in lexical]}), flush=True)
 """)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ background while questions are answered."""
 from __future__ import annotations
 
 import hashlib
-import socket
 import statistics
 import threading
 import time
@@ -22,7 +21,7 @@ from app.feeds import BackgroundRefresh, FeedStore, format_duration, parse_durat
 from ingest import sources
 from ingest.formats import Failure
 from ingest.sources import Limits, Loader, fetch_if_changed
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import SEEDS, free_port, make_settings
 
 STORIES = {
     "ferry": (
@@ -136,12 +135,6 @@ def publish(base: str, items: list[tuple[str, date]]) -> None:
 
 def requests_since(mark: int) -> list[tuple[str, int]]:
     return Site.log[mark:]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def newsqa(index: Path, *args: str) -> int:
@@ -433,7 +426,7 @@ def test_the_library_tab_lists_followed_feeds_and_refreshes_them_now(site: str, 
 
     engine = Engine(make_settings(index, llm="extractive", allow_private_urls=True))
     blocks = build_page(engine)
-    url = server.launch(blocks, "127.0.0.1", _free_port(), None, max_file_bytes=1000)
+    url = server.launch(blocks, "127.0.0.1", free_port(), None, max_file_bytes=1000)
     try:
         report = Client(url, verbose=False).predict(api_name="/refresh_feeds")
     finally:

@@ -6,7 +6,6 @@ streamed, failures turned into LLMError."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from tiny_gguf import WORDS
 from app.documents import Passage
 from app.llm import LLMError, select_backend
 from app.settings import Settings
-from conftest import make_passage
+from conftest import free_port, make_passage
 
 pytestmark = [
     pytest.mark.slow,
@@ -116,12 +115,6 @@ def test_a_broken_model_file_is_an_error_not_a_crash(tmp_path: Path):
     with pytest.raises(LLMError) as raised:
         list(backend.stream(QUESTION, passages(1)))
     assert str(raised.value).startswith("llamacpp:broken.gguf: ") and "\n" not in str(raised.value)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 SERVER_CONTEXT = 4096

@@ -22,7 +22,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from app.documents import Passage
 from app.llm import REFUSAL, Limits, LLMBackend, LLMError, ollama_has_model, select_backend, unusable
 from app.settings import Settings
-from conftest import make_passage, send_body
+from conftest import free_port, make_passage, send_body
 
 
 def passage(text: str, rank: int) -> Passage:
@@ -239,12 +239,6 @@ def test_llamacpp_backend_needs_a_model_file(tmp_path):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is an optional extra (make install-llamacpp)")
     with pytest.raises(LLMError, match="no model file"):
         select_backend(Settings(index=tmp_path, llm=f"llamacpp:{tmp_path / 'missing.gguf'}"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeOllama(BaseHTTPRequestHandler):

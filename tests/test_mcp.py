@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from app.engine import Engine
 from app.ui import mcp_server
-from tests.conftest import SEED_FILE, make_settings
+from tests.conftest import SEED_FILE, free_port, make_settings, running
 from tests.test_cli_ask import NEWSQA
 
 QUESTION = "Where will the talks with the U.S. take place?"
@@ -179,22 +177,11 @@ def chat_server(seed_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
     env |= {"NEWSQA_LLM": "extractive", "NEWSQA_OPEN_BROWSER": "0"}
     env["NEWSQA_CONFIG"] = str(tmp_path_factory.mktemp("config") / "none.toml")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     args = ["--index", str(seed_engine.settings.index), "chat", "--port", str(port), "--auth", KEY]
-    chat = subprocess.Popen([*NEWSQA, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = []
-        for line in chat.stdout:
-            lines.append(line)
-            if "ready in" in line or len(lines) > 200:
-                break
-        assert f"MCP at http://127.0.0.1:{port}/mcp" in "".join(lines), "".join(lines)
+    with running([*NEWSQA, *args], env, ready="ready in") as printed:
+        assert f"MCP at http://127.0.0.1:{port}/mcp" in printed, printed
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        chat.terminate()
-        chat.wait(timeout=30)
 
 
 def over_http(url: str, **client_options) -> Transport:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.sources import Failure, Limits, Loader
+from tests.conftest import free_port
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -166,10 +166,7 @@ def test_page_over_the_size_limit(site):
 
 
 def test_unreachable_url():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    reason = failure(f"http://127.0.0.1:{port}/story.html")
+    reason = failure(f"http://127.0.0.1:{free_port()}/story.html")  # a port nobody listens on
     assert reason.startswith("cannot fetch: ")
 
 
