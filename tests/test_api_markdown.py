@@ -16,8 +16,8 @@ from app.engine import Engine
 from app.ui import auth, server
 from app.ui.api import add_api_routes, completion_events
 from app.ui.render import api_markdown
-from tests.conftest import make_settings
-from tests.test_api import LOGIN, _free_port, client
+from tests.conftest import free_port, make_settings
+from tests.test_api import LOGIN, client
 
 TITLE = "Talks [open](javascript:alert(1)) <b>now</b> \\](javascript:alert(2))"
 URL = "https://example.org/talks_(geneva)?a=<b>&c=d e"
@@ -67,7 +67,7 @@ def hostile_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with gr.Blocks() as blocks:
         gr.Markdown("the chat page")
     login = auth.Login(LOGIN)
-    url = server.launch(blocks, "127.0.0.1", _free_port(), login, max_file_bytes=1000)
+    url = server.launch(blocks, "127.0.0.1", free_port(), login, max_file_bytes=1000)
     add_api_routes(blocks.server_app, engine, login)
     yield url
     blocks.close()
@@ -120,5 +120,5 @@ def test_streamed_text_is_escaped_as_the_final_text_and_a_marker_cut_in_two_is_s
     deltas = [json.loads(e.removeprefix("data: "))["choices"][0]["delta"].get("content") for e in events[:-1]]
     streamed = "".join(d for d in deltas if d)
     assert streamed == api_markdown(answer)
-    assert streamed.startswith(r"Talks \<b\>in\</b\> Geneva [1]. More \[x\]\(y\) [2].")
+    assert streamed.startswith(r"Talks \<b>in\</b> Geneva [1]. More \[x\]\(y) [2].")
     assert not any("<b>" in d for d in deltas if d)

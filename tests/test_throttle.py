@@ -7,7 +7,6 @@ keys. The back-off's arithmetic is checked on the Login itself, with a clock of 
 from __future__ import annotations
 
 import base64
-import socket
 from collections.abc import Iterator
 
 import httpx
@@ -16,15 +15,10 @@ import pytest
 from app.engine import Engine
 from app.ui import auth, server
 from app.ui.api import add_api_routes
+from tests.conftest import free_port
 
 USER, PASSWORD = LOGIN = ("ann", "s3cret")
 KEY = f"Bearer {USER}:{PASSWORD}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve(engine: Engine, trusted_proxies: str | None = None) -> Iterator[str]:
@@ -34,7 +28,7 @@ def serve(engine: Engine, trusted_proxies: str | None = None) -> Iterator[str]:
     with gr.Blocks() as blocks:
         gr.Markdown("behind the login")
     login = auth.Login(LOGIN)
-    url = server.launch(blocks, "127.0.0.1", _free_port(), login, 1000, trusted_proxies=trusted_proxies)
+    url = server.launch(blocks, "127.0.0.1", free_port(), login, 1000, trusted_proxies=trusted_proxies)
     add_api_routes(blocks.server_app, engine, login)
     yield url
     blocks.close()

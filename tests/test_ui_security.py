@@ -3,7 +3,6 @@ guessing throttled (more of it in tests/test_throttle.py), and uploads of the sa
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from app import cli
 from app.ui import auth, server
 from app.ui.auth import choose_login, login_check, read_auth_file
 from app.ui.page import Page
+from tests.conftest import free_port
 from tests.test_ui_page import no_progress
 
 
@@ -138,12 +138,6 @@ def test_login_check_wants_both_parts_exactly():
 # -- how fast they may guess: the real page login, served on 127.0.0.1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def login_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import gradio as gr
@@ -151,7 +145,7 @@ def login_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setattr(auth, "LOGIN_BACKOFF_SECONDS", 3.0)
     with gr.Blocks() as blocks:
         gr.Markdown("behind the login")
-    url = server.launch(blocks, "127.0.0.1", _free_port(), auth.Login(("ann", "s3cret")), max_file_bytes=1000)
+    url = server.launch(blocks, "127.0.0.1", free_port(), auth.Login(("ann", "s3cret")), max_file_bytes=1000)
     yield url + "login"
     blocks.close()
 
