@@ -527,3 +527,34 @@ def test_article_markup_in_a_cited_answer_is_shown_as_text(server: ChatServer, p
             f"image.src = '{elsewhere}/control.png'; }})"
         )
         assert Beacon.asked == ["/control.png"]
+
+
+def test_an_answer_shows_money_and_addresses_as_written_and_copies_without_backslashes(server: ChatServer, page):
+    """Dollar amounts are not LaTeX (nor $$...$$, Gradio's default), a bare address is no link, and
+    the copy button gives the answer's sentence as the article wrote it, but for the addresses'
+    escapes."""
+    sentence = (
+        "Warden Ilse Brannock said U.S. ferry tickets cost $5 and $10, 3.5% (up from 2.1%) - Jan. 10, "
+        "with the fare sign reading $$x^2$$ and details at www.ferries.example/fares or https://ferries.example."
+    )
+    report = Client(server.url, verbose=False).predict("Ferry fares", sentence, api_name="/add_text")
+    assert report.startswith("1 added"), report
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(server.url)
+    page.get_by_text("articles indexed").wait_for()
+    ask(page, "What did warden Ilse Brannock say ferry tickets cost?")
+    answer = page.locator("#chat [data-testid=bot]").last
+    assert sentence in answer.inner_text()
+    found = answer.evaluate(
+        """(message) => ({
+            latex: message.querySelectorAll('.katex, .latex-block, math').length,
+            links: [...message.querySelectorAll('a')].filter(a => !a.closest('.nq-inline-sources'))
+                .map(a => a.getAttribute('href')).filter(href => !href.startsWith('#source-')),
+        })"""
+    )
+    assert found == {"latex": 0, "links": []}
+    answer.hover()
+    page.locator("#chat button[aria-label='Copy message']").last.click()
+    copied = page.evaluate("navigator.clipboard.readText()")  # the message's Markdown
+    quoted = copied.split(" [[1]]")[0].replace("**", "")  # less the answer's marker and bold phrase
+    assert quoted == sentence.replace("www.", "www\\.").replace("://", ":/\\/"), copied  # unlinked, no more

@@ -102,9 +102,9 @@ def test_answer_streams_then_shows_linked_markers_sources_and_status(tmp_path: P
     chats = [u[0] for u in updates]
     assert chats[0][-1] == {"role": "assistant", "content": "…"}
     assert chats[1][-1]["content"] == "Talks"
-    assert chats[-1][0] == {"role": "user", "content": "When do talks start\\?"}  # shown as written
+    assert chats[-1][0] == {"role": "user", "content": "When do talks start?"}  # shown as written
     shown = chats[-1][1]["content"]
-    assert shown.startswith('Talks start in January [[1]](#source-1-1)\\.\n\n<details class="nq-inline-sources">')
+    assert shown.startswith('Talks start in January [[1]](#source-1-1).\n\n<details class="nq-inline-sources">')
     _, turns, sources, status, box = updates[-1]
     assert [t["answer"] for t in turns] == ["Talks start in January [1]."]  # kept in the browser as plain dicts
     assert 'id="source-1-1"' in sources and "<mark>Talks start in January.</mark>" in sources
@@ -117,7 +117,7 @@ def test_follow_up_gets_the_conversation_and_new_markers(tmp_path: Path):
     turns = run(page, "When do talks start?")[-1][1]
     last = run(page, "Where?", turns)[-1]
     assert engine.calls[-1][2] == [("When do talks start?", "Talks start in January [1].")]
-    assert last[0][-1]["content"].startswith("Talks start in January [[1]](#source-2-1)\\.")
+    assert last[0][-1]["content"].startswith("Talks start in January [[1]](#source-2-1).")
     assert 'id="source-1-1"' in last[2] and 'id="source-2-1"' in last[2]
     assert page.new_conversation()[:2] == ([], [])
 

@@ -95,7 +95,7 @@ def stored(title: str, published: date | None, source: str = "", article_id: str
 
 def test_markers_link_to_their_source_in_the_panel():
     assert render.answer_markdown("Geneva [2]. Both [1, 3].", turn=4) == (
-        "Geneva [[2]](#source-4-2)\\. Both [[1]](#source-4-1)[[3]](#source-4-3)\\."
+        "Geneva [[2]](#source-4-2). Both [[1]](#source-4-1)[[3]](#source-4-3)."
     )
 
 
@@ -154,8 +154,8 @@ def test_chat_markdown_shows_warnings_after_the_answer():
     text = render.chat_markdown(
         answer(warnings=["the LLM could not answer: timed out"], backend="extractive (fallback: timed out)"), turn=1
     )
-    assert text.startswith("Talks start [[1]](#source-1-1)\\.")
-    assert "⚠ The LLM could not answer\\: timed out" in text
+    assert text.startswith("Talks start [[1]](#source-1-1).")
+    assert "⚠ The LLM could not answer: timed out" in text
 
 
 def test_chat_markdown_says_what_a_follow_up_was_read_as():
@@ -168,9 +168,7 @@ def test_chat_markdown_says_what_a_follow_up_was_read_as():
         timings={},
         standalone_question="Who said that? (talks <start> in Geneva)",
     )
-    assert render.chat_markdown(follow_up, turn=2).endswith(
-        "\n\n*Read as: Who said that\\? \\(talks \\<start\\> in Geneva\\)*"
-    )
+    assert render.chat_markdown(follow_up, turn=2).endswith("\n\n*Read as: Who said that? (talks \\<start> in Geneva)*")
     assert "Read as" not in render.chat_markdown(answer(), turn=1)
 
 
@@ -179,12 +177,12 @@ def test_chat_markdown_bolds_the_asked_for_phrase_where_the_answer_quotes_its_se
         passage="Talks are set. They will be in Geneva.", sentence="They will be in Geneva.", highlight=(16, 22)
     )
     text = render.chat_markdown(answer("Talks are near. They will be in Geneva. [1]", citations=(geneva,)), turn=1)
-    assert text == "Talks are near\\. They will be in **Geneva**\\. [[1]](#source-1-1)"
+    assert text == "Talks are near. They will be in **Geneva**. [[1]](#source-1-1)"
     # A sentence split with its leading space still places the phrase; a reworded answer bolds nothing.
     spaced = citation(passage="Set. They meet in Geneva.", sentence=" They meet in Geneva.", highlight=(14, 20))
     assert render.phrase_spans(answer("They meet in Geneva. [1]", citations=(spaced,))) == [(13, 19)]
     assert render.chat_markdown(answer("Geneva hosts them [1].", citations=(geneva,)), turn=1) == (
-        "Geneva hosts them [[1]](#source-1-1)\\."
+        "Geneva hosts them [[1]](#source-1-1)."
     )
 
 
@@ -255,7 +253,7 @@ def test_api_markdown_keeps_the_warnings():
     text = render.api_markdown(
         answer(warnings=['quotation not found in the passages: "ten days"'], citations=(citation(),))
     )
-    assert text.startswith('Talks start [1].\n\n> ⚠ Quotation not found in the passages\\: \\"ten days\\"\n\n')
+    assert text.startswith('Talks start [1].\n\n> ⚠ Quotation not found in the passages: "ten days"\n\n')
     assert text.endswith("(2024-03-05, Wire)")
 
 
@@ -281,7 +279,7 @@ def test_chat_markdown_badges_the_sentence_no_passage_says_after_its_marker():
     text = render.chat_markdown(checked_answer(), turn=3)
     badge = '<span class="nq-unsupported">not found in the articles</span>'
     assert text.startswith(  # the LLM's own ** shown as written
-        rf"Talks start in \*\*spring\*\* [[1]](#source-3-1)\. They last ten days [[1]](#source-3-1)\. {badge} Both sides"
+        rf"Talks start in \*\*spring\*\* [[1]](#source-3-1). They last ten days [[1]](#source-3-1). {badge} Both sides"
     )
     assert text.count(badge) == 1
     assert "⚠ 1 sentence not found in the articles" in text
@@ -290,7 +288,8 @@ def test_chat_markdown_badges_the_sentence_no_passage_says_after_its_marker():
 def test_api_markdown_marks_the_sentence_no_passage_says_in_plain_text():
     text = render.api_markdown(checked_answer())
     assert text.startswith(
-        "Talks start in **spring** [1]. They last ten days [1]. (not found in the articles) Both sides agreed. [1]\n\n"
+        r"Talks start in \*\*spring\*\* [1]. They last ten days [1]. (not found in the articles) Both sides agreed. [1]"
+        "\n\n"
     )
     assert render.api_markdown(answer()).startswith("Talks start [1].\n\n")  # nothing checked, nothing marked
 
@@ -479,5 +478,52 @@ def test_a_blank_line_in_a_passage_does_not_end_the_inline_sources_html():
     assert "The pier opens.</mark>&#10;&#10;![x](http://beacon.example/b.png)&#13;&#13;More." in html
 
 
-def test_literal_markdown_escapes_each_ascii_punctuation_character_and_nothing_else():
-    assert render.literal_markdown("a<b> [c](d) 5% é ü\n") == r"a\<b\> \[c\]\(d\) 5\% é ü" + "\n"
+# A sentence as news prints it: nothing in it makes markup, so nothing in it is escaped.
+ORDINARY = """U.S. President Joe Biden's "severe consequences" warning, 3.5% (up from 2.1%) - Jan. 10; AT&T's Q&A, $5 and $10, #1 #MeToo, 4 > 3, @POTUS, e.g. (a) 1.5 + 2 = 3.5."""
+
+
+def test_an_ordinary_sentence_is_copied_from_the_chat_as_the_article_wrote_it():
+    """The chat's copy button copies a message's Markdown: an answer quoting a sentence holds no
+    backslash, before or after its marker, and still renders as the sentence."""
+    quoted = citation(passage=f"Set. {ORDINARY}", sentence=ORDINARY)
+    markdown = render.chat_markdown(answer(f"{ORDINARY} [1]", citations=(quoted,)), turn=1)
+    assert markdown == f"{ORDINARY} [[1]](#source-1-1)" and render.unlinked_markdown(ORDINARY) == ORDINARY
+    html = commonmark_html(markdown)
+    assert re.sub(r"<[^>]+>", "", html).replace("&amp;", "&").replace("&quot;", '"').replace("&gt;", ">") == (
+        f"{ORDINARY} [1]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("a <b> [c](d) ![e](f)", r"a \<b> \[c\]\(d) !\[e\]\(f)"),
+        (r"*em* _em_ `code` ~del~ \[", r"\*em\* \_em\_ \`code\` \~del\~ \\\["),
+        ("&lt;img&gt; &#60; AT&T", r"&lt\;img&gt\; &#60\; AT&T"),  # a reference shown as written
+        ("https://a.example www.b.example c@d.example", r"https:/\/a.example www\.b.example c\@d.example"),
+        ("[1](http://e) [2]: f [3, 4] [x]", r"[1]\(http:/\/e) [2]\: f [3, 4] \[x\]"),  # the markers kept
+        (
+            "# h\n- a\n  1. b\n+ c\n> q\n===\n| t |\n:-|-:\n2)",
+            "\\# h\n\\- a\n  1\\. b\n\\+ c\n\\> q\n\\===\n\\| t |\n\\:-|-:\n2\\)",
+        ),
+        ("3.5%\n1.5 m", "3.5%\n1.5 m"),  # a number at a line's start is no list
+    ],
+)
+def test_only_what_would_make_markup_is_escaped(text, escaped):
+    assert render.unlinked_markdown(text) == escaped
+    assert not re.findall(r"<(?!/?p>)[^>]+>", commonmark_html(escaped))  # paragraphs only
+
+
+def test_a_streamed_answer_is_escaped_as_the_start_of_its_final_text():
+    """The API sends the escaped text so far and then what follows it: each prefix's escaping must be
+    the start of the whole's (an unclosed "[" is held back by the API, as a marker may follow)."""
+    text = f"{ORDINARY}\n1. <b>x</b> [1]: www.e.example [2](f) ![g](h) &lt; **i** https://j\n- k"
+    whole = render.unlinked_markdown(text)
+    for end in range(len(text)):
+        so_far, opening = text[:end], text[:end].rfind("[")
+        if opening < 0 or "]" in so_far[opening:]:
+            assert whole.startswith(render.unlinked_markdown(so_far)), so_far
+
+
+def test_a_marker_right_after_an_exclamation_mark_stays_a_link():
+    assert render.answer_markdown("Go![1] Stop!", turn=1) == "Go\\![[1]](#source-1-1) Stop!"

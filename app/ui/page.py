@@ -113,7 +113,7 @@ def _messages(turns: list[Turn]) -> list[dict]:
     messages = []
     for turn in turns:
         messages += [
-            {"role": "user", "content": render.literal_markdown(turn.question)},
+            {"role": "user", "content": render.unlinked_markdown(turn.question)},
             {"role": "assistant", "content": turn.shown},
         ]
     return messages
@@ -217,7 +217,7 @@ class Page:
         as_of_day = _day(as_of, "As of")
         number = len(turns) + 1
         history = [(t.question, t.answer) for t in turns]
-        shown = _messages(turns) + [{"role": "user", "content": render.literal_markdown(question)}]
+        shown = _messages(turns) + [{"role": "user", "content": render.unlinked_markdown(question)}]
         yield shown + [{"role": "assistant", "content": "…"}], gr.skip(), gr.skip(), gr.skip(), ""
         answer: Answer | None = None
         try:
@@ -231,7 +231,7 @@ class Page:
                     yield shown + [{"role": "assistant", "content": partial}], gr.skip(), gr.skip(), gr.skip(), ""
         except Exception as error:  # the page stays usable; the log keeps the details
             log.exception("answering %r failed", question)
-            message = f"Could not answer: {render.literal_markdown(_one_line(error))}"
+            message = f"Could not answer: {render.unlinked_markdown(_one_line(error))}"
             yield shown + [{"role": "assistant", "content": message}], gr.skip(), gr.skip(), gr.skip(), ""
             return
         if answer is None:
@@ -385,6 +385,7 @@ def build_page(engine: Engine) -> gr.Blocks:
                         height=520,
                         feedback_options=None,
                         buttons=["copy", "copy_all"],
+                        latex_delimiters=[],  # "$5 and $10" in an article is money, not LaTeX
                         placeholder="Ask about the indexed articles; answers cite their sources.",
                     )
                     with gr.Row():

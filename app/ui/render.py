@@ -5,7 +5,6 @@ phrase helpers serve `newsqa ask` too."""
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import PurePath
@@ -33,32 +32,38 @@ def source_anchor(turn: int, number: int) -> str:
     return f"source-{turn}-{number}"
 
 
-# Every ASCII punctuation character, each of which CommonMark lets a backslash make literal.
-_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+# What would make markup of article or LLM text in the chat's Markdown (Gradio's marked, GitHub
+# flavoured) or an API client's: each match but an [n] marker is made literal by a backslash before
+# its last character. Each is decided by what comes before it (a list's "1." also at the text's end,
+# where a space may follow), so that the text so far of a streamed answer is escaped as the start of
+# its final text, but where a line starts with a decimal ("3." before "3.5").
+_MARKUP = re.compile(
+    rf"(?P<marker>{MARKER.pattern})"
+    r"|[\\\[\]<`*_~]"  # an escape, a link or image, HTML, code, emphasis, strikethrough
+    r"|(?<=\])[(:]"  # a marker's link target, or the definition of where it links to
+    r"|&#?[A-Za-z0-9]+;"  # a character reference, which shows as its character
+    r"|(?<=:/)/|(?<=(?i:www))\.|(?<=[\w.+-])@"  # what GFM links bare: https://, www., a@b.c
+    # At a line's start: a heading, quote, list, rule, setext underline or table; a piece of text
+    # that begins with a space is not taken for one.
+    r"|(?:\A|\n[ \t]*)(?:[#>+=|:-]|\d{1,9}[.)](?=\s|\Z))"
+)
 
 
-def literal_markdown(text: str) -> str:
-    """`text` as Markdown that shows it as written: every ASCII punctuation character backslash-escaped,
-    so that nothing in it starts markup, neither HTML (`<img>`, `<div style>`, `<form>`) nor an image,
-    link, autolink, emphasis, code, LaTeX or heading. For what articles and LLMs wrote."""
-    return _PUNCTUATION.sub(r"\\\1", text)
-
-
-# What makes a link, an image or HTML in Markdown, and the backslash that would undo an escape.
-_LINK_MARKUP = re.compile(r"([\\\[\]()<>])")
+def _literal(match: re.Match) -> str:
+    found = match.group(0)
+    return found if match["marker"] else f"{found[:-1]}\\{found[-1]}"
 
 
 def unlinked_markdown(text: str) -> str:
-    """`text` as Markdown with no link, image, autolink or HTML in it, but its [n] markers as they
-    are: only the characters that make those backslash-escaped, so that a client that shows the text
-    plain (the API's) shows it almost as written. A marker followed by a colon is escaped too: at the
-    start of a line it would define where the [n] of the answer and its sources link to."""
-    parts, at = [], 0
-    for match in MARKER.finditer(text):
-        if not text.startswith(":", match.end()):
-            parts += [_LINK_MARKUP.sub(r"\\\1", text[at : match.start()]), match.group(0)]
-            at = match.end()
-    return "".join(parts) + _LINK_MARKUP.sub(r"\\\1", text[at:])
+    """`text` as Markdown that shows it as written, for what articles and LLMs wrote: no link, image,
+    autolink, HTML, code, emphasis, heading, list or table from it, and its [n] markers as they are.
+    Only what would make those is backslash-escaped, so that an ordinary sentence comes out as it is
+    and a reader who copies an answer gets what the article said. Emphasis and code are escaped too:
+    `*`, `_`, `~` and backticks are rare in news, and an article's bold would pass for the answer's
+    own bold of the asked-for phrase. `$` is not: the chat renders no LaTeX (its `latex_delimiters`
+    are none), and "$5 and $10" is money. A character reference is kept as written (`&lt;` shows as
+    `&lt;`, not as the `<` it would decode to, which would be text, not markup)."""
+    return _MARKUP.sub(_literal, text)
 
 
 def _link_target(url: str) -> str:
@@ -67,16 +72,19 @@ def _link_target(url: str) -> str:
 
 
 def answer_markdown(text: str, turn: int) -> str:
-    """Answer text shown as written (`literal_markdown`), with each [n] marker a link to its source in
-    the panel; [1, 2] gives two links."""
+    """Answer text shown as written (`unlinked_markdown`), with each [n] marker a link to its source
+    in the panel; [1, 2] gives two links."""
     parts, at = [], 0
     for match in MARKER.finditer(text):
         numbers = re.findall(r"\d+", match.group(1))
         leading = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
-        parts += [literal_markdown(text[at : match.start()]), leading]
+        before = unlinked_markdown(text[at : match.start()])
+        if before.endswith("!") and not leading:  # "Go![1]" would make the marker's link an image
+            before = before[:-1] + "\\!"
+        parts += [before, leading]
         parts += [f"[[{n}]](#{source_anchor(turn, int(n))})" for n in numbers]
         at = match.end()
-    return "".join(parts) + literal_markdown(text[at:])
+    return "".join(parts) + unlinked_markdown(text[at:])
 
 
 def phrase_spans(answer: Answer) -> list[tuple[int, int]]:
@@ -130,14 +138,14 @@ def unsupported_notes(answer: Answer, mark: str) -> list[tuple[int, str]]:
 def warning_notes(answer: Answer) -> str:
     """The answer's warnings (an LLM that failed, a quotation not in the passages) as Markdown quotes."""
     notes = [warning[0].upper() + warning[1:] for warning in answer.warnings if warning]
-    return "".join(f"\n\n> ⚠ {literal_markdown(note)}" for note in notes)
+    return "".join(f"\n\n> ⚠ {unlinked_markdown(note)}" for note in notes)
 
 
 def read_as_note(answer: Answer) -> str:
     """What a follow-up was read as, when the conversation changed it, as a Markdown note."""
     if not answer.standalone_question or answer.standalone_question == answer.question:
         return ""
-    return f"\n\n*Read as: {literal_markdown(answer.standalone_question)}*"
+    return f"\n\n*Read as: {unlinked_markdown(answer.standalone_question)}*"
 
 
 def chat_markdown(answer: Answer, turn: int) -> str:
