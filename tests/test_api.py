@@ -110,7 +110,13 @@ def test_a_stream_sends_what_is_new_then_the_final_text_and_the_answer(seed_engi
     events = list(completion_events(iter(["The talks", "The talks will", "Garbled", answer]), "newsqa"))
     payloads = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
     deltas = [p["choices"][0]["delta"].get("content") for p in payloads]
-    assert deltas == ["", "The talks", " will", "\n\n" + api_markdown(answer), None]
+    cited = len(answer.citations)
+    assert deltas == ["", "The talks", " will", "\n\n" + api_markdown(answer), *[None] * cited, None]
+    # Each citation as Open WebUI's source event, in [n] order, before the last chunk.
+    events_sent = [p["event"] for p in payloads[4:-1]]
+    assert [e["data"]["source"]["id"] for e in events_sent] == [f"newsqa-{c.number}" for c in answer.citations]
+    assert all(e["type"] == "source" for e in events_sent)
+    assert events_sent[0]["data"]["document"] == [answer.citations[0].passage]
     assert payloads[-1]["choices"][0]["finish_reason"] == "stop" and payloads[-1]["newsqa"] == answer.as_dict()
     assert events[-1] == "data: [DONE]\n\n"
 

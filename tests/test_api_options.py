@@ -26,8 +26,8 @@ ASKED = [{"role": "user", "content": QUESTION}]
     ("option", "reason"),
     [
         ({"n": 2}, "newsqa gives one answer a request (n must be 1)"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "newsqa answers from its articles"),
         ({"tool_choice": "required"}, "newsqa answers from its articles and calls no tools"),
+        ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, "calls no tools"),
         ({"response_format": {"type": "json_object"}}, "response_format type text"),
         ({"logprobs": True}, "newsqa does not give log-probabilities"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
@@ -37,6 +37,13 @@ ASKED = [{"role": "user", "content": QUESTION}]
 def test_what_newsqa_cannot_do_is_refused_with_the_reason(option: dict, reason: str):
     with pytest.raises(ValueError, match=re.escape(reason)):
         ChatRequest.model_validate({"messages": ASKED, **option})
+
+
+def test_tools_offered_are_left_uncalled():
+    """Open WebUI offers its own tools with every request: an answer that calls none is allowed."""
+    tools = [{"type": "function", "function": {"name": "get_current_timestamp"}}]
+    for choice in (None, "auto", "none"):
+        ChatRequest.model_validate({"messages": ASKED, "tools": tools, "tool_choice": choice})
 
 
 def test_max_tokens_and_stop_become_the_answer_s_limits():

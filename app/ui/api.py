@@ -35,6 +35,7 @@ from app.answering import EXTRACTIVE
 from app.documents import Answer, Filters
 from app.llm import Limits
 from app.ui.auth import Login, client_key
+from app.ui.open_webui import do_client_task, is_client_task, source_events
 from app.ui.render import api_markdown, unlinked_markdown
 
 if TYPE_CHECKING:
@@ -115,8 +116,9 @@ class StreamOptions(BaseModel):
 
 class ChatRequest(BaseModel):
     """An OpenAI chat request: what maps onto newsqa is honoured (max_tokens, stop, usage), what
-    cannot (several choices, tools, a JSON answer, log-probabilities) is refused with the reason,
-    and sampling options (temperature, top_p, seed, user...) are the backend's settings to decide."""
+    cannot (several choices, a tool call demanded, a JSON answer, log-probabilities) is refused with
+    the reason, tools offered are left uncalled, and sampling options (temperature, top_p, seed,
+    user...) are the backend's settings to decide."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -130,8 +132,6 @@ class ChatRequest(BaseModel):
         None, max_length=MAX_STOPS
     )
     n: int = 1
-    tools: list[Any] | None = None
-    functions: list[Any] | None = None
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
@@ -143,16 +143,11 @@ class ChatRequest(BaseModel):
             raise _unsupported("newsqa gives one answer a request (n must be 1)")
         return n
 
-    @field_validator("tools", "functions")
-    @classmethod
-    def _no_tools(cls, tools: list | None) -> list | None:
-        if tools:
-            raise _unsupported("newsqa answers from its articles and calls no tools")
-        return tools
-
     @field_validator("tool_choice")
     @classmethod
-    def _no_tool_choice(cls, choice: Any) -> Any:
+    def _no_tool_call(cls, choice: Any) -> Any:
+        # Tools offered are fine to leave uncalled (Open WebUI offers its own with every request);
+        # a call demanded is not.
         if choice not in (None, "none", "auto"):
             raise _unsupported("newsqa answers from its articles and calls no tools")
         return choice
@@ -288,6 +283,8 @@ def completion_events(parts: Iterator[str | Answer], model: str, include_usage: 
                 final = api_markdown(part)
                 rest = final[len(sent) :] if final.startswith(sent) else "\n\n" + final
                 yield _chunk(completion, model, {"content": rest})
+                for event in source_events(part):  # Open WebUI's citation chips
+                    yield _chunk(completion, model, {}, event=event)
                 yield _chunk(completion, model, {}, part.finish_reason, newsqa=part.as_dict())
                 if include_usage:  # OpenAI's last chunk: no choices, the usage
                     yield _chunk(completion, model, {}, usage=usage(part), choices=[])
@@ -337,6 +334,26 @@ class _Holding(Response):
             await self.response(scope, receive, send)
         finally:
             self.give_back()
+
+
+def _completion(model: str, content: str, finish: str = "stop", spent: dict | None = None, **extra) -> dict:
+    """A whole chat.completion: `content` as its one choice."""
+    return {
+        "id": _completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": spent or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        **extra,
+    }
 
 
 def _model(name: str) -> dict:
@@ -398,8 +415,14 @@ def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
         chat = await _read(request, ChatRequest)
         if chat.model not in MODELS:
             raise ApiError(404, f"no model {chat.model!r}; models: {', '.join(MODELS)}", "model_not_found")
-        question, history = conversation(chat.messages)
         llm = MODELS[chat.model]
+        if chat.messages[-1].role == "user" and is_client_task(task := chat.messages[-1].text()):
+            done = await run_in_threadpool(do_client_task, engine, llm, task)
+            if chat.stream:
+                events = [_chunk(_completion_id(), chat.model, {"role": "assistant", "content": done}, "stop")]
+                return StreamingResponse(iter([*events, "data: [DONE]\n\n"]), media_type="text/event-stream")
+            return JSONResponse(_completion(chat.model, done))
+        question, history = conversation(chat.messages)
         limits = chat.limits()
         if chat.stream:
             parts = engine.stream(question, history=history, llm=llm, limits=limits)
@@ -411,22 +434,7 @@ def add_api_routes(app: FastAPI, engine: Engine, login: Login | None) -> None:
             )
         answer = await run_in_threadpool(lambda: engine.ask(question, history, llm=llm, limits=limits))
         return JSONResponse(
-            {
-                "id": _completion_id(),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": chat.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": api_markdown(answer)},
-                        "finish_reason": answer.finish_reason,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": usage(answer),
-                "newsqa": answer.as_dict(),
-            }
+            _completion(chat.model, api_markdown(answer), answer.finish_reason, usage(answer), newsqa=answer.as_dict())
         )
 
     @endpoint
