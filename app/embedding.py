@@ -1,12 +1,14 @@
 """The embedding model: loading it offline, its tokenizer and window, encoding.
 
-Two backends run the same sentence-transformers model on a CPU. `onnx-int8`, the default, runs it
-through onnxruntime with int8 weights (app/onnx_model.py): in `newsqa bench` it takes 0.23x the CPU
-time of torch for vectors at cosine 0.99 to torch's, at the same hit@5 on quail_news (BENCHMARKS.md).
-`torch` runs sentence-transformers itself, for exact vectors. On a CUDA GPU the model runs in torch at
-half precision in large batches, which sentence-transformers sorts by length so that little is padded.
-Vectors of one model are interchangeable whatever ran it: an index built on a GPU answers on a laptop.
-app/embedders.py chooses among them.
+Three backends run the same sentence-transformers model on a CPU. The ONNX export run by onnxruntime
+(app/onnx_model.py), with int8 weights (`onnx-int8`: in `newsqa bench` 0.23x the CPU time of torch,
+vectors at cosine 0.99 to torch's, the same hit@5 on quail_news; BENCHMARKS.md) or with the export's
+own fp32 weights (`onnx-fp32`), the faster where the CPU has no int8 dot-product instructions; the
+default, `auto`, times both once per CPU and keeps the faster. `torch` runs sentence-transformers
+itself, for exact vectors. On a CUDA GPU the model runs in torch at half precision in large batches,
+which sentence-transformers sorts by length so that little is padded. Vectors of one model are
+interchangeable whatever ran it: an index built on a GPU answers on a laptop. app/embedders.py
+chooses among them.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ class Embedder(ABC):
     @abstractmethod
     def dimension(self) -> int: ...
 
+    @property
+    @abstractmethod
+    def backend(self) -> str:
+        """What runs the model: torch, onnx-int8 or onnx-fp32."""
+
     @abstractmethod
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces of each text, without the special tokens the model adds."""
@@ -72,6 +79,8 @@ class Embedder(ABC):
 
 
 class TorchEmbedder(Embedder):
+    backend = "torch"
+
     def __init__(self, model_name: str, device: str, batch_size: int, threads: int):
         super().__init__(model_name, threads)
         self.device = device

