@@ -9,7 +9,6 @@ import hashlib
 import http.server
 import os
 import queue
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AuthenticationError
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import ROOT, SEED_FILE
+from tests.conftest import ROOT, SEED_FILE, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -61,17 +60,11 @@ def serve_folder(folder: Path) -> http.server.ThreadingHTTPServer:
     return site
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ChatServer:
     """`newsqa chat` in a subprocess; its output is drained in a thread and kept for failure messages."""
 
     def __init__(self, index: Path, *args: str, **env: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.env = {
             **os.environ,
@@ -298,7 +291,7 @@ def test_login_failing_llm_and_upload_limit(tmp_path: Path, page):
         NEWSQA_MAX_FILE_MB="0.001",
         NEWSQA_LLM="openai:some-model",
         NEWSQA_OPENAI_API_KEY="unused",
-        NEWSQA_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1",
+        NEWSQA_OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
     )
     ingested = chat.newsqa("ingest", str(SEED_FILE), NEWSQA_MAX_FILE_MB="20")
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
