@@ -11,7 +11,7 @@ import pytest
 from app.cli import main
 from app.settings import Settings
 from conftest import QUAIL
-from eval.bench import corpus, report, scale
+from eval.bench import backends, corpus, report, scale
 
 SENTENCES = [f"Sentence number {n} tells of harbour {n % 7} and its ferry timetable." for n in range(60)]
 
@@ -86,7 +86,17 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
         "seconds": 60,
         "machine": {
             "cpus": 2,
-            "embedding_backend": "onnx-int8",
+            "embedding_backend": "onnx-fp32",
+            "embedding_choice": {
+                "variant": "fp32",
+                "source": "recorded",
+                "int8_ms": 141.0,
+                "fp32_ms": 130.3,
+                "rounds": 3,
+                "threads": 1,
+                "cpu": {"machine": "x86_64", "name": "AMD EPYC 7B12", "flags": ["avx2"]},
+                "measured": "2026-12-04 21:59 UTC",
+            },
             "embedding_threads": 1,
             "load_average": (1.0, 1.0, 1.0),
         },
@@ -128,6 +138,22 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
     assert targets["latency grows sub-linearly (1,000 -> 100,000 chunks)"] == "yes"
     assert "Sweep stopped before 1,000,000 chunks." in text
     assert "Reproduce: `newsqa bench X`" in text
+    # Every section says which ONNX variant ran, and the timings auto chose it by.
+    assert (
+        text.count(
+            "embedding backend onnx-fp32 (auto's choice for this CPU, AMD EPYC 7B12 [avx2]: int8 141.0 ms a "
+            "chunk-sized text, fp32 130.3 ms, fastest of 3 rounds on 1 thread(s), timed 2026-12-04 21:59 UTC) on 1 "
+            "thread(s) a process"
+        )
+        == 2
+    )  # the ingest and scale sections
+
+
+def test_the_report_says_how_the_backend_was_chosen():
+    assert report.backend_choice(None) == ""  # torch: nothing to choose
+    assert report.backend_choice({"variant": "int8", "source": "asked"}) == " (NEWSQA_EMBEDDING_BACKEND)"
+    fallback = {"variant": "int8", "source": "fallback", "reason": "OSError: [Errno 30] Read-only file system"}
+    assert report.backend_choice(fallback) == " (auto, not timed: OSError: [Errno 30] Read-only file system)"
 
 
 def _e2e_row(name: str, chunks: int, wall: float, cpu: float) -> dict:
@@ -317,4 +343,19 @@ def test_bench_command_end_to_end(tmp_path: Path):
     assert every["newsqa"]["wall_s"] > 0 and every["newsqa"]["cpu_s"] > 0  # the program's own time, not ours
     assert every["quality"]["newsqa"]["questions"] > few["quality"]["newsqa"]["questions"]
     assert "## Ingestion" in out.read_text() and plot.exists()
+    choice = results["machine"]["embedding_choice"]  # auto's, read back from its record for this CPU
+    assert results["machine"]["embedding_backend"] == f"onnx-{choice['variant']}"
+    assert choice["source"] == "recorded" and choice["int8_ms"] > 0 and choice["fp32_ms"] > 0
+    assert f"int8 {choice['int8_ms']:.1f} ms a chunk-sized text, fp32 {choice['fp32_ms']:.1f} ms" in out.read_text()
     assert not (tmp_path / "user-index").exists()  # the user's index is never touched
+
+
+@pytest.mark.slow
+def test_the_backends_compared_on_real_chunk_texts(capsys):
+    if not QUAIL.exists():
+        pytest.skip("quail_news dataset not found")
+    assert backends.main([str(QUAIL), "--texts", "6", "--rounds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [*backends.BACKENDS, "auto"]
+    assert all("6 texts, fastest of 2 rounds, 1 thread(s)" in line for line in lines[:3])
+    assert lines[3].startswith("auto: onnx-") and "auto's choice for this CPU" in lines[3]

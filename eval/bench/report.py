@@ -43,11 +43,28 @@ def _run_line(results: dict) -> str:
     machine = results["machine"]
     return (
         f"From one run of `{results['command']}`, started {results['started']}, {results['seconds'] / 60:.0f} "
-        f"min; {machine['cpus']} CPUs; embedding backend {machine['embedding_backend']} on "
+        f"min; {machine['cpus']} CPUs; embedding backend {machine['embedding_backend']}"
+        f"{backend_choice(machine.get('embedding_choice'))} on "
         f"{machine['embedding_threads']} thread(s) a process; load average at the start "
         f"{', '.join(f'{x:.1f}' for x in machine['load_average'])}. Figures of one run compare as ratios. Wall "
         "time counts what a user waits; CPU time (every thread of the process and of its child processes) "
         "is the steadier figure on a shared machine."
+    )
+
+
+def backend_choice(choice: dict | None) -> str:
+    """How the CPU's ONNX variant was chosen, with auto's recorded timings; empty for torch."""
+    if choice is None:
+        return ""
+    if choice["source"] == "asked":
+        return " (NEWSQA_EMBEDDING_BACKEND)"
+    if choice["source"] == "fallback":
+        return f" (auto, not timed: {choice['reason']})"
+    cpu = choice["cpu"]
+    return (
+        f" (auto's choice for this CPU, {cpu['name']} [{' '.join(cpu['flags']) or 'none of the int8 flags'}]: "
+        f"int8 {choice['int8_ms']:.1f} ms a chunk-sized text, fp32 {choice['fp32_ms']:.1f} ms, fastest of "
+        f"{choice['rounds']} rounds on {choice['threads']} thread(s), timed {choice['measured']})"
     )
 
 
@@ -250,7 +267,8 @@ def _levers(rows: list[dict]) -> list[str]:
             )
         if "cosine_to_torch" in row:
             quality += (
-                f"; mean cosine to the torch vectors {row['cosine_to_torch']:.3f}; export {row['export_s']:.0f} s"
+                f"; mean cosine to the torch vectors {row['cosine_to_torch']:.3f}; first use (export, and "
+                f"auto's timing) {row['export_s']:.0f} s"
             )
         table.append(
             [

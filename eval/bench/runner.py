@@ -22,9 +22,10 @@ import numpy as np
 
 from app.embedders import make_embedder
 from app.embedding import Embedder
+from app.onnx_model import OnnxEmbedder
 from app.settings import Settings
 from app.timing import Timing, timed
-from eval.bench import corpus, end_to_end, ingestion, report, scale
+from eval.bench import backends, corpus, end_to_end, ingestion, report, scale
 from eval.bench.ingestion import IngestRun
 from eval.dataset import load
 
@@ -135,9 +136,12 @@ def _measure(settings: Settings, options: Options, work: Path, articles_folder: 
 
 
 def machine(settings: Settings) -> dict:
+    # The CPU's backend, which the end-to-end runs use on any machine: auto's choice, read from its record.
+    cpu = make_embedder(settings.model_copy(update={"embedding_device": "cpu"}))
     return {
         "cpus": os.cpu_count(),
-        "embedding_backend": settings.embedding_backend,
+        "embedding_backend": cpu.backend,
+        "embedding_choice": cpu.choice if isinstance(cpu, OnnxEmbedder) else None,
         "embedding_threads": settings.embedding_threads or os.cpu_count(),
         "python": platform.python_version(),
         "load_average": os.getloadavg(),
@@ -273,12 +277,23 @@ def levers(
         }
     )
 
-    log("levers: the ONNX int8 backend against torch")
-    with timed() as export:
-        variant(model_cache=work / "models")  # into a fresh cache: the one-off export, timed
+    log("levers: the ONNX export in fp32 against int8")
+    onnx = backends.compare(settings, texts, ("onnx-int8", "onnx-fp32"), rounds=1)
     rows.append(
         {
-            "lever": "ONNX int8 backend instead of torch (raw encode)",
+            "lever": "onnx-fp32 instead of onnx-int8 (raw encode)",
+            "before": onnx["onnx-int8"].cpu,
+            "after": onnx["onnx-fp32"].cpu,
+            "unit": "CPU s",
+        }
+    )
+
+    log(f"levers: the {embedder.backend} backend against torch")
+    with timed() as export:
+        variant(model_cache=work / "models")  # into a fresh cache: the one-off export and timing, timed
+    rows.append(
+        {
+            "lever": f"{embedder.backend} backend instead of torch (raw encode)",
             "before": by_length.cpu,
             "after": ingestion.encode_raw(texts, embedder).cpu,
             "unit": "CPU s",
@@ -288,7 +303,7 @@ def levers(
             ),
             "quality": {
                 "torch": scored("torch", torch_settings, torch_embedder),
-                settings.embedding_backend: scored("default", settings, embedder),
+                embedder.backend: scored("default", settings, embedder),
             },
         }
     )
