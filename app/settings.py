@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Texts the torch backend encodes at once on a CPU, "
         "batched by length; small batches pad least (8: 0.83x "
-        "the CPU time of 64). onnx-int8 runs texts one at a "
+        "the CPU time of 64). The ONNX backends run texts one at a "
         "time; a GPU takes batches of 1,024.",
     )
     embedding_device: str = Field(
