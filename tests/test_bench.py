@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.embedders import embedding_label
+from app.index import Index
 from app.settings import Settings
-from conftest import QUAIL
+from conftest import FIXTURES, QUAIL
 from eval.bench import backends, corpus, report, scale
 
 SENTENCES = [f"Sentence number {n} tells of harbour {n % 7} and its ferry timetable." for n in range(60)]
@@ -78,6 +80,9 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
                 "open_and_first_answer_s": 4.0,
                 "questions": 5,
             },
+            "update_s": 3.25,
+            "update_peak_rss_mb": 420.4,
+            "update_found": chunks == 1000,
         }
 
     results = {
@@ -137,6 +142,9 @@ def test_report_tables_targets_and_plot(tmp_path: Path):
     assert targets["retrieve p50 <= 30 ms at 100k chunks"] == "yes"
     assert targets["latency grows sub-linearly (1,000 -> 100,000 chunks)"] == "yes"
     assert "Sweep stopped before 1,000,000 chunks." in text
+    # Each size's one-article update: its time, its process's peak, and whether the article was found.
+    assert "| 10 / 20 | 11 / 21 | 30 / 40 | 900 | 4.0 | 3.2 | 420 | yes |" in text
+    assert "| 25 / 50 | 26 / 51 | 75 / 100 | 900 | 4.0 | 3.2 | 420 | no |" in text
     assert "Reproduce: `newsqa bench X`" in text
     # Every section says which ONNX variant ran, and the timings auto chose it by.
     assert (
@@ -270,20 +278,27 @@ def test_sweep_grows_one_index_and_stops_at_the_budget(tmp_path: Path):
     questions.write_text(json.dumps(["Which harbour has a ferry timetable?", "What does sentence 12 tell?"]))
     settings = Settings(index=tmp_path / "index", collection="sweep")
     source = corpus.SyntheticChunks(SENTENCES, real.astype(np.float32))
-    points, stopped = scale.sweep(settings, [100, 400], source, questions, budget_seconds=3600, log=print)
+    article = FIXTURES / "articles" / "orchard_frontmatter.md"
+    points, stopped = scale.sweep(settings, [100, 400], source, questions, article, budget_seconds=3600, log=print)
     assert [p.chunks for p in points] == [100, 400]
     assert points[1].disk_mb > points[0].disk_mb
     for p in points:
         assert p.query["questions"] == 2 and p.query["peak_rss_mb"] > 100
         assert p.query["retrieve_ms"]["p95"] >= p.query["retrieve_ms"]["p50"] > 0
         assert p.query["filtered_retrieve_ms"]["p95"] >= p.query["filtered_retrieve_ms"]["p50"] > 0
+        # A fresh `newsqa ingest` added the real article, which retrieval then found by its title.
+        assert p.update_s > 0 and p.update_peak_rss_mb > 0 and p.update_found
     assert stopped == ""
+    # The updates went to copies: the sweep's index holds its synthetic chunks alone, and no copy is left.
+    assert Index(settings, embedding_label(settings)).count() == 400
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index", "questions.json"]
     # A budget nothing fits in: the first size is built, the next is skipped, and the report says why.
     points, stopped = scale.sweep(
         settings.model_copy(update={"collection": "sweep-small"}),
         [100, 100_000],
         source,
         questions,
+        article,
         budget_seconds=0.001,
         log=print,
     )

@@ -126,6 +126,7 @@ def _measure(settings: Settings, options: Options, work: Path, articles_folder: 
             options.sizes,
             corpus.SyntheticChunks(sentences, vectors),
             questions_json,
+            min(p for p in articles_folder.iterdir() if p.is_file()),  # the article each size's update adds
             options.budget_minutes * 60,
             log,
         )

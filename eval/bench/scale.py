@@ -2,14 +2,17 @@
 
 One collection grows through the sizes (synthetic chunks written through Index.write, as ingestion
 writes them); at each size a fresh process opens the index and asks the questions, so its peak
-RSS is what a process serving an index of that size needs, lexical index and model included.
-Run as `python -m eval.bench.scale INDEX_DIR QUESTIONS_JSON` that process prints its figures as JSON.
+RSS is what a process serving an index of that size needs, lexical index and model included. Last,
+a fresh `newsqa ingest` process adds one real article to a copy of the index: what staying current
+costs at that size, and that process's peak RSS.
+Run as `python -m eval.bench.scale QUESTIONS_JSON` that query process prints its figures as JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from pydantic import SecretStr
 
 from app.documents import Filters
 from app.embedders import embedding_label
@@ -26,6 +30,29 @@ from app.timing import timed
 from eval.bench.corpus import DAYS, FIRST_DAY, SyntheticChunks
 
 ARTICLES_PER_WRITE = 1000
+ROOT = Path(__file__).resolve().parents[2]
+
+# `newsqa` as the user runs it, reporting its own peak RSS on exit into the file argv[1]: read from its
+# /proc, since getrusage's ru_maxrss of a child carries over the resident size of the (large) bench
+# process it was forked from. Its own embedding workers' peaks come through RUSAGE_CHILDREN.
+MEASURED_NEWSQA = """
+import resource, sys
+from app.cli import main
+
+code = main(sys.argv[2:])
+with open("/proc/self/status") as status:
+    own_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+open(sys.argv[1], "w").write(str(max(own_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)))
+sys.exit(code)
+"""
+# The article ids `Engine.retrieve` ranks for the question argv[1], as a question would get them.
+RETRIEVED_IDS = """
+import json, sys
+from app.engine import Engine
+from app.settings import Settings
+
+print(json.dumps([p.article_id for p in Engine(Settings()).retrieve(sys.argv[1])]))
+"""
 
 
 @dataclass
@@ -35,6 +62,9 @@ class SizePoint:
     lexical_seconds: float  # rebuilding the BM25 index from the collection
     disk_mb: float
     query: dict  # from the query process: latency percentiles, peak RSS
+    update_s: float  # a fresh `newsqa ingest` process adding one real article, from start to exit
+    update_peak_rss_mb: float  # that process's peak resident memory
+    update_found: bool  # the added article among the passages retrieved for its title
 
 
 def folder_mb(folder: Path) -> float:
@@ -51,10 +81,17 @@ def grow(index: Index, source: SyntheticChunks, target: int) -> float:
 
 
 def sweep(
-    settings: Settings, sizes: list[int], source: SyntheticChunks, questions_file: Path, budget_seconds: float, log
+    settings: Settings,
+    sizes: list[int],
+    source: SyntheticChunks,
+    questions_file: Path,
+    article: Path,
+    budget_seconds: float,
+    log,
 ) -> tuple[list[SizePoint], str]:
-    """Grow one index through `sizes`, measuring at each; stops before a size whose build would take
-    longer than `budget_seconds` at the rate seen so far. Returns the points and why it stopped early."""
+    """Grow one index through `sizes`, measuring at each, the update of `article` (a real article file)
+    last; stops before a size whose build would take longer than `budget_seconds` at the rate seen so
+    far. Returns the points and why it stopped early."""
     index = Index(settings, embedding_label(settings))
     points: list[SizePoint] = []
     rate = None  # chunks a second, from the last build
@@ -72,25 +109,61 @@ def sweep(
             index.lexical()
         log(f"scale: {size:,} chunks built in {build:.0f} s (BM25 {lexical.wall:.0f} s); querying")
         query = run_query_process(settings, questions_file)
-        points.append(SizePoint(index.count(), build, lexical.wall, folder_mb(settings.index), query))
+        chunks, disk = index.count(), folder_mb(settings.index)
+        log(f"scale: {chunks:,} chunks queried; adding {article.name} with newsqa ingest")
+        points.append(SizePoint(chunks, build, lexical.wall, disk, query, *measure_update(settings, article)))
     return points, ""
 
 
-def run_query_process(settings: Settings, questions_file: Path) -> dict:
-    env = dict(
-        os.environ, NEWSQA_INDEX=str(settings.index), NEWSQA_COLLECTION=settings.collection, NEWSQA_LLM="extractive"
-    )
-    env.pop("NEWSQA_CHROMA_URL", None)
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a child process that must run on exactly `settings`: each one given as its
+    NEWSQA_ variable, none inherited from this process, and no config file read (NEWSQA_CONFIG names
+    a file that is not there). Unset settings (chroma_url: the embedded store) and secrets are left out."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("NEWSQA_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if not isinstance(value, SecretStr):
+            env[f"NEWSQA_{name.upper()}"] = str(value)
+    env["NEWSQA_CONFIG"] = str(settings.index.with_name("no-config.toml"))
+    return env
+
+
+def run_child(command: list[str], settings: Settings, what: str) -> str:
+    """Run `command` on `settings`; its stdout, or a RuntimeError with the end of its stderr."""
     done = subprocess.run(
-        [sys.executable, "-m", "eval.bench.scale", str(questions_file)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=ROOT, env=child_env(settings), stdin=subprocess.DEVNULL, capture_output=True, text=True
     )
     if done.returncode != 0:
-        raise RuntimeError(f"query process failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    return done.stdout
+
+
+def run_query_process(settings: Settings, questions_file: Path) -> dict:
+    extractive = settings.model_copy(update={"llm": "extractive"})  # answers timed without an LLM server
+    out = run_child([sys.executable, "-m", "eval.bench.scale", str(questions_file)], extractive, "query process")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure_update(settings: Settings, article: Path) -> tuple[float, float, bool]:
+    """A fresh `newsqa ingest --json ARTICLE` process on a copy of the index, timed from start to
+    exit, and its peak RSS; then whether `Engine.retrieve`, in another fresh process, finds the
+    article for its title. On a copy, so the sweep's index stays synthetic chunks alone for the next
+    size, and the bench's open Chroma client never shares its folder with another writer."""
+    copy = settings.index.with_name(settings.index.name + "-update")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(settings.index, copy)
+    updated, peak_file = settings.model_copy(update={"index": copy}), copy.with_name("update-peak-kb")
+    try:
+        command = [sys.executable, "-c", MEASURED_NEWSQA, str(peak_file), "ingest", "--json", str(article)]
+        with timed() as spent:
+            report = json.loads(run_child(command, updated, "newsqa ingest"))
+        added = [o for o in report["articles"] if o["status"] == "added"]
+        if len(added) != 1:  # the figure is one new article's, nothing else
+            raise RuntimeError(f"newsqa ingest {article} added {len(added)} articles: {report['counts']}")
+        retrieved = json.loads(run_child([sys.executable, "-c", RETRIEVED_IDS, added[0]["title"]], updated, "retrieve"))
+        return spent.wall, int(peak_file.read_text()) / 1024, added[0]["article_id"] in retrieved
+    finally:
+        shutil.rmtree(copy)
+        peak_file.unlink(missing_ok=True)
 
 
 def peak_rss_mb() -> float:
