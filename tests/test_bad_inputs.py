@@ -15,6 +15,7 @@ import pytest
 
 from app.engine import Engine
 from app.settings import Settings
+from eval.bench.scale import MEASURED_NEWSQA
 from ingest.chunking import CHARS_PER_TOKEN
 from ingest.formats import MAX_TITLE_CHARS
 from ingest.pipeline import MAX_ARTICLE_CHARS
@@ -24,21 +25,6 @@ from tests.conftest import FIXTURES, ROOT, make_settings
 ARTICLES = FIXTURES / "articles"
 BAD_INPUTS = FIXTURES / "bad_inputs"
 PEAK_LIMIT_MB = 1500
-
-# `newsqa ARGS`, then the peak resident memory of this process and of its embedding workers. This
-# process's own is its VmHWM: Linux carries into getrusage's ru_maxrss the resident size of the
-# process that started it (here pytest, which may be larger than any limit).
-MEASURED_MAIN = """
-import resource, sys
-from app.cli import main
-
-code = main(sys.argv[2:])
-with open("/proc/self/status") as status:
-    own_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-peak_kb = max(own_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-open(sys.argv[1], "w").write(str(peak_kb))
-sys.exit(code)
-"""
 
 
 def write_large_inputs(folder: Path) -> dict[str, Path]:
@@ -60,7 +46,7 @@ def write_large_inputs(folder: Path) -> dict[str, Path]:
 def ingest(tmp_path: Path, *sources: Path) -> tuple[subprocess.CompletedProcess, dict, float]:
     """`newsqa ingest --json SOURCES` on a fresh index: the process, its report and its peak MB."""
     script, peak = tmp_path / "measured_main.py", tmp_path / "peak_kb"
-    script.write_text(MEASURED_MAIN)
+    script.write_text(MEASURED_NEWSQA)  # newsqa ARGS, then its peak memory and its workers' into `peak`
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "HF_", "TRANSFORMERS_"))}
     env.update(NEWSQA_INDEX=str(tmp_path / "index"), NEWSQA_CONFIG=str(tmp_path / "absent.toml"), PYTHONPATH=str(ROOT))
     result = subprocess.run(
