@@ -10,6 +10,12 @@ from datetime import date
 from functools import cached_property
 
 
+def shortened(text: str, limit: int) -> str:
+    """`text` whole when it has `limit` characters or fewer; else cut at the last word boundary
+    before `limit`, with an ellipsis."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
 def short_hash(text: str, length: int = 16) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
@@ -174,10 +180,7 @@ class Answer:
         def closest(passage: Passage) -> dict:
             """A passage of a refused answer, shown so a reader can judge the refusal; its text cut to
             about 300 characters at a word boundary."""
-            text = " ".join(passage.text.split())
-            if len(text) > 300:
-                text = text[:300].rsplit(" ", 1)[0] + "…"
-            return {**passage.where_from(), "text": text}
+            return {**passage.where_from(), "text": shortened(" ".join(passage.text.split()), 300)}
 
         return {
             "question": self.question,

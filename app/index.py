@@ -132,7 +132,8 @@ def article_fields(metadata: dict) -> dict:
     }
 
 
-def _stored_article(metadata: dict) -> StoredArticle:
+def stored_article(metadata: dict) -> StoredArticle:
+    """The article a chunk's metadata (any of its chunks') describes, as the index knows it."""
     return StoredArticle(
         id=metadata["article_id"],
         **article_fields(metadata),
@@ -380,7 +381,7 @@ class Index:
 
     def articles(self) -> list[StoredArticle]:
         return sorted(
-            map(_stored_article, self._metadatas({"chunk_index": 0})),
+            map(stored_article, self._metadatas({"chunk_index": 0})),
             key=lambda a: (a.published or date.min, a.title),
             reverse=True,
         )
@@ -390,7 +391,7 @@ class Index:
         matches = []
         for field in ("article_id", "file", "origin", "url"):
             result = self._collection.get(where={"$and": [{field: key}, {"chunk_index": 0}]}, include=["metadatas"])
-            matches.extend(_stored_article(m) for m in result["metadatas"])
+            matches.extend(stored_article(m) for m in result["metadatas"])
         return list({a.id: a for a in matches}.values())
 
     def article_chunks(self, article_id: str) -> list[StoredChunk]:

@@ -303,10 +303,11 @@ def source_id(question_id: str) -> str:
     return question_id
 
 
-def _off_period(question: Question) -> dict:
+def _unanswerable(question: Question, suffix: str, asked: str) -> dict:
+    """`asked` as a question with no answer in the articles, dated as `question`, under its id + `suffix`."""
     return {
-        "id": question.id + SUFFIX,
-        "question": question.question,
+        "id": question.id + suffix,
+        "question": asked,
         "answers": [],
         "evidence": [],
         "answerable": False,
@@ -314,14 +315,13 @@ def _off_period(question: Question) -> dict:
     }
 
 
+def _off_period(question: Question) -> dict:
+    return _unanswerable(question, SUFFIX, question.question)
+
+
 def _near_miss(question: Question, swapped: _Swap) -> dict:
     return {
-        "id": question.id + NEAR_MISS_SUFFIX,
-        "question": swapped.question,
-        "answers": [],
-        "evidence": [],
-        "answerable": False,
-        "question_date": question.question_date.isoformat() if question.question_date else None,
+        **_unanswerable(question, NEAR_MISS_SUFFIX, swapped.question),
         "near_miss_of": question.question,
         "swapped": [swapped.name, swapped.replacement],
         "swapped_from": swapped.source,

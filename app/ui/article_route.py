@@ -7,6 +7,7 @@ request, so it cannot reach other files on the server's disk. It sits behind the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from app.retrieval import merge_text
@@ -15,16 +16,14 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from app.engine import Engine
+    from app.index import StoredChunk
 
 PATH = "/article/{article_id}"
 
 
-def article_text(engine: Engine, article_id: str) -> str | None:
-    """The article as plain text (title, date and source, then its text as indexed); None when no
-    article has this id."""
-    chunks = engine.index.article_chunks(article_id)
-    if not chunks:
-        return None
+def article_text(chunks: Sequence[StoredChunk]) -> str:
+    """An article, from all its chunks (`Index.article_chunks`), as plain text: title, date and
+    source, then its text as indexed."""
     meta = chunks[0].metadata
     about = " · ".join(part for part in (meta.get("published"), meta.get("source") or meta.get("file")) if part)
     return f"{meta['title']}\n{about}\n\n{merge_text(chunks)[0].strip()}\n"
@@ -52,9 +51,10 @@ def add_article_route(app: FastAPI, engine: Engine) -> None:
     login_check = _endpoint(app.router.routes, f"{API_PREFIX}/login_check")
 
     def article(article_id: str) -> PlainTextResponse:
-        text = article_text(engine, article_id)
-        if text is None:
+        chunks = engine.index.article_chunks(article_id)
+        if not chunks:
             raise HTTPException(status_code=404, detail="no indexed article has this id")
+        text = article_text(chunks)
         # Plain text, never sniffed as HTML: the article's words cannot become markup or script.
         return PlainTextResponse(
             text, headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'"}

@@ -21,7 +21,8 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from app.documents import Filters
+from app.documents import Filters, shortened
+from app.index import stored_article
 from app.ui import library
 from app.ui.api import HISTORY_TURNS, MAX_QUESTION_CHARS
 from app.ui.article_route import article_text
@@ -54,13 +55,6 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 class PastedArticle(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1)
-
-
-def _cut(text: str, limit: int) -> tuple[str, bool]:
-    """`text` cut at a word boundary to about `limit` characters, and whether it was cut."""
-    if len(text) <= limit:
-        return text, False
-    return text[:limit].rsplit(" ", 1)[0] + "…", True
 
 
 def _link(article_id: str, url: str) -> str:
@@ -114,7 +108,7 @@ def build_server(engine: Engine, allow_writes: bool = False) -> MCPServer:
         article's title, date, source and link."""
         passages = engine.retrieve(query, filters=_filters(since, until, source), k=k)
         return [
-            {**p.where_from(), "link": _link(p.article_id, p.url), "text": _cut(p.text, MAX_PASSAGE_CHARS)[0]}
+            {**p.where_from(), "link": _link(p.article_id, p.url), "text": shortened(p.text, MAX_PASSAGE_CHARS)}
             for p in passages
         ]
 
@@ -162,20 +156,24 @@ def build_server(engine: Engine, allow_writes: bool = False) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def get_article(article_id: ArticleId) -> dict[str, Any]:
         """One indexed article: its metadata and its text as indexed (cut past 100,000 characters)."""
-        found = engine.index.find_articles(article_id)
-        text = article_text(engine, article_id)
-        if not found or text is None:
+        chunks = engine.index.article_chunks(article_id)
+        if not chunks:
             raise ToolError(f"no indexed article has the id {article_id}")
-        text, cut = _cut(text, MAX_ARTICLE_CHARS)
-        return {**found[0].as_dict(), "link": _link(article_id, found[0].url), "text": text, "truncated": cut}
+        found, text = stored_article(chunks[0].metadata), article_text(chunks)
+        return {
+            **found.as_dict(),
+            "link": _link(article_id, found.url),
+            "text": shortened(text, MAX_ARTICLE_CHARS),
+            "truncated": len(text) > MAX_ARTICLE_CHARS,
+        }
 
     @server.resource(ARTICLE_URI, mime_type="text/plain")
     def article(article_id: str) -> str:
         """An indexed article as plain text: title, date and source, then its text."""
-        text = article_text(engine, article_id)
-        if text is None:
+        chunks = engine.index.article_chunks(article_id)
+        if not chunks:
             raise ResourceNotFoundError(f"no indexed article has the id {article_id}")
-        return text
+        return article_text(chunks)
 
     if allow_writes:
 

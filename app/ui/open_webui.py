@@ -53,10 +53,11 @@ def source_events(answer: Answer) -> list[dict]:
     events = []
     for citation in answer.citations:
         # An id of each [n]'s own: Open WebUI merges the sources of one id, which would shift the numbers.
-        about = {"source": f"newsqa-{citation.number}", "name": citation.title}
-        about |= {"url": citation.url} if is_url(citation.url) else {}
-        source = {"id": about["source"], **{k: v for k, v in about.items() if k != "source"}}
-        events.append(
-            {"type": "source", "data": {"source": source, "document": [citation.passage], "metadata": [about]}}
-        )
+        ident, link = f"newsqa-{citation.number}", {"url": citation.url} if is_url(citation.url) else {}
+        data = {
+            "source": {"id": ident, "name": citation.title, **link},
+            "document": [citation.passage],
+            "metadata": [{"source": ident, "name": citation.title, **link}],
+        }
+        events.append({"type": "source", "data": data})
     return events
